@@ -1,0 +1,322 @@
+//! The commands: each one reads the config, calls the library and prints.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command};
+use crate::config::{self, Config};
+use crate::exit::Error;
+use crate::firewall::{self, Status};
+use crate::knock::{self, FamilyChoice};
+use crate::port::PortSpec;
+use crate::{listening, persist, sequence};
+
+/// Where a command prints: quiet mode keeps only errors and warnings.
+struct Out {
+    quiet: bool,
+    verbose: bool,
+}
+
+impl Out {
+    fn info(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            println!("{}", msg.as_ref());
+        }
+    }
+    fn detail(&self, msg: impl AsRef<str>) {
+        if self.verbose {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+    fn warn(&self, msg: impl AsRef<str>) {
+        eprintln!("warning: {}", msg.as_ref());
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let out = Out {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    let explicit_config = cli.config.clone();
+    let config_path = cli
+        .config
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    match cli.command {
+        Command::Check { show_secrets } => check(&out, &config_path, show_secrets),
+        Command::Show => {
+            let cfg = load(&out, &config_path)?;
+            print!("{}", firewall::backend(cfg.backend)?.render(&cfg));
+            Ok(())
+        }
+        Command::Apply { no_persist } => apply(&out, &config_path, no_persist),
+        Command::Remove { no_persist } => remove(&out, no_persist),
+        Command::Status { json } => status(&out, &config_path, json),
+        Command::Knock {
+            host,
+            knocks,
+            door,
+            delay,
+            ipv4,
+            ipv6,
+        } => {
+            let family = match (ipv4, ipv6) {
+                (true, _) => FamilyChoice::V4,
+                (_, true) => FamilyChoice::V6,
+                _ => FamilyChoice::Any,
+            };
+            let knocks = if knocks.is_empty() {
+                sequence_for(&host, door.as_deref(), explicit_config.as_deref())?
+            } else {
+                knocks
+            };
+            let addr = knock::resolve(&host, family)?;
+            out.detail(format!("knocking on {addr}: {}", join(&knocks)));
+            knock::knock(addr, &knocks, delay)?;
+            Ok(())
+        }
+        Command::GenSequence { length } => {
+            // Avoid this host's door and open ports when a config is at hand.
+            let reserved = config::load(&config_path)
+                .map(|c| c.reserved_ports())
+                .unwrap_or_default();
+            let seq = sequence::generate(usize::from(length), &reserved).map_err(Error::failure)?;
+            println!("{}", join(&seq));
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(
+                clap_complete::Shell::from(shell),
+                &mut cmd,
+                "nfknock",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn join(seq: &[PortSpec]) -> String {
+    seq.iter()
+        .map(|k| k.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn load(out: &Out, path: &Path) -> Result<Config, Error> {
+    let cfg = config::load(path)?;
+    for w in &cfg.warnings {
+        out.warn(format!("{}: {w}", path.display()));
+    }
+    Ok(cfg)
+}
+
+fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
+    let cfg = load(out, path)?;
+    out.info(format!(
+        "{}: valid; backend {}, mode {}, {} door(s)",
+        path.display(),
+        cfg.backend,
+        cfg.mode,
+        cfg.doors.len()
+    ));
+    for d in &cfg.doors {
+        let seq = if show_secrets {
+            join(&d.sequence)
+        } else {
+            "hidden, --show-secrets prints it".to_string()
+        };
+        out.info(format!(
+            "  door {}: {} behind {} knocks ({seq}); knock gap {}, open {}",
+            d.name,
+            d.port,
+            d.sequence.len(),
+            humantime::format_duration(d.sequence_timeout),
+            humantime::format_duration(d.door_timeout)
+        ));
+    }
+    out.info(format!(
+        "  allow: {} IPv4 and {} IPv6 network(s)",
+        cfg.allow.ipv4.len(),
+        cfg.allow.ipv6.len()
+    ));
+    let listening = listening::listening();
+    for d in &cfg.doors {
+        for k in d.sequence.iter().filter(|k| listening.contains(k)) {
+            out.warn(format!(
+                "door {}: knock {k} is a port this host listens on; knocks will reach that service",
+                d.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Firewall commands need CAP_NET_ADMIN; say so before nft does.
+fn require_net_admin(what: &str) -> Result<(), Error> {
+    const CAP_NET_ADMIN: u32 = 12;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    match eff {
+        Some(caps) if caps & (1 << CAP_NET_ADMIN) == 0 => Err(Error::failure(anyhow!(
+            "`nfknock {what}` needs root (CAP_NET_ADMIN); try: sudo nfknock {what}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn apply(out: &Out, path: &Path, no_persist: bool) -> Result<(), Error> {
+    // Validation first: a bad config changes nothing, even for non-root.
+    let cfg = load(out, path)?;
+    require_net_admin("apply")?;
+    let ruleset = firewall::backend(cfg.backend)?.apply(&cfg)?;
+    out.info(format!(
+        "nfknock: {} door(s) hidden ({} mode, {})",
+        cfg.doors.len(),
+        cfg.mode,
+        cfg.backend
+    ));
+    if !no_persist {
+        let dir = persist::state_dir();
+        let saved = persist::save(&dir, &ruleset).map_err(|e| {
+            Error::failure(anyhow!(
+                "the rules are loaded, but saving them to {} failed: {e}",
+                dir.display()
+            ))
+        })?;
+        out.detail(format!("saved to {}", saved.display()));
+    }
+    Ok(())
+}
+
+fn remove(out: &Out, no_persist: bool) -> Result<(), Error> {
+    require_net_admin("remove")?;
+    // Removal does not need a valid config: it may be what is broken.
+    let removed = firewall::backend(config::Backend::Nftables)?.remove()?;
+    out.info(if removed {
+        "nfknock: rules removed; the doors are no longer hidden"
+    } else {
+        "nfknock: no rules were loaded"
+    });
+    if !no_persist {
+        let dir = persist::state_dir();
+        persist::forget(&dir).map_err(|e| {
+            Error::failure(anyhow!(
+                "cannot delete the saved ruleset in {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
+    require_net_admin("status")?;
+    // The kernel is the truth; the config only picks the backend.
+    let backend = config::load(path).map(|c| c.backend).unwrap_or_default();
+    let status = firewall::backend(backend)?.status()?;
+    if json {
+        let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
+        println!("{text}");
+    } else {
+        print_status(out, &status);
+    }
+    Ok(())
+}
+
+fn print_status(out: &Out, s: &Status) {
+    if !s.loaded {
+        out.info(format!("nfknock: no rules loaded ({})", s.backend));
+        return;
+    }
+    let mut text = format!("nfknock: rules loaded ({})\n", s.backend);
+    for d in &s.doors {
+        text += &format!(
+            "door {} ({} knocks): {} completed, {} entries, {} resets\n",
+            d.name, d.knocks, d.counters.knocks, d.counters.entries, d.counters.resets
+        );
+        for src in &d.in_progress {
+            text += &format!(
+                "  knocking  {:<39} sent {}/{}, {:.0}s left\n",
+                src.address,
+                src.stage.unwrap_or(0),
+                d.knocks,
+                src.expires_in
+            );
+        }
+        for src in &d.open {
+            text += &format!(
+                "  open      {:<39} {:.0}s left\n",
+                src.address, src.expires_in
+            );
+        }
+    }
+    if !out.quiet {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+    }
+}
+
+/// The sequence to knock when none is given on the command line: from the
+/// config named with -c (or NFKNOCK_CONFIG), else from the client file's
+/// entry for HOST, else from the default config when it is readable.
+fn sequence_for(
+    host: &str,
+    door: Option<&str>,
+    explicit: Option<&Path>,
+) -> Result<Vec<PortSpec>, Error> {
+    let from_config = |path: &Path| -> Result<Vec<PortSpec>, Error> {
+        let cfg = config::load(path)?;
+        let d = match door {
+            Some(name) => cfg.door(name).ok_or_else(|| {
+                Error::usage(anyhow!("{}: no door named \"{name}\"", path.display()))
+            })?,
+            None if cfg.doors.len() == 1 => &cfg.doors[0],
+            None => {
+                return Err(Error::usage(anyhow!(
+                    "{} has {} doors; pick one with --door",
+                    path.display(),
+                    cfg.doors.len()
+                )));
+            }
+        };
+        Ok(d.sequence.clone())
+    };
+    if let Some(path) = explicit {
+        return from_config(path);
+    }
+    if let Some(hosts_path) = knock::hosts_path() {
+        let hosts = knock::load_hosts(&hosts_path).map_err(Error::usage)?;
+        if let Some(doors) = hosts.get(host) {
+            let chosen = match door {
+                Some(name) => doors.get(name),
+                None if doors.len() == 1 => doors.values().next(),
+                None => None,
+            };
+            return chosen.cloned().ok_or_else(|| {
+                Error::usage(anyhow!(
+                    "{}: host \"{host}\" has no door {}; doors: {}",
+                    hosts_path.display(),
+                    door.map_or("chosen (pick one with --door)".to_string(), |d| format!(
+                        "\"{d}\""
+                    )),
+                    doors.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            });
+        }
+    }
+    let default = Path::new(config::DEFAULT_PATH);
+    if default.exists() {
+        return from_config(default);
+    }
+    Err(Error::usage(anyhow!(
+        "no knock sequence for {host}: give PORTSPECs, -c CONFIG, or an entry in ~/.config/nfknock/hosts.toml"
+    )))
+}

@@ -1,0 +1,134 @@
+//! The command line (clap derive). The man page and the completions are
+//! checked against this definition by the tests.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::port::PortSpec;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nfknock",
+    version,
+    about = "Port knocking in the kernel: hide ports behind secret knock sequences",
+    long_about = "Port knocking in the kernel: hide ports behind secret knock sequences.\n\n\
+        Knock state lives in nftables sets with timeouts, so knocking works with no \
+        daemon and no packet ever goes to user space. See nfknock(8) and nfknock.toml(5)."
+)]
+pub struct Cli {
+    /// Configuration file [default: /etc/nfknock/nfknock.toml]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "NFKNOCK_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+    /// Print only errors and warnings
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more about what is done
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and validate the configuration; print a summary
+    Check {
+        /// Print the knock sequences too
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Print the ruleset that `apply` would load
+    Show,
+    /// Validate, render and load the rules atomically (root)
+    Apply {
+        /// Do not save the loaded ruleset for `restore` at boot
+        #[arg(long)]
+        no_persist: bool,
+    },
+    /// Remove everything nfknock added; other rules stay (root)
+    Remove {
+        /// Keep the saved ruleset
+        #[arg(long)]
+        no_persist: bool,
+    },
+    /// Show doors, sources mid-sequence, open doors and counters (root)
+    Status {
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a knock sequence to HOST (no root needed)
+    Knock {
+        /// Host name or address to knock on
+        host: String,
+        /// Knocks to send (PORT, PORT/tcp, PORT/udp, t:PORT, u:PORT);
+        /// default: the door's sequence from hosts.toml or the config
+        #[arg(value_name = "PORTSPEC")]
+        knocks: Vec<PortSpec>,
+        /// Which door's sequence to send [default: the only door]
+        #[arg(long, value_name = "NAME")]
+        door: Option<String>,
+        /// Pause between two knocks, e.g. 20ms, 1s
+        #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
+        delay: Duration,
+        /// Knock on an IPv4 address of HOST
+        #[arg(short = '4', conflicts_with = "ipv6")]
+        ipv4: bool,
+        /// Knock on an IPv6 address of HOST
+        #[arg(short = '6')]
+        ipv6: bool,
+    },
+    /// Print a random strong knock sequence
+    GenSequence {
+        /// Number of knocks (3 to 16)
+        #[arg(long, value_name = "N", default_value_t = crate::sequence::DEFAULT_LENGTH,
+              value_parser = clap::value_parser!(u8).range(3..=16))]
+        length: u8,
+    },
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl From<Shell> for clap_complete::Shell {
+    fn from(s: Shell) -> Self {
+        match s {
+            Shell::Bash => clap_complete::Shell::Bash,
+            Shell::Zsh => clap_complete::Shell::Zsh,
+            Shell::Fish => clap_complete::Shell::Fish,
+        }
+    }
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

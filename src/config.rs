@@ -1,0 +1,818 @@
+//! `nfknock.toml`: parsing (serde, unknown keys refused) and the validation
+//! rules that span fields. The result, [`Config`], is what every other part
+//! of nfknock reads: it is valid by construction.
+#![forbid(unsafe_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Deserializer};
+
+use crate::port::{PortSpec, Proto};
+
+pub const DEFAULT_PATH: &str = "/etc/nfknock/nfknock.toml";
+pub const DEFAULT_SEQUENCE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_DOOR_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_LOG_PREFIX: &str = "nfknock";
+pub const MIN_SEQUENCE_LEN: usize = 3;
+/// Long enough for any sensible secret; keeps the ruleset and comments small.
+pub const MAX_SEQUENCE_LEN: usize = 16;
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// The kernel's log prefix holds 127 bytes; `<prefix>: reset door=<16> ` must fit.
+const MAX_LOG_PREFIX_LEN: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{path}: {}", problems.join(&format!("\n{}: ", path.display())))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    #[default]
+    Nftables,
+    Iptables,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Hide the doors only; every other port behaves as before.
+    #[default]
+    Guard,
+    /// Default deny: nfknock is the host's inbound firewall.
+    Firewall,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Nftables => "nftables",
+            Backend::Iptables => "iptables",
+        })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Guard => "guard",
+            Mode::Firewall => "firewall",
+        })
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub backend: Backend,
+    pub mode: Mode,
+    pub doors: Vec<Door>,
+    pub allow: Allow,
+    pub firewall: Firewall,
+    pub log_prefix: String,
+    pub notify: Option<Notify>,
+    /// Problems worth telling but not fatal.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Door {
+    pub name: String,
+    pub port: PortSpec,
+    pub sequence: Vec<PortSpec>,
+    pub sequence_timeout: Duration,
+    pub door_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Allow {
+    pub ipv4: Vec<Ipv4Net>,
+    pub ipv6: Vec<Ipv6Net>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Firewall {
+    pub open: Vec<PortSpec>,
+    pub icmp: bool,
+}
+
+/// `[notify]`, read by the watcher.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct Notify {
+    #[serde(default = "default_events")]
+    pub events: Vec<Event>,
+    #[serde(default)]
+    pub email_to: Vec<String>,
+    #[serde(default = "default_email_from")]
+    pub email_from: String,
+    #[serde(default = "default_smtp")]
+    pub smtp: String,
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    pub whois: bool,
+    #[serde(default = "default_max_mails")]
+    pub max_mails_per_hour: u32,
+}
+
+/// The events of the kernel log lines (see `firewall::log_prefix`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    Knock,
+    Enter,
+    Transient,
+    Reset,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Knock => "knock",
+            Event::Enter => "enter",
+            Event::Transient => "transient",
+            Event::Reset => "reset",
+        }
+    }
+}
+
+fn default_events() -> Vec<Event> {
+    vec![Event::Knock, Event::Transient]
+}
+fn default_email_from() -> String {
+    "nfknock@localhost".into()
+}
+fn default_smtp() -> String {
+    "smtp://localhost:25".into()
+}
+fn default_max_mails() -> u32 {
+    20
+}
+fn yes() -> bool {
+    true
+}
+
+/// The defaults of `[allow]` when the table is absent: private and
+/// link-local networks, as the original nfknock had them.
+pub fn default_allow() -> Allow {
+    Allow {
+        ipv4: [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "169.254.0.0/16",
+        ]
+        .iter()
+        .map(|n| n.parse().expect("built-in network"))
+        .collect(),
+        ipv6: vec!["fe80::/10".parse().expect("built-in network")],
+    }
+}
+
+// ---- the file as written -------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct RawConfig {
+    #[serde(default)]
+    backend: Backend,
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default, deserialize_with = "duration")]
+    sequence_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    door_timeout: Option<Duration>,
+    #[serde(default)]
+    door: Vec<RawDoor>,
+    allow: Option<RawAllow>,
+    firewall: Option<RawFirewall>,
+    #[serde(default)]
+    log: RawLog,
+    notify: Option<Notify>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct RawDoor {
+    name: String,
+    port: PortSpec,
+    #[serde(default)]
+    sequence: Vec<PortSpec>,
+    #[serde(default, deserialize_with = "duration")]
+    sequence_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    door_timeout: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct RawAllow {
+    #[serde(default)]
+    ipv4: Vec<String>,
+    #[serde(default)]
+    ipv6: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct RawFirewall {
+    #[serde(default)]
+    open: Vec<PortSpec>,
+    #[serde(default = "yes")]
+    icmp: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct RawLog {
+    #[serde(default = "default_prefix")]
+    prefix: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            prefix: default_prefix(),
+        }
+    }
+}
+
+fn default_prefix() -> String {
+    DEFAULT_LOG_PREFIX.into()
+}
+
+/// A duration: an integer number of seconds, or a string such as "10s",
+/// "1m 30s", "1500ms".
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(i64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Seconds(s) => u64::try_from(s)
+            .map(|s| Some(Duration::from_secs(s)))
+            .map_err(|_| serde::de::Error::custom(format!("invalid duration {s}: negative"))),
+        Raw::Text(t) => parse_duration(&t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses "10s", "1m30s", "1500ms" or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|e| format!("invalid duration `{text}`: {e}"));
+    }
+    humantime::parse_duration(t).map_err(|e| format!("invalid duration `{text}`: {e}"))
+}
+
+// ---- loading and validation ----------------------------------------------
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates configuration text; `path` only names it in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })?;
+    validate(raw).map_err(|problems| Error::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+
+    let default_seq = raw.sequence_timeout.unwrap_or(DEFAULT_SEQUENCE_TIMEOUT);
+    let default_door = raw.door_timeout.unwrap_or(DEFAULT_DOOR_TIMEOUT);
+    check_timeout("sequence_timeout", default_seq, &mut problems);
+    check_timeout("door_timeout", default_door, &mut problems);
+
+    let firewall = match raw.firewall {
+        Some(f) => {
+            if raw.mode == Mode::Guard {
+                warnings.push(
+                    "[firewall] is ignored because mode = \"guard\" (it only applies to mode = \"firewall\")"
+                        .to_string(),
+                );
+            }
+            Firewall {
+                open: f.open,
+                icmp: f.icmp,
+            }
+        }
+        None => Firewall {
+            open: Vec::new(),
+            icmp: true,
+        },
+    };
+    // Ports that must never be knocks: every door and, in firewall mode,
+    // every public service (a knock there would be sent by any client).
+    let mut reserved: HashMap<PortSpec, String> = HashMap::new();
+    for d in &raw.door {
+        reserved.insert(d.port, format!("the port of door \"{}\"", d.name));
+    }
+    if raw.mode == Mode::Firewall {
+        for p in &firewall.open {
+            reserved
+                .entry(*p)
+                .or_insert_with(|| "a [firewall] open port".to_string());
+        }
+    }
+
+    if raw.door.is_empty() {
+        problems.push("no [[door]]: nothing to hide".to_string());
+    }
+    let mut names = HashSet::new();
+    let mut ports: HashMap<PortSpec, &str> = HashMap::new();
+    let mut first_knocks: HashMap<PortSpec, &str> = HashMap::new();
+    let mut doors = Vec::new();
+    for d in &raw.door {
+        let at = format!("door \"{}\"", d.name);
+        if !valid_door_name(&d.name) {
+            problems.push(format!(
+                "{at}: name: must be 1 to 16 characters from a-z, 0-9, `_` and `-`"
+            ));
+        }
+        if !names.insert(d.name.as_str()) {
+            problems.push(format!("{at}: name: two doors have this name"));
+        }
+        if let Some(other) = ports.insert(d.port, &d.name) {
+            problems.push(format!(
+                "{at}: port: {} is already the port of door \"{other}\"",
+                d.port
+            ));
+        }
+        if raw.mode == Mode::Firewall && firewall.open.contains(&d.port) {
+            problems.push(format!(
+                "{at}: port: {} is also in [firewall] open, so it would not be hidden",
+                d.port
+            ));
+        }
+        for p in sequence_problems(&d.sequence, &reserved) {
+            problems.push(format!("{at}: sequence: {p}"));
+        }
+        if let Some(first) = d.sequence.first() {
+            if let Some(other) = first_knocks.insert(*first, &d.name) {
+                problems.push(format!(
+                    "{at}: sequence: starts with {first} like door \"{other}\" (ambiguous)"
+                ));
+            }
+        }
+        let sequence_timeout = d.sequence_timeout.unwrap_or(default_seq);
+        let door_timeout = d.door_timeout.unwrap_or(default_door);
+        if d.sequence_timeout.is_some() {
+            check_timeout(
+                &format!("{at}: sequence_timeout"),
+                sequence_timeout,
+                &mut problems,
+            );
+        }
+        if d.door_timeout.is_some() {
+            check_timeout(&format!("{at}: door_timeout"), door_timeout, &mut problems);
+        }
+        doors.push(Door {
+            name: d.name.clone(),
+            port: d.port,
+            sequence: d.sequence.clone(),
+            sequence_timeout,
+            door_timeout,
+        });
+    }
+
+    let allow = match raw.allow {
+        None => default_allow(),
+        Some(a) => Allow {
+            ipv4: networks(&a.ipv4, "ipv4", &mut problems, |n| match n {
+                IpNet::V4(n) => Some(n.trunc()),
+                IpNet::V6(_) => None,
+            }),
+            ipv6: networks(&a.ipv6, "ipv6", &mut problems, |n| match n {
+                IpNet::V6(n) => Some(n.trunc()),
+                IpNet::V4(_) => None,
+            }),
+        },
+    };
+
+    let prefix = raw.log.prefix;
+    if prefix.is_empty()
+        || prefix.len() > MAX_LOG_PREFIX_LEN
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
+        problems.push(format!(
+            "[log] prefix: `{prefix}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`"
+        ));
+    }
+
+    if let Some(n) = &raw.notify {
+        if n.max_mails_per_hour == 0 {
+            problems.push("[notify] max_mails_per_hour: must be at least 1".to_string());
+        }
+    }
+
+    if problems.is_empty() {
+        Ok(Config {
+            backend: raw.backend,
+            mode: raw.mode,
+            doors,
+            allow,
+            firewall,
+            log_prefix: prefix,
+            notify: raw.notify,
+            warnings,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+fn valid_door_name(name: &str) -> bool {
+    (1..=16).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn check_timeout(key: &str, value: Duration, problems: &mut Vec<String>) {
+    if value.is_zero() || value > MAX_TIMEOUT {
+        problems.push(format!(
+            "{key}: {} is out of range (more than 0, at most 1 day)",
+            humantime::format_duration(value)
+        ));
+    } else if value.subsec_millis() * 1_000_000 != value.subsec_nanos() {
+        problems.push(format!(
+            "{key}: {} is finer than the kernel's millisecond timers",
+            humantime::format_duration(value)
+        ));
+    }
+}
+
+fn networks<T>(
+    texts: &[String],
+    key: &str,
+    problems: &mut Vec<String>,
+    family: impl Fn(IpNet) -> Option<T>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in texts {
+        // A bare address is a host network.
+        let parsed = t
+            .parse::<IpNet>()
+            .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from));
+        match parsed {
+            Ok(net) => match family(net) {
+                Some(n) => out.push(n),
+                None => problems.push(format!(
+                    "[allow] {key}: `{t}` is not an {} network",
+                    if key == "ipv4" { "IPv4" } else { "IPv6" }
+                )),
+            },
+            Err(_) => problems.push(format!("[allow] {key}: `{t}` is not a network (CIDR)")),
+        }
+    }
+    out
+}
+
+/// Everything wrong with a knock sequence. Shared by validation and
+/// `gen-sequence`, so a generated sequence always passes `check`.
+pub fn sequence_problems(seq: &[PortSpec], reserved: &HashMap<PortSpec, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if seq.is_empty() {
+        problems.push("missing or empty".to_string());
+        return problems;
+    }
+    if seq.len() < MIN_SEQUENCE_LEN {
+        problems.push(format!(
+            "{} knocks; at least {MIN_SEQUENCE_LEN} are needed",
+            seq.len()
+        ));
+    }
+    if seq.len() > MAX_SEQUENCE_LEN {
+        problems.push(format!(
+            "{} knocks; at most {MAX_SEQUENCE_LEN} are supported",
+            seq.len()
+        ));
+    }
+    for k in seq {
+        if let Some(what) = reserved.get(k) {
+            problems.push(format!("knock {k} is {what}"));
+        }
+    }
+    for w in seq.windows(2) {
+        if w[0] == w[1] {
+            problems.push(format!("knock {} is repeated back to back", w[0]));
+        }
+    }
+    if scanner_walkable(seq) {
+        problems.push(
+            "a port scanner walks it in order (ports ascending or descending by 1 in one protocol); try `nfknock gen-sequence`"
+                .to_string(),
+        );
+    }
+    problems
+}
+
+/// True when a sequential scan of one protocol would send the sequence in
+/// order: one protocol, each port one above (or each one below) the last.
+pub fn scanner_walkable(seq: &[PortSpec]) -> bool {
+    if seq.len() < 2 || seq.iter().any(|k| k.proto != seq[0].proto) {
+        return false;
+    }
+    let steps: Vec<i32> = seq
+        .windows(2)
+        .map(|w| i32::from(w[1].port) - i32::from(w[0].port))
+        .collect();
+    steps.iter().all(|&s| s == 1) || steps.iter().all(|&s| s == -1)
+}
+
+impl Config {
+    pub fn door(&self, name: &str) -> Option<&Door> {
+        self.doors.iter().find(|d| d.name == name)
+    }
+
+    /// Ports no knock may use: door ports and (firewall mode) open ports.
+    pub fn reserved_ports(&self) -> Vec<PortSpec> {
+        let mut v: Vec<PortSpec> = self.doors.iter().map(|d| d.port).collect();
+        if self.mode == Mode::Firewall {
+            v.extend(&self.firewall.open);
+        }
+        v
+    }
+}
+
+impl Door {
+    pub fn uses(&self, proto: Proto) -> bool {
+        self.port.proto == proto
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+sequence_timeout = "10s"
+door_timeout = 30
+[[door]]
+name = "ssh"
+port = "22/tcp"
+sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
+"#;
+
+    fn parse_str(text: &str) -> Result<Config, Error> {
+        parse(text, Path::new("test.toml"))
+    }
+
+    fn problems(text: &str) -> String {
+        match parse_str(text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn with_door(door: &str) -> String {
+        format!("[[door]]\nname = \"ssh\"\nport = \"22/tcp\"\n{door}\n")
+    }
+
+    #[test]
+    fn good_config_has_defaults() {
+        let c = parse_str(GOOD).unwrap();
+        assert_eq!(c.backend, Backend::Nftables);
+        assert_eq!(c.mode, Mode::Guard);
+        assert_eq!(c.doors[0].door_timeout, Duration::from_secs(30));
+        assert_eq!(c.doors[0].sequence_timeout, Duration::from_secs(10));
+        assert_eq!(c.allow, default_allow());
+        assert_eq!(c.log_prefix, "nfknock");
+        assert!(c.firewall.icmp);
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn old_port_syntax_and_integers() {
+        let c = parse_str(&with_door(r#"sequence = ["t:1000", "U:2000", 3000]"#)).unwrap();
+        assert_eq!(
+            c.doors[0].sequence,
+            vec![
+                PortSpec::new(1000, Proto::Tcp),
+                PortSpec::new(2000, Proto::Udp),
+                PortSpec::new(3000, Proto::Tcp)
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let e = problems("colour = \"blue\"\n");
+        assert!(e.contains("line 1, column 1"), "{e}");
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = problems(&format!("{GOOD}\n[log]\nprefx = \"x\"\n"));
+        assert!(e.contains("unknown field `prefx`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_and_bad_durations() {
+        assert!(problems("mode = 3\n").contains("line 1"));
+        assert!(problems("mode = \"paranoid\"\n").contains("unknown variant `paranoid`"));
+        assert!(problems("door_timeout = \"soon\"\n").contains("invalid duration `soon`"));
+        assert!(problems("door_timeout = -5\n").contains("negative"));
+    }
+
+    #[test]
+    fn door_errors_name_door_and_key() {
+        assert!(problems(&with_door("")).contains("door \"ssh\": sequence: missing or empty"));
+        assert!(problems(&with_door("sequence = []")).contains("missing or empty"));
+        assert!(
+            problems(&with_door(r#"sequence = ["1000", "2000/udp"]"#))
+                .contains("door \"ssh\": sequence: 2 knocks; at least 3")
+        );
+        assert!(
+            problems(&with_door(r#"sequence = ["1000", "22/tcp", "3000"]"#))
+                .contains("knock 22/tcp is the port of door \"ssh\"")
+        );
+        assert!(
+            problems(&with_door(r#"sequence = ["1000", "1000/tcp", "3000"]"#))
+                .contains("knock 1000/tcp is repeated back to back")
+        );
+        assert!(problems(&with_door(r#"sequence = ["1000", "1001", "1002"]"#)).contains("scanner"));
+        assert!(problems(&with_door(r#"sequence = ["u:9", "u:8", "u:7"]"#)).contains("scanner"));
+        // Mixed protocols and gaps are not walkable by a sequential scan.
+        parse_str(&with_door(r#"sequence = ["1000", "1001/udp", "1002"]"#)).unwrap();
+        parse_str(&with_door(r#"sequence = ["1000", "1002", "1004"]"#)).unwrap();
+        // Non-adjacent repeats are allowed.
+        parse_str(&with_door(r#"sequence = ["1000", "2000", "1000", "3000"]"#)).unwrap();
+    }
+
+    #[test]
+    fn doors_that_clash() {
+        let two = |a: &str, b: &str| format!("[[door]]\n{a}\n[[door]]\n{b}\n");
+        let e = problems(&two(
+            r#"name = "ssh"
+port = 22
+sequence = ["1000", "2000", "3000"]"#,
+            r#"name = "ssh"
+port = 23
+sequence = ["4000", "5000", "6000"]"#,
+        ));
+        assert!(e.contains("two doors have this name"), "{e}");
+        let e = problems(&two(
+            r#"name = "a"
+port = 22
+sequence = ["1000", "2000", "3000"]"#,
+            r#"name = "b"
+port = "22/tcp"
+sequence = ["4000", "5000", "6000"]"#,
+        ));
+        assert!(e.contains("already the port of door \"a\""), "{e}");
+        let e = problems(&two(
+            r#"name = "a"
+port = 22
+sequence = ["1000", "2000", "3000"]"#,
+            r#"name = "b"
+port = 23
+sequence = ["1000", "5000", "6000"]"#,
+        ));
+        assert!(e.contains("starts with 1000/tcp like door \"a\""), "{e}");
+        let e = problems(&two(
+            r#"name = "a"
+port = 22
+sequence = ["23", "2000", "3000"]"#,
+            r#"name = "b"
+port = 23
+sequence = ["4000", "5000", "6000"]"#,
+        ));
+        assert!(e.contains("knock 23/tcp is the port of door \"b\""), "{e}");
+    }
+
+    #[test]
+    fn bad_names_and_timeouts() {
+        let cfg = |extra: &str| {
+            format!(
+                "[[door]]\nname = \"SSH door\"\nport = 22\nsequence = [\"1000\", \"2000\", \"3000\"]\n{extra}"
+            )
+        };
+        assert!(problems(&cfg("")).contains("name: must be 1 to 16"));
+        let e = problems(&format!(
+            "door_timeout = 0\n{}",
+            with_door(r#"sequence = ["1000", "2000", "3000"]"#)
+        ));
+        assert!(e.contains("door_timeout: 0s is out of range"), "{e}");
+        let e = problems(&format!(
+            "sequence_timeout = \"2days\"\n{}",
+            with_door(r#"sequence = ["1000", "2000", "3000"]"#)
+        ));
+        assert!(e.contains("sequence_timeout: 2days is out of range"), "{e}");
+        let e = problems(&with_door(
+            "sequence = [\"1000\", \"2000\", \"3000\"]\ndoor_timeout = \"0s\"",
+        ));
+        assert!(
+            e.contains("door \"ssh\": door_timeout: 0s is out of range"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn networks_are_checked_per_family() {
+        let base = with_door(r#"sequence = ["1000", "2000", "3000"]"#);
+        let e = problems(&format!("{base}[allow]\nipv4 = [\"fe80::/10\"]\n"));
+        assert!(
+            e.contains("[allow] ipv4: `fe80::/10` is not an IPv4 network"),
+            "{e}"
+        );
+        let e = problems(&format!("{base}[allow]\nipv6 = [\"10.0.0.0/8\"]\n"));
+        assert!(e.contains("is not an IPv6 network"), "{e}");
+        let e = problems(&format!("{base}[allow]\nipv4 = [\"10.0.0.0/33\"]\n"));
+        assert!(e.contains("is not a network"), "{e}");
+        let c = parse_str(&format!(
+            "{base}[allow]\nipv4 = [\"192.0.2.7\", \"198.51.100.9/24\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.allow.ipv4[0].to_string(), "192.0.2.7/32");
+        assert_eq!(c.allow.ipv4[1].to_string(), "198.51.100.0/24");
+        assert!(
+            c.allow.ipv6.is_empty(),
+            "a present [allow] replaces the defaults"
+        );
+    }
+
+    #[test]
+    fn firewall_section_in_guard_mode_is_a_warning() {
+        let base = with_door(r#"sequence = ["1000", "2000", "3000"]"#);
+        let c = parse_str(&format!("{base}[firewall]\nopen = [\"80/tcp\"]\n")).unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        let e = problems(&format!(
+            "mode = \"firewall\"\n{}[firewall]\nopen = [\"2000/tcp\"]\n",
+            base
+        ));
+        assert!(
+            e.contains("knock 2000/tcp is a [firewall] open port"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn no_door_and_bad_prefix() {
+        assert!(problems("").contains("no [[door]]"));
+        let base = with_door(r#"sequence = ["1000", "2000", "3000"]"#);
+        assert!(problems(&format!("{base}[log]\nprefix = \"a b\"\n")).contains("[log] prefix"));
+        assert!(problems(&format!("{base}[log]\nprefix = \"\"\n")).contains("[log] prefix"));
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let e = problems("[[door]]\nname = \"X\"\nport = 22\nsequence = [\"1000\"]\n");
+        assert!(e.contains("name: must be") && e.contains("1 knocks"), "{e}");
+        assert_eq!(e.lines().count(), 2, "{e}");
+        assert!(e.lines().all(|l| l.starts_with("test.toml: ")), "{e}");
+    }
+
+    #[test]
+    fn notify_is_parsed() {
+        let base = with_door(r#"sequence = ["1000", "2000", "3000"]"#);
+        let c = parse_str(&format!(
+            "{base}[notify]\nevents = [\"knock\"]\nemail_to = [\"root@localhost\"]\n"
+        ))
+        .unwrap();
+        let n = c.notify.unwrap();
+        assert_eq!(n.events, vec![Event::Knock]);
+        assert_eq!(n.max_mails_per_hour, 20);
+        assert!(
+            problems(&format!("{base}[notify]\nevents = [\"boom\"]\n")).contains("unknown variant")
+        );
+    }
+}

@@ -1,0 +1,801 @@
+//! The nftables backend: everything lives in nfknock's own `inet` table.
+//!
+//! A door's knock state is one set per stage and family: `stage<i>_<door>`
+//! holds the sources that sent the first i knocks, `open_<door>` those that
+//! sent them all. Per-element timeouts expire them; no daemon takes part.
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::run::{Error, run};
+use super::{Backend, Counters, DoorStatus, Family, SET_SIZE, Source, Status, log_prefix, names};
+use crate::config::{Config, Door, Event, Mode};
+use crate::port::{PortSpec, Proto};
+
+const NFT: &str = "nft";
+const PACKAGE: &str = "nftables";
+/// Guard mode runs just before the usual filter chains (ufw, firewalld,
+/// iptables-nft all use priority `filter`), so a closed door is refused
+/// whatever they would do; everything else goes on to them untouched.
+const GUARD_PRIORITY: &str = "filter - 5";
+const FIREWALL_PRIORITY: &str = "filter";
+/// Diagnostics only: a port scan must not flood the kernel log.
+const RESET_LOG_RATE: &str = "6/minute";
+/// The ICMPv6 types IPv6 needs to work at all (neighbour discovery).
+const ND_TYPES: &str =
+    "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert";
+
+pub struct Nftables;
+
+impl Backend for Nftables {
+    fn render(&self, cfg: &Config) -> String {
+        render(cfg)
+    }
+
+    fn apply(&self, cfg: &Config) -> Result<String, Error> {
+        let ruleset = render(cfg);
+        let current = table_state()?;
+        let script = replacement(current.as_ref(), cfg) + &ruleset;
+        nft(&["-c", "-f", "-"], Some(&script))?;
+        nft(&["-f", "-"], Some(&script))?;
+        Ok(ruleset)
+    }
+
+    fn remove(&self) -> Result<bool, Error> {
+        if table_state()?.is_none() {
+            return Ok(false);
+        }
+        nft(&["delete", "table", "inet", names::TABLE], None)?;
+        Ok(true)
+    }
+
+    fn status(&self) -> Result<Status, Error> {
+        Ok(status_of(table_state()?.as_ref()))
+    }
+}
+
+fn nft(args: &[&str], input: Option<&str>) -> Result<String, Error> {
+    run(NFT, PACKAGE, args, input)
+}
+
+// ---- rendering (pure) -----------------------------------------------------
+
+/// A dynamic set that holds knock state.
+struct StateSet {
+    name: String,
+    family: Family,
+    timeout: Duration,
+    /// Says what the set means; it also carries a fingerprint of that
+    /// meaning, so a re-apply keeps the set (and the sources in it) exactly
+    /// when the meaning did not change.
+    comment: String,
+}
+
+fn state_sets(door: &Door) -> Vec<StateSet> {
+    let n = door.sequence.len();
+    let mut sets = Vec::new();
+    for family in Family::ALL {
+        for stage in 1..n {
+            let sent: Vec<String> = door.sequence[..stage]
+                .iter()
+                .map(|k| k.to_string())
+                .collect();
+            let meaning = format!(
+                "{} {} {stage} {} {} {SET_SIZE}",
+                door.name,
+                family.suffix(),
+                sent.join(","),
+                door.sequence_timeout.as_millis()
+            );
+            sets.push(StateSet {
+                name: names::stage_set(&door.name, stage, family),
+                family,
+                timeout: door.sequence_timeout,
+                comment: format!(
+                    "{}: sent knock {stage} of {n} [{:08x}]",
+                    door.name,
+                    fingerprint(&meaning)
+                ),
+            });
+        }
+        let meaning = format!(
+            "{} {} open {} {} {SET_SIZE}",
+            door.name,
+            family.suffix(),
+            door.port,
+            door.door_timeout.as_millis()
+        );
+        sets.push(StateSet {
+            name: names::open_set(&door.name, family),
+            family,
+            timeout: door.door_timeout,
+            comment: format!(
+                "{}: may open {} [{:08x}]",
+                door.name,
+                door.port,
+                fingerprint(&meaning)
+            ),
+        });
+    }
+    sets
+}
+
+/// FNV-1a, truncated: stable across Rust versions, unlike `DefaultHasher`.
+fn fingerprint(text: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
+/// nft's time syntax: whole seconds as `10s`, else milliseconds.
+fn nft_time(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+fn addr_type(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "ipv4_addr",
+        Family::V6 => "ipv6_addr",
+    }
+}
+
+fn saddr(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "ip saddr",
+        Family::V6 => "ip6 saddr",
+    }
+}
+
+fn nfproto(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "meta nfproto ipv4",
+        Family::V6 => "meta nfproto ipv6",
+    }
+}
+
+/// Matches one knock or a new connection: for TCP only a bare SYN (what a
+/// connect sends), so ACK or FIN scans never count as a knock.
+fn port_match(p: PortSpec) -> String {
+    match p.proto {
+        Proto::Tcp => format!("tcp dport {} tcp flags syn / fin,syn,rst,ack", p.port),
+        Proto::Udp => format!("udp dport {}", p.port),
+    }
+}
+
+/// The ruleset for a validated configuration: nfknock's whole `inet` table.
+pub fn render(cfg: &Config) -> String {
+    let mut o = String::new();
+    let w = &mut o;
+    let _ = writeln!(
+        w,
+        "# nfknock ruleset, mode \"{}\". Generated by `nfknock apply`: edit\n\
+         # nfknock.toml, not this. Only table inet {} is nfknock's; no other\n\
+         # table is flushed or touched.",
+        cfg.mode,
+        names::TABLE
+    );
+    let _ = writeln!(w, "table inet {} {{", names::TABLE);
+
+    let _ = writeln!(
+        w,
+        "\t# [allow]: these networks pass {} without knocking.",
+        match cfg.mode {
+            Mode::Guard => "the doors",
+            Mode::Firewall => "the whole firewall",
+        }
+    );
+    let allow_v4: Vec<String> = cfg.allow.ipv4.iter().map(|n| n.to_string()).collect();
+    let allow_v6: Vec<String> = cfg.allow.ipv6.iter().map(|n| n.to_string()).collect();
+    for (family, elements) in [(Family::V4, allow_v4), (Family::V6, allow_v6)] {
+        let _ = writeln!(w, "\tset {} {{", names::allow_set(family));
+        let _ = writeln!(w, "\t\ttype {}", addr_type(family));
+        let _ = writeln!(w, "\t\tflags interval");
+        if !elements.is_empty() {
+            let _ = writeln!(w, "\t\telements = {{ {} }}", elements.join(", "));
+        }
+        let _ = writeln!(w, "\t}}\n");
+    }
+
+    for door in &cfg.doors {
+        render_door_state(w, door);
+    }
+
+    render_input(w, cfg);
+    for door in &cfg.doors {
+        render_knock_chain(w, cfg, door);
+    }
+    render_doors_chain(w, cfg);
+    let _ = writeln!(w, "}}");
+    o
+}
+
+fn render_door_state(w: &mut String, door: &Door) {
+    let seq: Vec<String> = door.sequence.iter().map(|k| k.to_string()).collect();
+    let _ = writeln!(
+        w,
+        "\t# Door \"{}\": {} opens for {} to a source that knocks\n\
+         \t# {}, each knock within {} of the last.",
+        door.name,
+        door.port,
+        humantime::format_duration(door.door_timeout),
+        seq.join(" "),
+        humantime::format_duration(door.sequence_timeout)
+    );
+    for set in state_sets(door) {
+        let _ = writeln!(w, "\tset {} {{", set.name);
+        let _ = writeln!(w, "\t\ttype {}", addr_type(set.family));
+        let _ = writeln!(w, "\t\tsize {SET_SIZE}");
+        let _ = writeln!(w, "\t\tflags dynamic,timeout");
+        let _ = writeln!(w, "\t\ttimeout {}", nft_time(set.timeout));
+        let _ = writeln!(w, "\t\tcomment \"{}\"", set.comment);
+        let _ = writeln!(w, "\t}}");
+    }
+    for kind in names::COUNTER_KINDS {
+        let _ = writeln!(w, "\tcounter {} {{\n\t}}", names::counter(kind, &door.name));
+    }
+    let _ = writeln!(w);
+}
+
+fn render_input(w: &mut String, cfg: &Config) {
+    let (priority, policy) = match cfg.mode {
+        Mode::Guard => (GUARD_PRIORITY, "accept"),
+        Mode::Firewall => (FIREWALL_PRIORITY, "drop"),
+    };
+    let _ = writeln!(w, "\tchain input {{");
+    let _ = writeln!(
+        w,
+        "\t\ttype filter hook input priority {priority}; policy {policy};"
+    );
+    let _ = writeln!(
+        w,
+        "\t\tiif \"lo\" accept comment \"loopback is never filtered\""
+    );
+    let _ = writeln!(
+        w,
+        "\t\tct state established,related accept comment \"nothing established is ever cut\""
+    );
+    match cfg.mode {
+        Mode::Guard => {
+            let _ = writeln!(
+                w,
+                "\t\tct state != new return comment \"only NEW packets knock or open a door\""
+            );
+        }
+        Mode::Firewall => {
+            let _ = writeln!(
+                w,
+                "\t\ticmpv6 type {{ {ND_TYPES} }} accept comment \"IPv6 neighbour discovery\""
+            );
+            let _ = writeln!(w, "\t\tct state invalid drop");
+        }
+    }
+    for family in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} @{} accept",
+            saddr(family),
+            names::allow_set(family)
+        );
+    }
+    for door in &cfg.doors {
+        let _ = writeln!(w, "\t\tjump {}", names::knock_chain(&door.name));
+    }
+    let _ = writeln!(w, "\t\tjump doors");
+    if cfg.mode == Mode::Firewall {
+        if cfg.firewall.icmp {
+            let _ = writeln!(w, "\t\tmeta l4proto {{ icmp, ipv6-icmp }} accept");
+        }
+        for proto in [Proto::Tcp, Proto::Udp] {
+            let ports: Vec<String> = cfg
+                .firewall
+                .open
+                .iter()
+                .filter(|p| p.proto == proto)
+                .map(|p| p.port.to_string())
+                .collect();
+            if !ports.is_empty() {
+                let _ = writeln!(
+                    w,
+                    "\t\t{} dport {{ {} }} accept comment \"[firewall] open\"",
+                    proto.as_str(),
+                    ports.join(", ")
+                );
+            }
+        }
+        let _ = writeln!(w, "\t\t# Everything else is dropped (policy drop).");
+    }
+    let _ = writeln!(w, "\t}}\n");
+}
+
+/// The knock state machine of one door. A packet that advances a source,
+/// or repeats its last knock, returns at once; any other NEW packet from a
+/// source mid-sequence deletes it, so a scanner cannot walk the sequence.
+fn render_knock_chain(w: &mut String, cfg: &Config, door: &Door) {
+    let n = door.sequence.len();
+    let knocks = names::counter("knocks", &door.name);
+    let resets = names::counter("resets", &door.name);
+    let knock_log = log_prefix(&cfg.log_prefix, Event::Knock, Some(&door.name));
+    let reset_log = log_prefix(&cfg.log_prefix, Event::Reset, Some(&door.name));
+    let _ = writeln!(w, "\tchain {} {{", names::knock_chain(&door.name));
+    for stage in (1..n).rev() {
+        let next = door.sequence[stage];
+        let last = door.sequence[stage - 1];
+        if stage == n - 1 {
+            let _ = writeln!(
+                w,
+                "\t\t# Knock {n} of {n} ({next}) completes the sequence: the door opens."
+            );
+        } else {
+            let _ = writeln!(w, "\t\t# Knock {} of {n} ({next}).", stage + 1);
+        }
+        for f in Family::ALL {
+            let from = names::stage_set(&door.name, stage, f);
+            let sa = saddr(f);
+            if stage == n - 1 {
+                let _ = writeln!(
+                    w,
+                    "\t\t{sa} @{from} {} delete @{from} {{ {sa} }} update @{} {{ {sa} }} counter name \"{knocks}\" log prefix \"{knock_log}\" level info return",
+                    port_match(next),
+                    names::open_set(&door.name, f)
+                );
+            } else {
+                let _ = writeln!(
+                    w,
+                    "\t\t{sa} @{from} {} delete @{from} {{ {sa} }} update @{} {{ {sa} }} return",
+                    port_match(next),
+                    names::stage_set(&door.name, stage + 1, f)
+                );
+            }
+        }
+        let _ = writeln!(
+            w,
+            "\t\t# Knock {stage} again ({last}, a retransmission) changes nothing."
+        );
+        for f in Family::ALL {
+            let _ = writeln!(
+                w,
+                "\t\t{} @{} {} return",
+                saddr(f),
+                names::stage_set(&door.name, stage, f),
+                port_match(last)
+            );
+        }
+        let _ = writeln!(w, "\t\t# Anything else after knock {stage} starts over.");
+        for f in Family::ALL {
+            let from = names::stage_set(&door.name, stage, f);
+            let sa = saddr(f);
+            let _ = writeln!(
+                w,
+                "\t\t{sa} @{from} delete @{from} {{ {sa} }} counter name \"{resets}\" limit rate {RESET_LOG_RATE} log prefix \"{reset_log}\" level info"
+            );
+        }
+    }
+    let first = door.sequence[0];
+    let _ = writeln!(w, "\t\t# Knock 1 of {n} ({first}) starts the sequence.");
+    for f in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} {} update @{} {{ {} }} return",
+            nfproto(f),
+            port_match(first),
+            names::stage_set(&door.name, 1, f),
+            saddr(f)
+        );
+    }
+    let _ = writeln!(w, "\t}}\n");
+}
+
+fn render_doors_chain(w: &mut String, cfg: &Config) {
+    let _ = writeln!(w, "\tchain doors {{");
+    for door in &cfg.doors {
+        let entries = names::counter("entries", &door.name);
+        let enter_log = log_prefix(&cfg.log_prefix, Event::Enter, Some(&door.name));
+        let _ = writeln!(w, "\t\t# Door \"{}\" ({}).", door.name, door.port);
+        for f in Family::ALL {
+            let _ = writeln!(
+                w,
+                "\t\t{} {} @{} counter name \"{entries}\" log prefix \"{enter_log}\" level info accept",
+                port_match(door.port),
+                saddr(f),
+                names::open_set(&door.name, f)
+            );
+        }
+        let closed = match (cfg.mode, door.port.proto) {
+            // Exactly what the kernel answers for a port nobody listens on.
+            (Mode::Guard, Proto::Tcp) => {
+                "reject with tcp reset comment \"closed: looks like any closed port\""
+            }
+            (Mode::Guard, Proto::Udp) => "reject comment \"closed: looks like any closed port\"",
+            (Mode::Firewall, _) => "drop comment \"closed\"",
+        };
+        let _ = writeln!(w, "\t\t{} {closed}", port_match(door.port));
+    }
+    let _ = writeln!(w, "\t}}");
+}
+
+// ---- replacing the old table (pure) ---------------------------------------
+
+/// What nfknock's table holds now, from `nft -j list table`.
+#[derive(Debug, Default)]
+pub struct TableState {
+    chains: Vec<String>,
+    sets: Vec<SetState>,
+    counters: Vec<CounterState>,
+}
+
+#[derive(Debug)]
+struct SetState {
+    name: String,
+    comment: Option<String>,
+    elements: Vec<Element>,
+}
+
+#[derive(Debug)]
+struct Element {
+    address: String,
+    /// Seconds left.
+    expires: f64,
+}
+
+#[derive(Debug)]
+struct CounterState {
+    name: String,
+    packets: u64,
+}
+
+/// The commands that go before the new table in the same transaction: they
+/// empty nfknock's table but keep every knock-state set whose meaning did
+/// not change (so sources mid-sequence or with an open door survive), and
+/// the per-door counters.
+fn replacement(current: Option<&TableState>, cfg: &Config) -> String {
+    let t = format!("inet {}", names::TABLE);
+    let mut o = format!("add table {t}\n");
+    let Some(cur) = current else {
+        return o;
+    };
+    o += &format!("flush table {t}\n");
+    for chain in &cur.chains {
+        o += &format!("delete chain {t} {chain}\n");
+    }
+    let keep: Vec<(String, String)> = cfg
+        .doors
+        .iter()
+        .flat_map(state_sets)
+        .map(|s| (s.name, s.comment))
+        .collect();
+    for set in &cur.sets {
+        let kept = keep
+            .iter()
+            .any(|(n, c)| *n == set.name && Some(c) == set.comment.as_ref());
+        if !kept {
+            o += &format!("delete set {t} {}\n", set.name);
+        }
+    }
+    let counters: Vec<String> = cfg
+        .doors
+        .iter()
+        .flat_map(|d| names::COUNTER_KINDS.map(|k| names::counter(k, &d.name)))
+        .collect();
+    for c in &cur.counters {
+        if !counters.contains(&c.name) {
+            o += &format!("delete counter {t} {}\n", c.name);
+        }
+    }
+    o
+}
+
+// ---- reading the kernel ---------------------------------------------------
+
+#[derive(Deserialize)]
+struct NftJson {
+    nftables: Vec<NftItem>,
+}
+
+/// One object of `nft -j` output; only the kinds nfknock reads.
+#[derive(Deserialize)]
+struct NftItem {
+    chain: Option<NftNamed>,
+    set: Option<NftSet>,
+    counter: Option<NftCounter>,
+}
+
+#[derive(Deserialize)]
+struct NftNamed {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct NftSet {
+    name: String,
+    comment: Option<String>,
+    #[serde(default)]
+    elem: Vec<NftElem>,
+    /// The set's timeout: an element without its own has this one.
+    timeout: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NftElem {
+    Timed { elem: NftTimed },
+    Plain(serde_json::Value),
+}
+
+#[derive(Deserialize)]
+struct NftTimed {
+    val: serde_json::Value,
+    expires: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct NftCounter {
+    name: String,
+    packets: u64,
+}
+
+fn table_state() -> Result<Option<TableState>, Error> {
+    let args = ["-j", "list", "table", "inet", names::TABLE];
+    match nft(&args, None) {
+        Ok(json) => parse_table(&json)
+            .map(Some)
+            .map_err(|message| Error::Unreadable {
+                command: format!("{NFT} {}", args.join(" ")),
+                message,
+            }),
+        Err(Error::Failed { message, .. }) if message.contains("No such file or directory") => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn parse_table(json: &str) -> Result<TableState, String> {
+    let doc: NftJson = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let mut state = TableState::default();
+    for item in doc.nftables {
+        if let Some(c) = item.chain {
+            state.chains.push(c.name);
+        }
+        if let Some(s) = item.set {
+            let default_expiry = s.timeout.unwrap_or(0.0);
+            let elements = s
+                .elem
+                .into_iter()
+                .filter_map(|e| match e {
+                    NftElem::Timed { elem } => Some(Element {
+                        address: elem.val.as_str()?.to_string(),
+                        expires: elem.expires.unwrap_or(default_expiry),
+                    }),
+                    NftElem::Plain(v) => Some(Element {
+                        address: v.as_str()?.to_string(),
+                        expires: default_expiry,
+                    }),
+                })
+                .collect();
+            state.sets.push(SetState {
+                name: s.name,
+                comment: s.comment,
+                elements,
+            });
+        }
+        if let Some(c) = item.counter {
+            state.counters.push(CounterState {
+                name: c.name,
+                packets: c.packets,
+            });
+        }
+    }
+    Ok(state)
+}
+
+fn status_of(table: Option<&TableState>) -> Status {
+    let mut status = Status {
+        backend: "nftables".into(),
+        loaded: table.is_some(),
+        doors: Vec::new(),
+    };
+    let Some(table) = table else {
+        return status;
+    };
+    for set in &table.sets {
+        let Some((door, stage)) = names::parse_state_set(&set.name) else {
+            continue;
+        };
+        let d = match status.doors.iter().position(|d| d.name == door) {
+            Some(i) => &mut status.doors[i],
+            None => {
+                status.doors.push(DoorStatus {
+                    name: door.clone(),
+                    ..DoorStatus::default()
+                });
+                status.doors.last_mut().expect("just pushed")
+            }
+        };
+        // The last stage set is stage n-1 for a sequence of n knocks.
+        d.knocks = d.knocks.max(stage + 1);
+        for e in &set.elements {
+            let source = Source {
+                address: e.address.clone(),
+                stage: (stage > 0).then_some(stage),
+                expires_in: e.expires,
+            };
+            if stage == 0 {
+                d.open.push(source);
+            } else {
+                d.in_progress.push(source);
+            }
+        }
+    }
+    for d in &mut status.doors {
+        let count = |kind: &str| {
+            let name = names::counter(kind, &d.name);
+            table
+                .counters
+                .iter()
+                .find(|c| c.name == name)
+                .map_or(0, |c| c.packets)
+        };
+        d.counters = Counters {
+            knocks: count("knocks"),
+            entries: count("entries"),
+            resets: count("resets"),
+        };
+        d.in_progress.sort_by(|a, b| a.address.cmp(&b.address));
+        d.open.sort_by(|a, b| a.address.cmp(&b.address));
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg(text: &str) -> Config {
+        crate::config::parse(text, Path::new("t.toml")).unwrap()
+    }
+
+    const ONE_DOOR: &str = r#"
+[[door]]
+name = "ssh"
+port = "22/tcp"
+sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
+"#;
+
+    #[test]
+    fn fingerprint_is_stable() {
+        // A changed value here would reset every source mid-sequence on upgrade.
+        // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; folded to 32 bits:
+        assert_eq!(fingerprint("a"), 0xaf63dc4c ^ 0x8601ec8c);
+    }
+
+    #[test]
+    fn fresh_table_needs_no_deletes() {
+        assert_eq!(
+            replacement(None, &cfg(ONE_DOOR)),
+            "add table inet nfknock\n"
+        );
+    }
+
+    #[test]
+    fn reapply_keeps_unchanged_state_sets_only() {
+        let c = cfg(ONE_DOOR);
+        let sets = state_sets(&c.doors[0]);
+        let kept = &sets[0];
+        let current = TableState {
+            chains: vec!["input".into(), "knock_ssh".into()],
+            sets: vec![
+                SetState {
+                    name: kept.name.clone(),
+                    comment: Some(kept.comment.clone()),
+                    elements: vec![],
+                },
+                SetState {
+                    name: sets[1].name.clone(),
+                    comment: Some("old meaning".into()),
+                    elements: vec![],
+                },
+                SetState {
+                    name: "allow_v4".into(),
+                    comment: None,
+                    elements: vec![],
+                },
+            ],
+            counters: vec![
+                CounterState {
+                    name: "knocks_ssh".into(),
+                    packets: 3,
+                },
+                CounterState {
+                    name: "knocks_gone".into(),
+                    packets: 1,
+                },
+            ],
+        };
+        let script = replacement(Some(&current), &c);
+        assert!(script.contains("flush table inet nfknock\n"));
+        assert!(script.contains("delete chain inet nfknock input\n"));
+        assert!(script.contains("delete chain inet nfknock knock_ssh\n"));
+        assert!(!script.contains(&format!("delete set inet nfknock {}\n", kept.name)));
+        assert!(script.contains(&format!("delete set inet nfknock {}\n", sets[1].name)));
+        assert!(script.contains("delete set inet nfknock allow_v4\n"));
+        assert!(script.contains("delete counter inet nfknock knocks_gone\n"));
+        assert!(!script.contains("delete counter inet nfknock knocks_ssh\n"));
+    }
+
+    #[test]
+    fn sequence_change_changes_the_fingerprint() {
+        let a = cfg(ONE_DOOR);
+        let b = cfg(&ONE_DOOR.replace("2000/udp", "2001/udp"));
+        let (sa, sb) = (state_sets(&a.doors[0]), state_sets(&b.doors[0]));
+        assert_eq!(
+            sa[0].comment, sb[0].comment,
+            "stage 1 saw only knock 1, unchanged"
+        );
+        assert_ne!(
+            sa[1].comment, sb[1].comment,
+            "stage 2 saw the changed knock"
+        );
+    }
+
+    #[test]
+    fn parses_nft_json_status() {
+        let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}},
+ {"table": {"family": "inet", "name": "nfknock", "handle": 2}},
+ {"counter": {"family": "inet", "name": "knocks_ssh", "table": "nfknock", "handle": 3, "packets": 4, "bytes": 240}},
+ {"set": {"family": "inet", "name": "stage1_ssh_v4", "table": "nfknock", "type": "ipv4_addr", "handle": 4, "size": 65536, "flags": ["timeout"], "timeout": 10, "elem": [{"elem": {"val": "192.0.2.5", "expires": 9}}]}},
+ {"set": {"family": "inet", "name": "stage2_ssh_v6", "table": "nfknock", "type": "ipv6_addr", "handle": 5, "size": 65536, "flags": ["timeout"], "timeout": 10}},
+ {"set": {"family": "inet", "name": "open_ssh_v6", "table": "nfknock", "type": "ipv6_addr", "handle": 6, "size": 65536, "flags": ["timeout"], "timeout": 30, "elem": [{"elem": {"val": "2001:db8::2", "timeout": 30, "expires": 21}}]}},
+ {"set": {"family": "inet", "name": "allow_v4", "table": "nfknock", "type": "ipv4_addr", "handle": 7, "flags": ["interval"], "elem": [{"prefix": {"addr": "10.0.0.0", "len": 8}}]}},
+ {"chain": {"family": "inet", "table": "nfknock", "name": "input", "handle": 8}}]}"#;
+        let table = parse_table(json).unwrap();
+        assert_eq!(table.chains, vec!["input"]);
+        let s = status_of(Some(&table));
+        assert!(s.loaded);
+        assert_eq!(s.doors.len(), 1);
+        let d = &s.doors[0];
+        assert_eq!(d.name, "ssh");
+        assert_eq!(d.knocks, 3);
+        assert_eq!(d.counters.knocks, 4);
+        assert_eq!(
+            d.in_progress,
+            vec![Source {
+                address: "192.0.2.5".into(),
+                stage: Some(1),
+                expires_in: 9.0
+            }]
+        );
+        assert_eq!(
+            d.open,
+            vec![Source {
+                address: "2001:db8::2".into(),
+                stage: None,
+                expires_in: 21.0
+            }]
+        );
+        assert!(!status_of(None).loaded);
+    }
+
+    #[test]
+    fn closed_doors_look_closed_in_guard_and_vanish_in_firewall() {
+        let guard = render(&cfg(ONE_DOOR));
+        assert!(
+            guard.contains("tcp dport 22 tcp flags syn / fin,syn,rst,ack reject with tcp reset")
+        );
+        assert!(guard.contains("policy accept;"));
+        assert!(!guard.lines().any(|l| l.trim_start().starts_with("flush")));
+        let fw = render(&cfg(&format!("mode = \"firewall\"\n{ONE_DOOR}")));
+        assert!(fw.contains("policy drop;"));
+        assert!(!fw.contains("reject"));
+    }
+}

@@ -1,0 +1,198 @@
+//! The knock client: sends a sequence to a host. No root needed: a TCP
+//! knock is the SYN of a non-blocking connect that is abandoned before any
+//! retransmission, a UDP knock one small datagram.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::port::{PortSpec, Proto};
+
+/// Short enough for a 4-knock sequence well under 100 ms, long enough that
+/// the knocks arrive in order.
+pub const DEFAULT_DELAY: Duration = Duration::from_millis(20);
+/// What a UDP knock carries: one byte, nothing a service would act on.
+const UDP_PAYLOAD: &[u8] = b"\0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot resolve `{host}`: {reason}")]
+    Resolve { host: String, reason: String },
+    #[error("cannot send knock {knock} to {addr}: {source}")]
+    Send {
+        knock: PortSpec,
+        addr: IpAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {reason}")]
+    Hosts { path: PathBuf, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyChoice {
+    Any,
+    V4,
+    V6,
+}
+
+/// Resolves `host` to one address of the chosen family (the first one the
+/// resolver returns, which follows the system's address preference).
+pub fn resolve(host: &str, family: FamilyChoice) -> Result<IpAddr, Error> {
+    let err = |reason: String| Error::Resolve {
+        host: host.to_string(),
+        reason,
+    };
+    // A literal IPv6 address may come in brackets, as in URLs.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<IpAddr> = (bare, 0)
+        .to_socket_addrs()
+        .map_err(|e| err(e.to_string()))?
+        .map(|a| a.ip())
+        .collect();
+    addrs
+        .into_iter()
+        .find(|a| match family {
+            FamilyChoice::Any => true,
+            FamilyChoice::V4 => a.is_ipv4(),
+            FamilyChoice::V6 => a.is_ipv6(),
+        })
+        .ok_or_else(|| {
+            err(match family {
+                FamilyChoice::V4 => "no IPv4 address".into(),
+                FamilyChoice::V6 => "no IPv6 address".into(),
+                FamilyChoice::Any => "no address".into(),
+            })
+        })
+}
+
+/// Sends the knocks in order, `delay` apart.
+pub fn knock(addr: IpAddr, sequence: &[PortSpec], delay: Duration) -> Result<(), Error> {
+    for (i, k) in sequence.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(delay);
+        }
+        send(SocketAddr::new(addr, k.port), k.proto).map_err(|source| Error::Send {
+            knock: *k,
+            addr,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn send(to: SocketAddr, proto: Proto) -> std::io::Result<()> {
+    match proto {
+        Proto::Tcp => {
+            let socket = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_nonblocking(true)?;
+            match socket.connect(&SockAddr::from(to)) {
+                Ok(()) => {}
+                // The SYN is on its way; the socket is dropped (closed)
+                // right after, so the kernel never retransmits it.
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                // A reset arriving before we return is also fine.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(e),
+            }
+            Ok(())
+        }
+        Proto::Udp => {
+            let bind: SocketAddr = match to {
+                SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
+                SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
+            };
+            let socket = UdpSocket::bind(bind)?;
+            socket.send_to(UDP_PAYLOAD, to)?;
+            Ok(())
+        }
+    }
+}
+
+/// `~/.config/nfknock/hosts.toml`: knock sequences per host, for clients
+/// that have no server config. One table per host name (as typed on the
+/// command line), one key per door:
+///
+/// ```toml
+/// ["server.example.org"]
+/// ssh = ["48211/tcp", "9143/udp", "27733/tcp"]
+/// ```
+pub type Hosts = BTreeMap<String, BTreeMap<String, Vec<PortSpec>>>;
+
+/// The default client file: `$XDG_CONFIG_HOME/nfknock/hosts.toml` or
+/// `~/.config/nfknock/hosts.toml`.
+pub fn hosts_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("nfknock").join("hosts.toml"))
+}
+
+/// Reads the client file; a missing file is an empty one.
+pub fn load_hosts(path: &Path) -> Result<Hosts, Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Hosts::new()),
+        Err(e) => {
+            return Err(Error::Hosts {
+                path: path.into(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    toml::from_str(&text).map_err(|e| Error::Hosts {
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_file_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.toml");
+        std::fs::write(
+            &path,
+            "[\"server.example.org\"]\nssh = [\"48211/tcp\", \"u:9143\", 27733]\n",
+        )
+        .unwrap();
+        let hosts = load_hosts(&path).unwrap();
+        let seq = &hosts["server.example.org"]["ssh"];
+        assert_eq!(seq[1], PortSpec::new(9143, Proto::Udp));
+        assert_eq!(seq[2], PortSpec::new(27733, Proto::Tcp));
+        assert!(
+            load_hosts(&dir.path().join("none.toml"))
+                .unwrap()
+                .is_empty()
+        );
+        std::fs::write(&path, "[\"x\"]\nssh = [\"99999\"]\n").unwrap();
+        assert!(
+            load_hosts(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("invalid port")
+        );
+    }
+
+    #[test]
+    fn resolves_literals_per_family() {
+        assert_eq!(
+            resolve("192.0.2.1", FamilyChoice::Any).unwrap().to_string(),
+            "192.0.2.1"
+        );
+        assert_eq!(
+            resolve("[2001:db8::1]", FamilyChoice::V6)
+                .unwrap()
+                .to_string(),
+            "2001:db8::1"
+        );
+        assert!(resolve("192.0.2.1", FamilyChoice::V6).is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! nfknock: port knocking with the knock state in the kernel.
+//!
+//! `main.rs` only parses the command line and calls [`app::run`]; each
+//! module below is one concern.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod firewall;
+pub mod knock;
+pub mod listening;
+pub mod persist;
+pub mod port;
+pub mod sequence;
