@@ -28,6 +28,10 @@ const RESET_LOG_RATE: &str = "6/minute";
 const ND_TYPES: &str =
     "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert";
 
+/// Marks the [allow] sets; a re-apply empties and refills a set with this
+/// comment in place, so the table keeps its layout.
+const ALLOW_COMMENT: &str = "[allow] networks";
+
 pub struct Nftables;
 
 impl Backend for Nftables {
@@ -200,6 +204,7 @@ pub fn render(cfg: &Config) -> String {
         let _ = writeln!(w, "\tset {} {{", names::allow_set(family));
         let _ = writeln!(w, "\t\ttype {}", addr_type(family));
         let _ = writeln!(w, "\t\tflags interval");
+        let _ = writeln!(w, "\t\tcomment \"{ALLOW_COMMENT}\"");
         if !elements.is_empty() {
             let _ = writeln!(w, "\t\telements = {{ {} }}", elements.join(", "));
         }
@@ -473,11 +478,15 @@ fn replacement(current: Option<&TableState>, cfg: &Config) -> String {
         .flat_map(state_sets)
         .map(|s| (s.name, s.comment))
         .collect();
+    let refill: Vec<String> = Family::ALL.map(names::allow_set).to_vec();
     for set in &cur.sets {
-        let kept = keep
-            .iter()
-            .any(|(n, c)| *n == set.name && Some(c) == set.comment.as_ref());
-        if !kept {
+        let comment = set.comment.as_deref().unwrap_or_default();
+        if keep.iter().any(|(n, c)| *n == set.name && c == comment) {
+            continue;
+        }
+        if refill.contains(&set.name) && comment == ALLOW_COMMENT {
+            o += &format!("flush set {t} {}\n", set.name);
+        } else {
             o += &format!("delete set {t} {}\n", set.name);
         }
     }
@@ -707,6 +716,11 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
                 },
                 SetState {
                     name: "allow_v4".into(),
+                    comment: Some(ALLOW_COMMENT.into()),
+                    elements: vec![],
+                },
+                SetState {
+                    name: "allow_v6".into(),
                     comment: None,
                     elements: vec![],
                 },
@@ -728,7 +742,11 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         assert!(script.contains("delete chain inet nfknock knock_ssh\n"));
         assert!(!script.contains(&format!("delete set inet nfknock {}\n", kept.name)));
         assert!(script.contains(&format!("delete set inet nfknock {}\n", sets[1].name)));
-        assert!(script.contains("delete set inet nfknock allow_v4\n"));
+        assert!(script.contains("flush set inet nfknock allow_v4\n"));
+        assert!(
+            script.contains("delete set inet nfknock allow_v6\n"),
+            "a set nfknock did not make this way is recreated"
+        );
         assert!(script.contains("delete counter inet nfknock knocks_gone\n"));
         assert!(!script.contains("delete counter inet nfknock knocks_ssh\n"));
     }

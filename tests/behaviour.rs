@@ -1,0 +1,520 @@
+//! The promises of the loaded rules (shared/spec/behaviour.md), proved on
+//! the real kernel in throwaway network namespaces, for IPv4 and IPv6.
+//! Each test names the promise it proves.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Family, Host, Lab, Probe, echoes, text, wait_until};
+
+const SSH: u16 = 22;
+const KNOCKS: [&str; 3] = ["1001/tcp", "2002/udp", "3003/tcp"];
+const FAST: &str = "20ms";
+
+fn guard(extra: &str) -> String {
+    format!(
+        r#"sequence_timeout = "5s"
+door_timeout = "5s"
+[allow]
+ipv4 = []
+ipv6 = []
+[[door]]
+name = "ssh"
+port = "22/tcp"
+sequence = ["1001/tcp", "2002/udp", "3003/tcp"]
+{extra}"#
+    )
+}
+
+fn firewall(extra: &str) -> String {
+    format!(
+        r#"mode = "firewall"
+{}
+[firewall]
+open = ["80/tcp"]
+"#,
+        guard(extra)
+    )
+}
+
+/// A lab with the given config applied and an echo server on the door.
+fn lab_with(family: Family, config: &str) -> Option<Lab> {
+    let lab = Lab::new(family)?;
+    let path = lab.config("nfknock.toml", config);
+    lab.apply(&path);
+    lab.listen_tcp(SSH);
+    Some(lab)
+}
+
+// 1. Knock opens the door for the knocker only.
+fn knock_opens_door_for_knocker_only(family: Family) {
+    let Some(lab) = lab_with(family, &guard("")) else {
+        return;
+    };
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Closed,
+        "door shut before"
+    );
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "open after a knock"
+    );
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Closed,
+        "not for others"
+    );
+    assert_eq!(
+        lab.probe_tcp_family(Host::Client, SSH, family.other()),
+        Probe::Closed,
+        "not for the knocker's other address family"
+    );
+}
+
+// 1 and 5. The door closes after door_timeout; the connection made through
+// it keeps running.
+fn door_closes_after_timeout_but_established_stays(family: Family) {
+    for base in [guard(""), firewall("")] {
+        let cfg = base.replace("door_timeout = \"5s\"", "door_timeout = \"2s\"");
+        let Some(lab) = lab_with(family, &cfg) else {
+            return;
+        };
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        let mut session = lab.connect(Host::Client, SSH);
+        assert!(echoes(&mut session));
+        let shut = Probe::Closed.max_for(&cfg);
+        let closed = wait_until(Duration::from_secs(6), || {
+            lab.probe_tcp(Host::Client, SSH) == shut
+        });
+        assert!(closed.is_some(), "the door never closed");
+        assert!(echoes(&mut session), "the established session was cut");
+    }
+}
+
+// 3. A knock out of order does not count.
+fn wrong_order_fails(family: Family) {
+    let Some(lab) = lab_with(family, &guard("")) else {
+        return;
+    };
+    lab.knock(Host::Client, &["2002/udp", "1001/tcp", "3003/tcp"], FAST);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Closed);
+    lab.knock(
+        Host::Client,
+        &["1001/tcp", "3003/tcp", "2002/udp", "3003/tcp"],
+        FAST,
+    );
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Closed);
+    // The same client can still get in with the right sequence.
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+}
+
+// 3. Any other NEW packet in the middle resets the source.
+fn other_packet_resets(family: Family) {
+    let Some(lab) = lab_with(family, &guard("")) else {
+        return;
+    };
+    for noise in ["4444/tcp", "4444/udp", "1001/udp"] {
+        lab.knock(
+            Host::Client,
+            &["1001/tcp", "2002/udp", noise, "3003/tcp"],
+            FAST,
+        );
+        assert_eq!(
+            lab.probe_tcp(Host::Client, SSH),
+            Probe::Closed,
+            "noise {noise}"
+        );
+    }
+}
+
+// 3. An exact duplicate of the knock just accepted changes nothing.
+fn duplicate_knock_is_tolerated(family: Family) {
+    let Some(lab) = lab_with(family, &guard("")) else {
+        return;
+    };
+    lab.knock(
+        Host::Client,
+        &["1001/tcp", "1001/tcp", "2002/udp", "2002/udp", "3003/tcp"],
+        FAST,
+    );
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+}
+
+// 1 and 3. A knock later than sequence_timeout does not count.
+fn late_knock_fails(family: Family) {
+    let cfg = guard("").replace("sequence_timeout = \"5s\"", "sequence_timeout = \"1s\"");
+    let Some(lab) = lab_with(family, &cfg) else {
+        return;
+    };
+    // The pause exceeds the timeout on purpose: it is what is tested.
+    lab.knock(Host::Client, &KNOCKS, "1500ms");
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Closed,
+        "late knocks opened"
+    );
+    lab.knock(Host::Client, &KNOCKS, "500ms");
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "timely knocks failed"
+    );
+}
+
+// 3. A sequential port scan never walks the sequence, even one that
+// ascends (1001, 1003, 1005): every port between resets the scanner.
+fn port_scan_never_opens(family: Family) {
+    let cfg = guard("").replace(
+        r#"sequence = ["1001/tcp", "2002/udp", "3003/tcp"]"#,
+        r#"sequence = ["1001/tcp", "1003/tcp", "1005/tcp"]"#,
+    );
+    let Some(lab) = lab_with(family, &cfg) else {
+        return;
+    };
+    let target = lab.server_addr().to_string();
+    let mut nmap = vec![
+        "nmap",
+        "-n",
+        "-Pn",
+        "-sS",
+        "-r",
+        "-p",
+        "1000-1010",
+        "--max-retries",
+        "0",
+    ];
+    if family == Family::V6 {
+        nmap.push("-6");
+    }
+    nmap.push(&target);
+    let out = lab.run(Host::Attacker, &nmap);
+    assert!(out.status.success(), "nmap: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1003/tcp closed"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Closed,
+        "the scan opened the door"
+    );
+    // The counterfactual: the same ports, sent as a knock, do open it.
+    lab.knock(Host::Attacker, &["1001", "1003", "1005"], FAST);
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Open);
+}
+
+// 4. Guard mode: knock ports and a closed door look like any closed port.
+fn guard_is_stealthy(family: Family) {
+    let cfg = guard(
+        r#"[[door]]
+name = "dns"
+port = "5353/udp"
+sequence = ["6001/udp", "6002/tcp", "6003/udp"]
+"#,
+    );
+    let Some(lab) = lab_with(family, &cfg) else {
+        return;
+    };
+    lab.listen_udp(5353);
+    for port in [SSH, 1001, 3003, 4444] {
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, port),
+            Probe::Closed,
+            "tcp {port}"
+        );
+    }
+    for port in [5353, 2002, 4444] {
+        assert_eq!(
+            lab.probe_udp(Host::Attacker, port),
+            Probe::Closed,
+            "udp {port}"
+        );
+    }
+    lab.knock(Host::Client, &["6001/udp", "6002/tcp", "6003/udp"], FAST);
+    assert_eq!(
+        lab.probe_udp(Host::Client, 5353),
+        Probe::Open,
+        "udp door after knock"
+    );
+}
+
+// 4, 5 and 6. Firewall mode drops everything not accepted, silently.
+fn firewall_drops_silently(family: Family) {
+    let Some(lab) = lab_with(family, &firewall("")) else {
+        return;
+    };
+    lab.listen_tcp(80);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, 80),
+        Probe::Open,
+        "an open service"
+    );
+    for port in [SSH, 1001, 3003, 4444] {
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, port),
+            Probe::Filtered,
+            "tcp {port}"
+        );
+    }
+    assert_eq!(lab.probe_udp(Host::Attacker, 2002), Probe::Filtered);
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Filtered);
+    // Loopback is never filtered.
+    let lo = lab.in_ns(Host::Server, || {
+        std::net::TcpStream::connect(("127.0.0.1", SSH)).is_ok()
+    });
+    assert!(lo, "loopback was filtered");
+}
+
+// 6. Allowed networks bypass the doors (guard) or the firewall.
+fn allowed_networks_bypass(family: Family) {
+    let attacker = Host::Attacker.addr(family).to_string();
+    for base in [guard(""), firewall("")] {
+        let cfg = base
+            .replace(
+                "ipv4 = []",
+                &format!("ipv4 = [\"{}\"]", Host::Attacker.addr(Family::V4)),
+            )
+            .replace(
+                "ipv6 = []",
+                &format!("ipv6 = [\"{}\"]", Host::Attacker.addr(Family::V6)),
+            );
+        let Some(lab) = lab_with(family, &cfg) else {
+            return;
+        };
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, SSH),
+            Probe::Open,
+            "{attacker} is allowed"
+        );
+        assert_eq!(
+            lab.probe_tcp(Host::Client, SSH),
+            Probe::Closed.max_for(&cfg)
+        );
+    }
+}
+
+trait ExpectClosed {
+    fn max_for(self, cfg: &str) -> Probe;
+}
+
+impl ExpectClosed for Probe {
+    /// What a shut door looks like in the config's mode.
+    fn max_for(self, cfg: &str) -> Probe {
+        if cfg.contains("mode = \"firewall\"") {
+            Probe::Filtered
+        } else {
+            self
+        }
+    }
+}
+
+// 7. A foreign table is byte-identical after apply, re-apply and remove.
+fn foreign_table_survives(family: Family) {
+    let Some(lab) = Lab::new(family) else { return };
+    let foreign = r#"table inet admin {
+	set friends {
+		type ipv4_addr
+		elements = { 198.51.100.7 }
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		tcp dport 9999 counter packets 0 bytes 0 accept
+	}
+}
+table ip nat {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+	}
+}
+"#;
+    let path = lab.config("foreign.nft", foreign);
+    let out = lab.run(Host::Server, &["nft", "-f", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let before = lab.ruleset();
+    let cfg = lab.config("nfknock.toml", &guard(""));
+    lab.apply(&cfg);
+    lab.apply(&cfg);
+    let with = lab.ruleset();
+    assert!(with.starts_with(&before), "foreign tables changed:\n{with}");
+    let out = lab.nfknock(Host::Server, &["remove", "--no-persist"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(lab.ruleset(), before);
+}
+
+// 5 and 8. A re-apply with a new sequence keeps established sessions; the
+// old sequence stops working, the new one works.
+fn reapply_new_sequence_keeps_session(family: Family) {
+    let Some(lab) = lab_with(family, &guard("")) else {
+        return;
+    };
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, SSH);
+    let new = lab.config(
+        "new.toml",
+        &guard("").replace("\"2002/udp\"", "\"2992/udp\""),
+    );
+    lab.apply(&new);
+    assert!(echoes(&mut session), "re-apply cut the session");
+    lab.knock(Host::Attacker, &KNOCKS, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Closed,
+        "old sequence"
+    );
+    lab.knock(Host::Attacker, &["1001/tcp", "2992/udp", "3003/tcp"], FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Open,
+        "new sequence"
+    );
+}
+
+// 8. Re-applying an unchanged door keeps sources mid-sequence, and gives
+// the same ruleset.
+fn reapply_keeps_knock_state_and_is_idempotent(family: Family) {
+    let Some(lab) = lab_with(family, &guard("")) else {
+        return;
+    };
+    let rules = lab.ruleset();
+    lab.knock(Host::Client, &KNOCKS[..2], FAST);
+    lab.apply(&lab.dir.path().join("nfknock.toml"));
+    lab.knock(Host::Client, &KNOCKS[2..], FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "progress was lost"
+    );
+    let strip = |r: &str| -> String {
+        // Set elements and counters are state, not rules.
+        r.lines()
+            .filter(|l| !l.contains("elements =") && !l.contains("packets "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&lab.ruleset()), strip(&rules));
+}
+
+// 8. A config that fails validation exits 2 and changes nothing.
+fn bad_config_changes_nothing(family: Family) {
+    let Some(lab) = lab_with(family, &guard("")) else {
+        return;
+    };
+    let before = lab.ruleset();
+    for bad in [
+        guard("").replace("\"3003/tcp\"", "\"22/tcp\""),
+        guard("").replace("door_timeout = \"5s\"", "door_timeout = \"five\""),
+        format!("{}\nsurprise = 1\n", guard("")),
+    ] {
+        let path = lab.config("bad.toml", &bad);
+        let out = lab.nfknock(
+            Host::Server,
+            &["-c", path.to_str().unwrap(), "apply", "--no-persist"],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("bad.toml"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(lab.ruleset(), before);
+    }
+}
+
+// 10. status shows a source mid-sequence and one with the door open, with
+// per-door counters.
+fn status_shows_sources(family: Family) {
+    let Some(lab) = lab_with(family, &guard("")) else {
+        return;
+    };
+    lab.knock(Host::Client, &KNOCKS[..2], FAST);
+    lab.knock(Host::Attacker, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Open);
+    let out = lab.nfknock(Host::Server, &["status", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let door = &s["doors"][0];
+    assert_eq!(door["name"], "ssh");
+    assert_eq!(door["knocks"], 3);
+    assert_eq!(
+        door["in_progress"][0]["address"],
+        Host::Client.addr(family).to_string()
+    );
+    assert_eq!(door["in_progress"][0]["stage"], 2);
+    assert_eq!(
+        door["open"][0]["address"],
+        Host::Attacker.addr(family).to_string()
+    );
+    assert!(door["open"][0]["expires_in"].as_f64().unwrap() > 0.0);
+    assert_eq!(door["counters"]["knocks"], 1);
+    assert_eq!(door["counters"]["entries"], 1);
+    let out = lab.nfknock(Host::Server, &["status"]);
+    let human = text(&out.stdout);
+    assert!(
+        human.contains("knocking") && human.contains("sent 2/3"),
+        "{human}"
+    );
+}
+
+family_tests!(
+    knock_opens_door_for_knocker_only,
+    door_closes_after_timeout_but_established_stays,
+    wrong_order_fails,
+    other_packet_resets,
+    duplicate_knock_is_tolerated,
+    late_knock_fails,
+    port_scan_never_opens,
+    guard_is_stealthy,
+    firewall_drops_silently,
+    allowed_networks_bypass,
+    foreign_table_survives,
+    reapply_new_sequence_keeps_session,
+    reapply_keeps_knock_state_and_is_idempotent,
+    bad_config_changes_nothing,
+    status_shows_sources,
+);
+
+// 1. An independent client (knockd's `knock`) opens the door too.
+#[test]
+fn knockd_client_opens_the_door() {
+    let Some(lab) = lab_with(Family::V4, &guard("")) else {
+        return;
+    };
+    let target = lab.server_addr().to_string();
+    let out = lab.run(
+        Host::Client,
+        &["knock", &target, "1001:tcp", "2002:udp", "3003:tcp"],
+    );
+    assert!(out.status.success(), "knock: {}", text(&out.stderr));
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+}
+
+// 2 and 9. Knock state is in kernel sets, each bounded.
+#[test]
+fn state_lives_in_bounded_kernel_sets() {
+    let Some(lab) = lab_with(Family::V4, &guard("")) else {
+        return;
+    };
+    lab.knock(Host::Client, &KNOCKS[..1], FAST);
+    let out = lab.run(
+        Host::Server,
+        &["nft", "list", "set", "inet", "nfknock", "stage1_ssh_v4"],
+    );
+    let set = text(&out.stdout);
+    assert!(set.contains("192.0.2.2"), "{set}");
+    let rules = lab.ruleset();
+    let dynamic = rules.matches("flags dynamic,timeout").count();
+    assert_eq!(dynamic, 6, "{rules}");
+    assert_eq!(
+        rules.matches("size 65536").count(),
+        dynamic,
+        "an unbounded set:\n{rules}"
+    );
+}

@@ -1,0 +1,390 @@
+//! A throwaway lab for tests that load rules: a server, a client and an
+//! attacker, each in its own network namespace, on one bridge (itself in a
+//! fourth namespace), with TEST-NET addresses. Nothing touches the
+//! machine's own network namespace; everything is deleted on drop, even
+//! when the test fails. Labs are independent, so tests run in parallel.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sched::{CloneFlags, setns};
+
+pub const NFKNOCK: &str = env!("CARGO_BIN_EXE_nfknock");
+/// How long a probe waits before calling a port filtered.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn other(self) -> Family {
+        match self {
+            Family::V4 => Family::V6,
+            Family::V6 => Family::V4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    Server,
+    Client,
+    Attacker,
+}
+
+impl Host {
+    const ALL: [Host; 3] = [Host::Server, Host::Client, Host::Attacker];
+
+    fn short(self) -> &'static str {
+        match self {
+            Host::Server => "srv",
+            Host::Client => "cli",
+            Host::Attacker => "atk",
+        }
+    }
+
+    fn index(self) -> u8 {
+        match self {
+            Host::Server => 1,
+            Host::Client => 2,
+            Host::Attacker => 3,
+        }
+    }
+
+    pub fn addr(self, family: Family) -> IpAddr {
+        match family {
+            Family::V4 => format!("192.0.2.{}", self.index()).parse().unwrap(),
+            Family::V6 => format!("2001:db8::{}", self.index()).parse().unwrap(),
+        }
+    }
+}
+
+/// What a scanner sees on a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Connected (TCP) or answered (UDP echo).
+    Open,
+    /// TCP reset, or ICMP port unreachable for UDP.
+    Closed,
+    /// No answer at all.
+    Filtered,
+}
+
+pub struct Lab {
+    id: String,
+    pub family: Family,
+    pub dir: tempfile::TempDir,
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether this process may build namespaces. Without, the network tests
+/// skip with a reason, unless NFKNOCK_REQUIRE_NETNS=1 (CI) makes it fatal.
+pub fn netns_available() -> bool {
+    let ok = Command::new("unshare")
+        .args(["-n", "nft", "list", "ruleset"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        let why = "cannot create a network namespace and run nft in it (needs root, iproute2 and nftables)";
+        if std::env::var("NFKNOCK_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("{why}, and NFKNOCK_REQUIRE_NETNS=1");
+        }
+        eprintln!("skipped: {why}");
+    }
+    ok
+}
+
+impl Lab {
+    /// A new lab, or None (test skipped) when namespaces are not available.
+    pub fn new(family: Family) -> Option<Lab> {
+        if !netns_available() {
+            return None;
+        }
+        let id = format!(
+            "nfk{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let lab = Lab {
+            id,
+            family,
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        let lan = lab.ns_lan();
+        ip(&["netns", "add", &lan]);
+        ip(&["-n", &lan, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &lan, "link", "set", "br0", "up"]);
+        for host in Host::ALL {
+            let ns = lab.ns(host);
+            let port = format!("p-{}", host.short());
+            ip(&["netns", "add", &ns]);
+            ip(&[
+                "-n", &lan, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
+                &ns,
+            ]);
+            ip(&["-n", &lan, "link", "set", &port, "master", "br0", "up"]);
+            let v4 = format!("{}/24", host.addr(Family::V4));
+            let v6 = format!("{}/64", host.addr(Family::V6));
+            ip(&["-n", &ns, "addr", "add", &v4, "dev", "eth0"]);
+            ip(&["-n", &ns, "addr", "add", &v6, "dev", "eth0", "nodad"]);
+            ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+            ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        Some(lab)
+    }
+
+    pub fn ns(&self, host: Host) -> String {
+        format!("{}-{}", self.id, host.short())
+    }
+
+    fn ns_lan(&self) -> String {
+        format!("{}-lan", self.id)
+    }
+
+    pub fn server_addr(&self) -> IpAddr {
+        Host::Server.addr(self.family)
+    }
+
+    /// Runs a command inside a host's namespace.
+    pub fn run(&self, host: Host, cmd: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args(cmd)
+            .env("STATE_DIRECTORY", self.dir.path().join("state"))
+            .env_remove("NFKNOCK_CONFIG")
+            .output()
+            .expect("run in namespace")
+    }
+
+    /// Runs nfknock inside a host's namespace.
+    pub fn nfknock(&self, host: Host, args: &[&str]) -> Output {
+        let mut cmd = vec![NFKNOCK];
+        cmd.extend_from_slice(args);
+        self.run(host, &cmd)
+    }
+
+    /// Writes a config file into the lab's directory.
+    pub fn config(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    /// `nfknock apply --no-persist` on the server; panics when it fails.
+    pub fn apply(&self, config: &Path) {
+        let out = self.nfknock(
+            Host::Server,
+            &["-c", config.to_str().unwrap(), "apply", "--no-persist"],
+        );
+        assert!(out.status.success(), "apply failed: {}", text(&out.stderr));
+    }
+
+    /// The server's whole ruleset.
+    pub fn ruleset(&self) -> String {
+        let out = self.run(Host::Server, &["nft", "list", "ruleset"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// Knocks with nfknock's own client, as an unprivileged user (the
+    /// client must not need root).
+    pub fn knock(&self, from: Host, knocks: &[&str], delay: &str) {
+        let target = self.server_addr().to_string();
+        let mut cmd = vec![
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            NFKNOCK,
+            "knock",
+            &target,
+            "--delay",
+            delay,
+        ];
+        cmd.extend_from_slice(knocks);
+        let out = self.run(from, &cmd);
+        assert!(out.status.success(), "knock failed: {}", text(&out.stderr));
+    }
+
+    /// Runs `f` on a thread inside a host's namespace.
+    pub fn in_ns<T: Send>(&self, host: Host, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/run/netns/{}", self.ns(host));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let fd = File::open(&path).expect("open netns");
+                setns(fd, CloneFlags::CLONE_NEWNET).expect("setns");
+                f()
+            })
+            .join()
+            .expect("thread in namespace")
+        })
+    }
+
+    /// An echo server on a TCP port of the server (both families).
+    pub fn listen_tcp(&self, port: u16) {
+        let listener = self.in_ns(Host::Server, || {
+            TcpListener::bind(("::", port)).expect("bind tcp")
+        });
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = conn.read(&mut buf) {
+                        if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    /// An echo server on a UDP port of the server (both families).
+    pub fn listen_udp(&self, port: u16) {
+        let socket = self.in_ns(Host::Server, || {
+            UdpSocket::bind(("::", port)).expect("bind udp")
+        });
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                let _ = socket.send_to(&buf[..n], from);
+            }
+        });
+    }
+
+    /// What `from` sees on a TCP port of the server.
+    pub fn probe_tcp(&self, from: Host, port: u16) -> Probe {
+        self.probe_tcp_family(from, port, self.family)
+    }
+
+    pub fn probe_tcp_family(&self, from: Host, port: u16, family: Family) -> Probe {
+        let to = SocketAddr::new(Host::Server.addr(family), port);
+        self.in_ns(from, || {
+            match TcpStream::connect_timeout(&to, PROBE_TIMEOUT) {
+                Ok(_) => Probe::Open,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Probe::Closed,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Probe::Filtered,
+                Err(e) => panic!("probe of {to}: {e}"),
+            }
+        })
+    }
+
+    /// What `from` sees on a UDP port of the server.
+    pub fn probe_udp(&self, from: Host, port: u16) -> Probe {
+        let to = SocketAddr::new(self.server_addr(), port);
+        self.in_ns(from, || {
+            let bind: SocketAddr = match to {
+                SocketAddr::V4(_) => "0.0.0.0:0".parse().unwrap(),
+                SocketAddr::V6(_) => "[::]:0".parse().unwrap(),
+            };
+            let s = UdpSocket::bind(bind).unwrap();
+            s.connect(to).unwrap();
+            s.set_read_timeout(Some(PROBE_TIMEOUT)).unwrap();
+            s.send(b"probe").unwrap();
+            let mut buf = [0u8; 16];
+            match s.recv(&mut buf) {
+                Ok(_) => Probe::Open,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Probe::Closed,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    Probe::Filtered
+                }
+                Err(e) => panic!("udp probe of {to}: {e}"),
+            }
+        })
+    }
+
+    /// A connection from `from` to the server's echo server on `port`.
+    pub fn connect(&self, from: Host, port: u16) -> TcpStream {
+        let to = SocketAddr::new(self.server_addr(), port);
+        let s = self.in_ns(from, || {
+            TcpStream::connect_timeout(&to, PROBE_TIMEOUT).expect("connect")
+        });
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in Host::ALL
+            .map(|h| self.ns(h))
+            .into_iter()
+            .chain([self.ns_lan()])
+        {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        }
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// True when an established connection still carries data both ways.
+pub fn echoes(stream: &mut TcpStream) -> bool {
+    let msg = b"still here";
+    if stream.write_all(msg).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 10];
+    stream.read_exact(&mut buf).is_ok() && &buf == msg
+}
+
+/// Polls `f` until it is true or `deadline` passes; returns the elapsed time.
+pub fn wait_until(deadline: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Declares a test once per address family: `family_tests!(name);` runs
+/// `fn name(family: Family)` as `name::ipv4` and `name::ipv6`.
+#[macro_export]
+macro_rules! family_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn ipv4() {
+                    super::$name(super::Family::V4)
+                }
+                #[test]
+                fn ipv6() {
+                    super::$name(super::Family::V6)
+                }
+            }
+        )*
+    };
+}
