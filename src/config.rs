@@ -11,7 +11,7 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Deserializer};
 
-use crate::port::{PortSpec, Proto};
+use crate::port::PortSpec;
 
 pub const DEFAULT_PATH: &str = "/etc/nfknock/nfknock.toml";
 pub const DEFAULT_SEQUENCE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -386,12 +386,12 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         for p in sequence_problems(&d.sequence, &reserved) {
             problems.push(format!("{at}: sequence: {p}"));
         }
-        if let Some(first) = d.sequence.first() {
-            if let Some(other) = first_knocks.insert(*first, &d.name) {
-                problems.push(format!(
-                    "{at}: sequence: starts with {first} like door \"{other}\" (ambiguous)"
-                ));
-            }
+        if let Some(first) = d.sequence.first()
+            && let Some(other) = first_knocks.insert(*first, &d.name)
+        {
+            problems.push(format!(
+                "{at}: sequence: starts with {first} like door \"{other}\" (ambiguous)"
+            ));
         }
         let sequence_timeout = d.sequence_timeout.unwrap_or(default_seq);
         let door_timeout = d.door_timeout.unwrap_or(default_door);
@@ -440,10 +440,12 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         ));
     }
 
-    if let Some(n) = &raw.notify {
-        if n.max_mails_per_hour == 0 {
-            problems.push("[notify] max_mails_per_hour: must be at least 1".to_string());
-        }
+    if raw
+        .notify
+        .as_ref()
+        .is_some_and(|n| n.max_mails_per_hour == 0)
+    {
+        problems.push("[notify] max_mails_per_hour: must be at least 1".to_string());
     }
 
     if problems.is_empty() {
@@ -576,15 +578,10 @@ impl Config {
     }
 }
 
-impl Door {
-    pub fn uses(&self, proto: Proto) -> bool {
-        self.port.proto == proto
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::port::Proto;
 
     const GOOD: &str = r#"
 sequence_timeout = "10s"

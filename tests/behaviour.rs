@@ -518,3 +518,84 @@ fn state_lives_in_bounded_kernel_sets() {
         "an unbounded set:\n{rules}"
     );
 }
+
+// The client takes the sequence from ~/.config/nfknock/hosts.toml, or from
+// a server config's --door; both open the door.
+#[test]
+fn client_reads_hosts_file_and_config() {
+    let Some(lab) = lab_with(Family::V4, &guard("")) else {
+        return;
+    };
+    let target = lab.server_addr().to_string();
+    let home = lab.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".config/nfknock")).unwrap();
+    std::fs::write(
+        home.join(".config/nfknock/hosts.toml"),
+        format!("[\"{target}\"]\nssh = [\"1001/tcp\", \"u:2002\", \"3003\"]\n"),
+    )
+    .unwrap();
+    let home_env = format!("HOME={}", home.display());
+    let out = lab.run(
+        Host::Client,
+        &[
+            "env",
+            &home_env,
+            "--unset=XDG_CONFIG_HOME",
+            common::NFKNOCK,
+            "knock",
+            &target,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+
+    let cfg = lab.dir.path().join("nfknock.toml");
+    let out = lab.nfknock(
+        Host::Attacker,
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "knock",
+            &target,
+            "--door",
+            "ssh",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Open);
+}
+
+// apply saves what it loaded unless --no-persist; remove forgets it; both
+// say plainly when there is nothing to do.
+#[test]
+fn apply_persists_and_remove_cleans_up() {
+    let Some(lab) = Lab::new(Family::V4) else {
+        return;
+    };
+    let saved = lab.dir.path().join("state/ruleset.nft");
+    let out = lab.nfknock(Host::Server, &["status"]);
+    assert!(
+        text(&out.stdout).contains("no rules loaded"),
+        "{}",
+        text(&out.stdout)
+    );
+    let cfg = lab.config("nfknock.toml", &guard(""));
+    let out = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "apply"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "show"]);
+    assert_eq!(
+        std::fs::read_to_string(&saved).unwrap(),
+        text(&shown.stdout)
+    );
+    let out = lab.nfknock(Host::Server, &["remove"]);
+    assert!(
+        text(&out.stdout).contains("rules removed"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!saved.exists());
+    assert!(!lab.ruleset().contains("nfknock"));
+    let out = lab.nfknock(Host::Server, &["remove"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("no rules were loaded"));
+}

@@ -12,7 +12,10 @@ use std::process::Command;
 fn cases() -> Vec<(PathBuf, PathBuf)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let golden = root.join("tests/golden");
-    let mut cases = vec![(root.join("cfg-sample/nfknock.toml"), golden.join("sample.nft"))];
+    let mut cases = vec![(
+        root.join("cfg-sample/nfknock.toml"),
+        golden.join("sample.nft"),
+    )];
     let mut tomls: Vec<PathBuf> = std::fs::read_dir(&golden)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -31,7 +34,12 @@ fn show(config: &Path) -> String {
         .args(["-c", config.to_str().unwrap(), "show"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}: {}", config.display(), common::text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        config.display(),
+        common::text(&out.stderr)
+    );
     common::text(&out.stdout)
 }
 

@@ -1,0 +1,254 @@
+//! The command line as a user meets it: exit codes, messages, output.
+//! Nothing here loads rules (see behaviour.rs for that).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{NFKNOCK, text};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sample() -> PathBuf {
+    root().join("cfg-sample/nfknock.toml")
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+fn nfknock(args: &[&str]) -> Output {
+    Command::new(NFKNOCK)
+        .args(args)
+        .env_remove("NFKNOCK_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", NFKNOCK])
+        .args(args)
+        .env_remove("NFKNOCK_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_accepts_the_sample_and_hides_secrets() {
+    let out = nfknock(&["-c", sample().to_str().unwrap(), "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("valid; backend nftables, mode guard, 2 door(s)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("48211"),
+        "a sequence was printed:\n{stdout}"
+    );
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    let out = nfknock(&["-c", sample().to_str().unwrap(), "check", "--show-secrets"]);
+    assert!(text(&out.stdout).contains("48211/tcp 9143/udp 27733/tcp"));
+}
+
+#[test]
+fn config_errors_exit_2_with_file_line_and_key() {
+    let cases = [
+        ("bad-syntax.toml", "line 2, column"),
+        ("bad-unknown-key.toml", "unknown field `timeout`"),
+        (
+            "bad-walkable.toml",
+            "door \"ssh\": sequence: a port scanner walks it",
+        ),
+    ];
+    for (file, message) in cases {
+        let path = fixture(file);
+        for cmd in ["check", "show", "apply"] {
+            let out = nfknock(&["-c", path.to_str().unwrap(), cmd]);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{file} {cmd}: {stderr}");
+            assert!(stderr.starts_with("nfknock: "), "{stderr}");
+            assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+            assert!(stderr.contains(message), "{file} {cmd}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+    let out = nfknock(&["-c", "/nonexistent/nfknock.toml", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read /nonexistent/nfknock.toml"));
+}
+
+#[test]
+fn config_comes_from_the_environment_too() {
+    let out = Command::new(NFKNOCK)
+        .arg("check")
+        .env("NFKNOCK_CONFIG", fixture("bad-walkable.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("bad-walkable.toml"));
+}
+
+#[test]
+fn check_warns_about_a_listening_knock_port() {
+    // Bind a knock port on loopback: check must notice it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[door]]\nname = \"ssh\"\nport = 22\nsequence = [\"{port}/tcp\", \"9/udp\", \"7/tcp\"]\n"),
+    )
+    .unwrap();
+    let out = nfknock(&["-c", cfg.to_str().unwrap(), "check"]);
+    assert!(out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "warning: door ssh: knock {port}/tcp is a port this host listens on"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn show_prints_the_ruleset_without_root() {
+    let out = as_nobody(&["-c", sample().to_str().unwrap(), "show"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("table inet nfknock {"));
+}
+
+#[test]
+fn firewall_commands_say_they_need_root() {
+    for cmd in ["apply", "remove", "status"] {
+        let out = as_nobody(&["-c", sample().to_str().unwrap(), cmd]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("`nfknock {cmd}` needs root (CAP_NET_ADMIN)")),
+            "{cmd}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["frobnicate"],
+        vec!["-q", "-v", "check"],
+        vec!["knock", "192.0.2.1", "99999/tcp"],
+        vec!["knock", "192.0.2.1", "1/sctp"],
+        vec!["knock", "-4", "-6", "192.0.2.1", "1"],
+        vec!["gen-sequence", "--length", "2"],
+        vec!["completions", "powershell"],
+    ] {
+        let out = nfknock(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn knock_failures_are_clear() {
+    // In an empty network namespace nothing can leave the machine.
+    let run = |args: &[&str], home: &Path| {
+        Command::new("unshare")
+            .arg("-n")
+            .arg(NFKNOCK)
+            .args(args)
+            .env("HOME", home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("NFKNOCK_CONFIG")
+            .output()
+            .unwrap()
+    };
+    if !common::netns_available() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let out = run(&["knock", "-6", "192.0.2.1", "1000"], home.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot resolve `192.0.2.1`: no IPv6 address"));
+    let out = run(&["knock", "192.0.2.1", "1000"], home.path());
+    assert_eq!(out.status.code(), Some(1), "no route must fail the send");
+    assert!(
+        text(&out.stderr).contains("cannot send knock 1000/tcp to 192.0.2.1"),
+        "{}",
+        text(&out.stderr)
+    );
+    if !Path::new("/etc/nfknock/nfknock.toml").exists() {
+        let out = run(&["knock", "192.0.2.1"], home.path());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains("no knock sequence for 192.0.2.1"));
+    }
+    let out = run(
+        &["-c", sample().to_str().unwrap(), "knock", "192.0.2.1"],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("has 2 doors; pick one with --door"));
+    let out = run(
+        &[
+            "-c",
+            sample().to_str().unwrap(),
+            "knock",
+            "192.0.2.1",
+            "--door",
+            "web",
+        ],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no door named \"web\""));
+}
+
+#[test]
+fn gen_sequence_prints_a_valid_sequence() {
+    let out = nfknock(&[
+        "-c",
+        sample().to_str().unwrap(),
+        "gen-sequence",
+        "--length",
+        "5",
+    ]);
+    assert!(out.status.success());
+    let seq = text(&out.stdout);
+    let knocks: Vec<&str> = seq.split_whitespace().collect();
+    assert_eq!(knocks.len(), 5, "{seq}");
+    // The printed sequence must pass `check` as a door's sequence.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let quoted: Vec<String> = knocks.iter().map(|k| format!("\"{k}\"")).collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[door]]\nname = \"ssh\"\nport = 22\nsequence = [{}]\n",
+            quoted.join(", ")
+        ),
+    )
+    .unwrap();
+    let out = nfknock(&["-c", cfg.to_str().unwrap(), "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = nfknock(&["completions", shell]);
+        assert!(out.status.success());
+        let script = text(&out.stdout);
+        assert!(
+            script.contains("gen-sequence") && script.contains("no-persist"),
+            "{shell}"
+        );
+    }
+}
