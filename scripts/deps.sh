@@ -13,6 +13,7 @@ packages=(
     util-linux  # unshare, setpriv
     diffutils   # diff -u for golden files
     gcc         # the linker cargo calls
+    systemd     # systemd-analyze, to verify the units
 )
 
 missing=()

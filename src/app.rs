@@ -54,6 +54,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Apply { no_persist } => apply(&out, &config_path, no_persist),
+        Command::Restore => restore(&out),
         Command::Remove { no_persist } => remove(&out, no_persist),
         Command::Status { json } => status(&out, &config_path, json),
         Command::Knock {
@@ -186,14 +187,37 @@ fn apply(out: &Out, path: &Path, no_persist: bool) -> Result<(), Error> {
     ));
     if !no_persist {
         let dir = persist::state_dir();
-        let saved = persist::save(&dir, &ruleset).map_err(|e| {
-            Error::failure(anyhow!(
-                "the rules are loaded, but saving them to {} failed: {e}",
-                dir.display()
-            ))
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let record = persist::Record {
+            backend: cfg.backend,
+            config: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+            config_sha256: persist::sha256_hex(&bytes),
+            applied_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        };
+        persist::save(&dir, &record, &ruleset).map_err(|e| {
+            Error::failure(anyhow!("the rules are loaded, but not saved for boot: {e}"))
         })?;
-        out.detail(format!("saved to {}", saved.display()));
+        out.detail(format!("saved to {}", dir.display()));
     }
+    Ok(())
+}
+
+fn restore(out: &Out) -> Result<(), Error> {
+    require_net_admin("restore")?;
+    let dir = persist::state_dir();
+    let Some(saved) = persist::load(&dir).map_err(Error::failure)? else {
+        out.info(format!(
+            "nfknock: nothing saved in {}; nothing to restore",
+            dir.display()
+        ));
+        return Ok(());
+    };
+    firewall::backend(saved.record.backend)?.restore(&saved.ruleset)?;
+    out.info(format!(
+        "nfknock: restored the rules applied at {} from {}",
+        saved.record.applied_at,
+        saved.record.config.display()
+    ));
     Ok(())
 }
 
@@ -207,13 +231,7 @@ fn remove(out: &Out, no_persist: bool) -> Result<(), Error> {
         "nfknock: no rules were loaded"
     });
     if !no_persist {
-        let dir = persist::state_dir();
-        persist::forget(&dir).map_err(|e| {
-            Error::failure(anyhow!(
-                "cannot delete the saved ruleset in {}: {e}",
-                dir.display()
-            ))
-        })?;
+        persist::forget(&persist::state_dir()).map_err(Error::failure)?;
     }
     Ok(())
 }

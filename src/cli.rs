@@ -54,6 +54,8 @@ pub enum Command {
         #[arg(long)]
         no_persist: bool,
     },
+    /// Load the ruleset the last `apply` saved, as at boot (root)
+    Restore,
     /// Remove everything nfknock added; other rules stay (root)
     Remove {
         /// Keep the saved ruleset

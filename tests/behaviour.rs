@@ -479,6 +479,7 @@ family_tests!(
     reapply_keeps_knock_state_and_is_idempotent,
     bad_config_changes_nothing,
     status_shows_sources,
+    restore_after_flush_brings_the_doors_back,
 );
 
 // 1. An independent client (knockd's `knock`) opens the door too.
@@ -572,7 +573,7 @@ fn apply_persists_and_remove_cleans_up() {
     let Some(lab) = Lab::new(Family::V4) else {
         return;
     };
-    let saved = lab.dir.path().join("state/ruleset.nft");
+    let state = lab.dir.path().join("state");
     let out = lab.nfknock(Host::Server, &["status"]);
     assert!(
         text(&out.stdout).contains("no rules loaded"),
@@ -584,18 +585,91 @@ fn apply_persists_and_remove_cleans_up() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "show"]);
     assert_eq!(
-        std::fs::read_to_string(&saved).unwrap(),
+        std::fs::read_to_string(state.join("ruleset")).unwrap(),
         text(&shown.stdout)
     );
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("applied.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["backend"], "nftables");
+    assert_eq!(record["config"], cfg.to_str().unwrap());
+    assert_eq!(record["config_sha256"].as_str().unwrap().len(), 64);
     let out = lab.nfknock(Host::Server, &["remove"]);
     assert!(
         text(&out.stdout).contains("rules removed"),
         "{}",
         text(&out.stdout)
     );
-    assert!(!saved.exists());
+    assert!(!state.join("ruleset").exists() && !state.join("applied.json").exists());
     assert!(!lab.ruleset().contains("nfknock"));
     let out = lab.nfknock(Host::Server, &["remove"]);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("no rules were loaded"));
+    let out = lab.nfknock(Host::Server, &["restore"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("nothing to restore"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!lab.ruleset().contains("nfknock"));
+}
+
+// Persistence: after a reboot or `systemctl restart nftables` (whose
+// config starts with `flush ruleset`), restore brings back exactly what was
+// applied, once, however often it runs.
+fn restore_after_flush_brings_the_doors_back(family: Family) {
+    let Some(lab) = Lab::new(family) else { return };
+    lab.listen_tcp(SSH);
+    let cfg = lab.config("nfknock.toml", &guard(""));
+    let out = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "apply"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let applied = lab.ruleset();
+    // The config changes after apply: restore must not read it.
+    lab.config("nfknock.toml", "this is not toml");
+    let out = lab.run(Host::Server, &["nft", "flush", "ruleset"]);
+    assert!(out.status.success());
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Open,
+        "flush left rules"
+    );
+    for _ in 0..2 {
+        let out = lab.nfknock(Host::Server, &["restore"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            lab.ruleset(),
+            applied,
+            "restore must give one copy of the rules"
+        );
+    }
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Closed);
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+}
+
+// 8. A saved ruleset that is corrupt, or not only nfknock's table, is
+// refused with exit 1 and the kernel keeps what it had.
+#[test]
+fn corrupt_saved_ruleset_changes_nothing() {
+    let Some(lab) = Lab::new(Family::V4) else {
+        return;
+    };
+    let cfg = lab.config("nfknock.toml", &guard(""));
+    let out = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "apply"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let saved = lab.dir.path().join("state/ruleset");
+    let good = std::fs::read_to_string(&saved).unwrap();
+    let before = lab.ruleset();
+    for (bad, message) in [
+        (good.replace("jump doors", "jump nowhere"), "nft -c -f -"),
+        (format!("flush ruleset\n{good}"), "not nfknock's"),
+        (good[..good.len() / 2].to_string(), "not nfknock's"),
+    ] {
+        std::fs::write(&saved, bad).unwrap();
+        let out = lab.nfknock(Host::Server, &["restore"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
+        assert_eq!(lab.ruleset(), before);
+    }
 }

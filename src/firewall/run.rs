@@ -16,6 +16,8 @@ pub enum Error {
     Unreadable { command: String, message: String },
     #[error("{0}")]
     Unsupported(String),
+    #[error("the saved ruleset is not nfknock's: {0}")]
+    Foreign(String),
 }
 
 /// Runs `tool args...` with `input` on stdin; returns stdout.
