@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TransientAction};
 use crate::config::{self, Config};
 use crate::exit::Error;
 use crate::firewall::{self, Status};
@@ -57,6 +57,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Restore => restore(&out),
         Command::Remove { no_persist } => remove(&out, no_persist),
         Command::Status { json } => status(&out, &config_path, json),
+        Command::Transient { action } => transient(&out, &config_path, action),
         Command::Knock {
             host,
             knocks,
@@ -250,6 +251,55 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     Ok(())
 }
 
+fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Error> {
+    require_net_admin("transient")?;
+    let backend = firewall::backend(config::load(path).map(|c| c.backend).unwrap_or_default())?;
+    match action {
+        TransientAction::Add { nets, timeout } => {
+            backend.transient_add(&nets, timeout)?;
+            let until = timeout.map_or("the next apply or reboot".to_string(), |t| {
+                format!("{} from now", humantime::format_duration(t))
+            });
+            out.info(format!(
+                "nfknock: {} network(s) pass without knocking until {until}",
+                nets.len()
+            ));
+        }
+        TransientAction::Del { nets } => {
+            backend.transient_del(&nets)?;
+            out.info(format!(
+                "nfknock: {} transient network(s) removed",
+                nets.len()
+            ));
+        }
+        TransientAction::Flush => {
+            backend.transient_flush()?;
+            out.info("nfknock: all transient networks removed");
+        }
+        TransientAction::List { json } => {
+            let list = backend.transient_list()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).map_err(Error::failure)?
+                );
+            } else if list.is_empty() {
+                out.info("nfknock: no transient networks");
+            } else {
+                for t in list {
+                    let until = t
+                        .expires_in
+                        .map_or("until the next apply or reboot".to_string(), |s| {
+                            format!("{s:.0}s left")
+                        });
+                    println!("{:<43} {until}", t.network);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn print_status(out: &Out, s: &Status) {
     if !s.loaded {
         out.info(format!("nfknock: no rules loaded ({})", s.backend));
@@ -276,6 +326,16 @@ fn print_status(out: &Out, s: &Status) {
                 src.address, src.expires_in
             );
         }
+    }
+    for t in &s.transient {
+        text += &format!(
+            "transient {:<39} {}\n",
+            t.network,
+            t.expires_in
+                .map_or("until the next apply or reboot".to_string(), |e| format!(
+                    "{e:.0}s left"
+                ))
+        );
     }
     if !out.quiet {
         let _ = std::io::stdout().write_all(text.as_bytes());

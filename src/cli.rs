@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 
 use crate::port::PortSpec;
 
@@ -68,6 +69,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Let networks in without knocking until the next apply or reboot (root)
+    Transient {
+        #[command(subcommand)]
+        action: TransientAction,
+    },
     /// Send a knock sequence to HOST (no root needed)
     Knock {
         /// Host name or address to knock on
@@ -103,6 +109,32 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TransientAction {
+    /// Let these networks through the doors (guard) or the firewall
+    Add {
+        /// Networks (CIDR) or addresses, IPv4 or IPv6
+        #[arg(required = true, value_name = "NET", value_parser = network)]
+        nets: Vec<IpNet>,
+        /// Forget them after this long, e.g. 2h [default: at the next apply or reboot]
+        #[arg(long, value_name = "DUR", value_parser = positive_duration)]
+        timeout: Option<Duration>,
+    },
+    /// Remove these networks (each exactly as added)
+    Del {
+        #[arg(required = true, value_name = "NET", value_parser = network)]
+        nets: Vec<IpNet>,
+    },
+    /// Remove all transient networks
+    Flush,
+    /// Show the transient networks
+    List {
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Shell {
     Bash,
@@ -122,6 +154,21 @@ impl From<Shell> for clap_complete::Shell {
 
 fn duration(s: &str) -> Result<Duration, String> {
     crate::config::parse_duration(s)
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d.is_zero() || d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!("`{s}` must be more than 0, in whole milliseconds"));
+    }
+    Ok(d)
+}
+
+/// A network in CIDR notation, or a single address.
+fn network(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{s}` is not a network (CIDR) or an address"))
 }
 
 #[cfg(test)]

@@ -463,7 +463,65 @@ fn status_shows_sources(family: Family) {
     );
 }
 
+// 6. Transient networks pass the doors (guard) or the firewall without
+// knocking, until deleted, timed out, or the next apply.
+fn transient_networks_bypass(family: Family) {
+    let attacker = match family {
+        Family::V4 => format!("{}/32", Host::Attacker.addr(family)),
+        Family::V6 => format!("{}/128", Host::Attacker.addr(family)),
+    };
+    for base in [guard(""), firewall("")] {
+        let Some(lab) = lab_with(family, &base) else {
+            return;
+        };
+        let shut = Probe::Closed.max_for(&base);
+        let nfk = |args: &[&str]| {
+            let out = lab.nfknock(Host::Server, args);
+            assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+            text(&out.stdout)
+        };
+        nfk(&["transient", "add", &attacker, "198.51.100.0/24"]);
+        assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Open, "transient");
+        assert_eq!(lab.probe_tcp(Host::Client, SSH), shut, "not transient");
+        let list: serde_json::Value =
+            serde_json::from_str(&nfk(&["transient", "list", "--json"])).unwrap();
+        let entry = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["network"] == attacker.as_str())
+            .unwrap_or_else(|| panic!("{attacker} not in {list}"));
+        assert_eq!(entry["expires_in"], serde_json::Value::Null);
+        nfk(&["transient", "del", &attacker]);
+        assert_eq!(lab.probe_tcp(Host::Attacker, SSH), shut, "deleted");
+        assert!(nfk(&["transient", "list"]).contains("198.51.100.0/24"));
+
+        nfk(&["transient", "add", &attacker, "--timeout", "1s"]);
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, SSH),
+            Probe::Open,
+            "with a timeout"
+        );
+        let gone = common::wait_until(Duration::from_secs(4), || {
+            lab.probe_tcp(Host::Attacker, SSH) == shut
+        });
+        assert!(gone.is_some(), "the timeout did not expire");
+
+        nfk(&["transient", "add", &attacker]);
+        lab.apply(&lab.dir.path().join("nfknock.toml"));
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, SSH),
+            shut,
+            "apply keeps no transient"
+        );
+        nfk(&["transient", "add", &attacker]);
+        nfk(&["transient", "flush"]);
+        assert_eq!(lab.probe_tcp(Host::Attacker, SSH), shut, "flushed");
+    }
+}
+
 family_tests!(
+    transient_networks_bypass,
     knock_opens_door_for_knocker_only,
     door_closes_after_timeout_but_established_stays,
     wrong_order_fails,

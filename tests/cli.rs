@@ -146,6 +146,9 @@ fn usage_errors_exit_2() {
         vec!["knock", "-4", "-6", "192.0.2.1", "1"],
         vec!["gen-sequence", "--length", "2"],
         vec!["completions", "powershell"],
+        vec!["transient", "add", "192.0.2.0/33"],
+        vec!["transient", "add"],
+        vec!["transient", "add", "192.0.2.1", "--timeout", "0s"],
     ] {
         let out = nfknock(&args);
         assert_eq!(

@@ -7,6 +7,9 @@
 pub mod nftables;
 mod run;
 
+use std::time::Duration;
+
+use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::config::{Backend as BackendKind, Config, Event};
@@ -59,6 +62,11 @@ pub mod names {
         format!("allow_{}", family.suffix())
     }
 
+    /// Networks let in without knocking until the next apply or reboot.
+    pub fn transient_set(family: Family) -> String {
+        format!("transient_{}", family.suffix())
+    }
+
     pub fn knock_chain(door: &str) -> String {
         format!("knock_{door}")
     }
@@ -102,6 +110,7 @@ pub struct Status {
     pub backend: String,
     pub loaded: bool,
     pub doors: Vec<DoorStatus>,
+    pub transient: Vec<Transient>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -133,6 +142,14 @@ pub struct Source {
     pub expires_in: f64,
 }
 
+/// A network in the transient sets.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Transient {
+    pub network: String,
+    /// Seconds left; None when it stays until the next apply or reboot.
+    pub expires_in: Option<f64>,
+}
+
 /// One firewall backend.
 pub trait Backend {
     /// The ruleset `apply` loads, as the firewall tool's input text.
@@ -147,6 +164,14 @@ pub trait Backend {
     fn remove(&self) -> Result<bool, Error>;
     /// Reads the knock state back from the kernel.
     fn status(&self) -> Result<Status, Error>;
+    /// Lets networks in without knocking, all or none, optionally for a
+    /// while; they are gone after the next apply, remove or reboot.
+    fn transient_add(&self, nets: &[IpNet], timeout: Option<Duration>) -> Result<(), Error>;
+    /// Removes these networks (each exactly as added), all or none.
+    fn transient_del(&self, nets: &[IpNet]) -> Result<(), Error>;
+    /// Removes every transient network.
+    fn transient_flush(&self) -> Result<(), Error>;
+    fn transient_list(&self) -> Result<Vec<Transient>, Error>;
 }
 
 /// The backend a configuration asks for.

@@ -8,10 +8,13 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::run::{Error, run};
-use super::{Backend, Counters, DoorStatus, Family, SET_SIZE, Source, Status, log_prefix, names};
+use super::{
+    Backend, Counters, DoorStatus, Family, SET_SIZE, Source, Status, Transient, log_prefix, names,
+};
 use crate::config::{Config, Door, Event, Mode};
 use crate::port::{PortSpec, Proto};
 
@@ -70,6 +73,83 @@ impl Backend for Nftables {
     fn status(&self) -> Result<Status, Error> {
         Ok(status_of(table_state()?.as_ref()))
     }
+
+    fn transient_add(&self, nets: &[IpNet], timeout: Option<Duration>) -> Result<(), Error> {
+        let suffix = timeout
+            .map(|t| format!(" timeout {}", nft_time(t)))
+            .unwrap_or_default();
+        transient_elements("add", nets, &suffix)
+    }
+
+    fn transient_del(&self, nets: &[IpNet]) -> Result<(), Error> {
+        transient_elements("delete", nets, "")
+    }
+
+    fn transient_flush(&self) -> Result<(), Error> {
+        require_table()?;
+        let t = format!("inet {}", names::TABLE);
+        let script: String = Family::ALL
+            .map(|f| format!("flush set {t} {}\n", names::transient_set(f)))
+            .concat();
+        nft(&["-f", "-"], Some(&script)).map(|_| ())
+    }
+
+    fn transient_list(&self) -> Result<Vec<Transient>, Error> {
+        Ok(transient_of(&table_state()?.ok_or(Error::NotLoaded)?))
+    }
+}
+
+fn transient_of(table: &TableState) -> Vec<Transient> {
+    let mut out = Vec::new();
+    for family in Family::ALL {
+        let name = names::transient_set(family);
+        if let Some(set) = table.sets.iter().find(|s| s.name == name) {
+            let host_len = match family {
+                Family::V4 => 32,
+                Family::V6 => 128,
+            };
+            out.extend(set.elements.iter().map(|e| Transient {
+                // Always a network, as it was added: nft lists hosts bare.
+                network: if e.address.contains('/') {
+                    e.address.clone()
+                } else {
+                    format!("{}/{host_len}", e.address)
+                },
+                expires_in: e.timed.then_some(e.expires),
+            }));
+        }
+    }
+    out
+}
+
+fn require_table() -> Result<(), Error> {
+    let args = ["list", "table", "inet", names::TABLE];
+    match nft(&args, None) {
+        Ok(_) => Ok(()),
+        Err(Error::Failed { message, .. }) if message.contains("No such file or directory") => {
+            Err(Error::NotLoaded)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Adds or deletes networks of both families in one transaction.
+fn transient_elements(verb: &str, nets: &[IpNet], suffix: &str) -> Result<(), Error> {
+    require_table()?;
+    let t = format!("inet {}", names::TABLE);
+    let mut script = String::new();
+    for net in nets {
+        let family = match net {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        };
+        script += &format!(
+            "{verb} element {t} {} {{ {}{suffix} }}\n",
+            names::transient_set(family),
+            net.trunc()
+        );
+    }
+    nft(&["-f", "-"], Some(&script)).map(|_| ())
 }
 
 fn nft(args: &[&str], input: Option<&str>) -> Result<String, Error> {
@@ -222,6 +302,22 @@ pub fn render(cfg: &Config) -> String {
         let _ = writeln!(w, "\t}}\n");
     }
 
+    let _ = writeln!(
+        w,
+        "\t# `nfknock transient add`: networks let through {} until the next\n\t# apply or reboot.",
+        match cfg.mode {
+            Mode::Guard => "the doors",
+            Mode::Firewall => "the whole firewall",
+        }
+    );
+    for family in Family::ALL {
+        let _ = writeln!(w, "\tset {} {{", names::transient_set(family));
+        let _ = writeln!(w, "\t\ttype {}", addr_type(family));
+        let _ = writeln!(w, "\t\tsize {SET_SIZE}");
+        let _ = writeln!(w, "\t\tflags interval,timeout");
+        let _ = writeln!(w, "\t}}\n");
+    }
+
     for door in &cfg.doors {
         render_door_state(w, door);
     }
@@ -302,6 +398,17 @@ fn render_input(w: &mut String, cfg: &Config) {
             saddr(family),
             names::allow_set(family)
         );
+    }
+    if cfg.mode == Mode::Firewall {
+        let transient = log_prefix(&cfg.log_prefix, Event::Transient, None);
+        for family in Family::ALL {
+            let _ = writeln!(
+                w,
+                "\t\t{} @{} log prefix \"{transient}\" level info accept",
+                saddr(family),
+                names::transient_set(family)
+            );
+        }
     }
     for door in &cfg.doors {
         let _ = writeln!(w, "\t\tjump {}", names::knock_chain(&door.name));
@@ -426,6 +533,18 @@ fn render_doors_chain(w: &mut String, cfg: &Config) {
                 names::open_set(&door.name, f)
             );
         }
+        if cfg.mode == Mode::Guard {
+            let transient = log_prefix(&cfg.log_prefix, Event::Transient, None);
+            for f in Family::ALL {
+                let _ = writeln!(
+                    w,
+                    "\t\t{} {} @{} log prefix \"{transient}\" level info accept",
+                    port_match(door.port),
+                    saddr(f),
+                    names::transient_set(f)
+                );
+            }
+        }
         let closed = match (cfg.mode, door.port.proto) {
             // Exactly what the kernel answers for a port nobody listens on.
             (Mode::Guard, Proto::Tcp) => {
@@ -487,9 +606,12 @@ struct SetState {
 
 #[derive(Debug)]
 struct Element {
+    /// An address, or a network as `addr/len`.
     address: String,
     /// Seconds left.
     expires: f64,
+    /// Whether it expires at all.
+    timed: bool,
 }
 
 #[derive(Debug)]
@@ -616,18 +738,23 @@ fn parse_table(json: &str) -> Result<TableState, String> {
             state.chains.push(c.name);
         }
         if let Some(s) = item.set {
-            let default_expiry = s.timeout.unwrap_or(0.0);
+            let default_expiry = s.timeout;
             let elements = s
                 .elem
                 .into_iter()
                 .filter_map(|e| match e {
-                    NftElem::Timed { elem } => Some(Element {
-                        address: elem.val.as_str()?.to_string(),
-                        expires: elem.expires.unwrap_or(default_expiry),
-                    }),
+                    NftElem::Timed { elem } => {
+                        let expires = elem.expires.or(default_expiry);
+                        Some(Element {
+                            address: element_text(&elem.val)?,
+                            expires: expires.unwrap_or(0.0),
+                            timed: expires.is_some(),
+                        })
+                    }
                     NftElem::Plain(v) => Some(Element {
-                        address: v.as_str()?.to_string(),
-                        expires: default_expiry,
+                        address: element_text(&v)?,
+                        expires: default_expiry.unwrap_or(0.0),
+                        timed: default_expiry.is_some(),
                     }),
                 })
                 .collect();
@@ -647,15 +774,30 @@ fn parse_table(json: &str) -> Result<TableState, String> {
     Ok(state)
 }
 
+/// `"192.0.2.7"` or `{"prefix": {"addr": "192.0.2.0", "len": 24}}`.
+fn element_text(v: &serde_json::Value) -> Option<String> {
+    if let Some(s) = v.as_str() {
+        return Some(s.to_string());
+    }
+    let p = v.get("prefix")?;
+    Some(format!(
+        "{}/{}",
+        p.get("addr")?.as_str()?,
+        p.get("len")?.as_u64()?
+    ))
+}
+
 fn status_of(table: Option<&TableState>) -> Status {
     let mut status = Status {
         backend: "nftables".into(),
         loaded: table.is_some(),
         doors: Vec::new(),
+        transient: Vec::new(),
     };
     let Some(table) = table else {
         return status;
     };
+    status.transient = transient_of(table);
     for set in &table.sets {
         let Some((door, stage)) = names::parse_state_set(&set.name) else {
             continue;

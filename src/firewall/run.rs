@@ -16,6 +16,8 @@ pub enum Error {
     Unreadable { command: String, message: String },
     #[error("{0}")]
     Unsupported(String),
+    #[error("nfknock's rules are not loaded; run `nfknock apply` first")]
+    NotLoaded,
     #[error("the saved ruleset is not nfknock's: {0}")]
     Foreign(String),
 }
