@@ -6,6 +6,8 @@ set -euo pipefail
 
 packages=(
     nftables    # nft: the kernel firewall nfknock drives
+    iptables    # iptables-restore and friends: the iptables backend
+    ipset       # transient networks with the iptables backend
     iproute2    # ip netns: the throwaway namespaces
     nmap        # a real port scanner, to show it cannot walk a sequence
     knockd      # knockd's `knock`: an independent knock client

@@ -180,6 +180,10 @@ fn apply(out: &Out, path: &Path, no_persist: bool) -> Result<(), Error> {
     let cfg = load(out, path)?;
     require_net_admin("apply")?;
     let ruleset = firewall::backend(cfg.backend)?.apply(&cfg)?;
+    // Moving to another backend: the old one's rules must not stay behind.
+    for other in other_backends(cfg.backend) {
+        remove_with(other)?;
+    }
     out.info(format!(
         "nfknock: {} door(s) hidden ({} mode, {})",
         cfg.doors.len(),
@@ -224,8 +228,12 @@ fn restore(out: &Out) -> Result<(), Error> {
 
 fn remove(out: &Out, no_persist: bool) -> Result<(), Error> {
     require_net_admin("remove")?;
-    // Removal does not need a valid config: it may be what is broken.
-    let removed = firewall::backend(config::Backend::Nftables)?.remove()?;
+    // Removal does not need a valid config (it may be what is broken): it
+    // removes what any backend loaded.
+    let mut removed = false;
+    for kind in [config::Backend::Nftables, config::Backend::Iptables] {
+        removed |= remove_with(kind)?;
+    }
     out.info(if removed {
         "nfknock: rules removed; the doors are no longer hidden"
     } else {
@@ -237,11 +245,34 @@ fn remove(out: &Out, no_persist: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// The backend whose rules are loaded; when none is, the config's (or the
+/// default), so that its messages say what is missing.
+fn kernel_backend(path: &Path) -> Result<config::Backend, Error> {
+    Ok(match firewall::loaded_backend()? {
+        Some(kind) => kind,
+        None => config::load(path).map(|c| c.backend).unwrap_or_default(),
+    })
+}
+
+fn other_backends(kind: config::Backend) -> Vec<config::Backend> {
+    [config::Backend::Nftables, config::Backend::Iptables]
+        .into_iter()
+        .filter(|k| *k != kind)
+        .collect()
+}
+
+/// Removes one backend's rules; a backend whose tools are not installed
+/// cannot have loaded any.
+fn remove_with(kind: config::Backend) -> Result<bool, Error> {
+    match firewall::backend(kind)?.remove() {
+        Err(firewall::Error::Missing { .. }) => Ok(false),
+        other => Ok(other?),
+    }
+}
+
 fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     require_net_admin("status")?;
-    // The kernel is the truth; the config only picks the backend.
-    let backend = config::load(path).map(|c| c.backend).unwrap_or_default();
-    let status = firewall::backend(backend)?.status()?;
+    let status = firewall::backend(kernel_backend(path)?)?.status()?;
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
         println!("{text}");
@@ -253,7 +284,7 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
 
 fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Error> {
     require_net_admin("transient")?;
-    let backend = firewall::backend(config::load(path).map(|c| c.backend).unwrap_or_default())?;
+    let backend = firewall::backend(kernel_backend(path)?)?;
     match action {
         TransientAction::Add { nets, timeout } => {
             backend.transient_add(&nets, timeout)?;

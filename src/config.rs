@@ -448,20 +448,26 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         problems.push("[notify] max_mails_per_hour: must be at least 1".to_string());
     }
 
-    if problems.is_empty() {
-        Ok(Config {
-            backend: raw.backend,
-            mode: raw.mode,
-            doors,
-            allow,
-            firewall,
-            log_prefix: prefix,
-            notify: raw.notify,
-            warnings,
-        })
-    } else {
-        Err(problems)
+    if !problems.is_empty() {
+        return Err(problems);
     }
+    let config = Config {
+        backend: raw.backend,
+        mode: raw.mode,
+        doors,
+        allow,
+        firewall,
+        log_prefix: prefix,
+        notify: raw.notify,
+        warnings,
+    };
+    if config.backend == Backend::Iptables {
+        let problems = crate::firewall::iptables::fits(&config);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+    }
+    Ok(config)
 }
 
 fn valid_door_name(name: &str) -> bool {

@@ -6,15 +6,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Family, Host, Lab, Probe, echoes, text, wait_until};
+use common::{Backend, Case, Family, Host, Lab, Probe, echoes, text, wait_until};
 
 const SSH: u16 = 22;
 const KNOCKS: [&str; 3] = ["1001/tcp", "2002/udp", "3003/tcp"];
 const FAST: &str = "20ms";
 
-fn guard(extra: &str) -> String {
+fn guard(t: Case, extra: &str) -> String {
     format!(
-        r#"sequence_timeout = "5s"
+        r#"backend = "{backend}"
+sequence_timeout = "5s"
 door_timeout = "5s"
 [allow]
 ipv4 = []
@@ -23,18 +24,19 @@ ipv6 = []
 name = "ssh"
 port = "22/tcp"
 sequence = ["1001/tcp", "2002/udp", "3003/tcp"]
-{extra}"#
+{extra}"#,
+        backend = t.backend.name()
     )
 }
 
-fn firewall(extra: &str) -> String {
+fn firewall(t: Case, extra: &str) -> String {
     format!(
         r#"mode = "firewall"
 {}
 [firewall]
 open = ["80/tcp"]
 "#,
-        guard(extra)
+        guard(t, extra)
     )
 }
 
@@ -48,8 +50,9 @@ fn lab_with(family: Family, config: &str) -> Option<Lab> {
 }
 
 // 1. Knock opens the door for the knocker only.
-fn knock_opens_door_for_knocker_only(family: Family) {
-    let Some(lab) = lab_with(family, &guard("")) else {
+fn knock_opens_door_for_knocker_only(t: Case) {
+    let family = t.family;
+    let Some(lab) = lab_with(family, &guard(t, "")) else {
         return;
     };
     assert_eq!(
@@ -77,8 +80,9 @@ fn knock_opens_door_for_knocker_only(family: Family) {
 
 // 1 and 5. The door closes after door_timeout; the connection made through
 // it keeps running.
-fn door_closes_after_timeout_but_established_stays(family: Family) {
-    for base in [guard(""), firewall("")] {
+fn door_closes_after_timeout_but_established_stays(t: Case) {
+    let family = t.family;
+    for base in [guard(t, ""), firewall(t, "")] {
         let cfg = base.replace("door_timeout = \"5s\"", "door_timeout = \"2s\"");
         let Some(lab) = lab_with(family, &cfg) else {
             return;
@@ -96,8 +100,9 @@ fn door_closes_after_timeout_but_established_stays(family: Family) {
 }
 
 // 3. A knock out of order does not count.
-fn wrong_order_fails(family: Family) {
-    let Some(lab) = lab_with(family, &guard("")) else {
+fn wrong_order_fails(t: Case) {
+    let family = t.family;
+    let Some(lab) = lab_with(family, &guard(t, "")) else {
         return;
     };
     lab.knock(Host::Client, &["2002/udp", "1001/tcp", "3003/tcp"], FAST);
@@ -114,8 +119,9 @@ fn wrong_order_fails(family: Family) {
 }
 
 // 3. Any other NEW packet in the middle resets the source.
-fn other_packet_resets(family: Family) {
-    let Some(lab) = lab_with(family, &guard("")) else {
+fn other_packet_resets(t: Case) {
+    let family = t.family;
+    let Some(lab) = lab_with(family, &guard(t, "")) else {
         return;
     };
     for noise in ["4444/tcp", "4444/udp", "1001/udp"] {
@@ -133,8 +139,9 @@ fn other_packet_resets(family: Family) {
 }
 
 // 3. An exact duplicate of the knock just accepted changes nothing.
-fn duplicate_knock_is_tolerated(family: Family) {
-    let Some(lab) = lab_with(family, &guard("")) else {
+fn duplicate_knock_is_tolerated(t: Case) {
+    let family = t.family;
+    let Some(lab) = lab_with(family, &guard(t, "")) else {
         return;
     };
     lab.knock(
@@ -146,8 +153,9 @@ fn duplicate_knock_is_tolerated(family: Family) {
 }
 
 // 1 and 3. A knock later than sequence_timeout does not count.
-fn late_knock_fails(family: Family) {
-    let cfg = guard("").replace("sequence_timeout = \"5s\"", "sequence_timeout = \"1s\"");
+fn late_knock_fails(t: Case) {
+    let family = t.family;
+    let cfg = guard(t, "").replace("sequence_timeout = \"5s\"", "sequence_timeout = \"1s\"");
     let Some(lab) = lab_with(family, &cfg) else {
         return;
     };
@@ -168,8 +176,9 @@ fn late_knock_fails(family: Family) {
 
 // 3. A sequential port scan never walks the sequence, even one that
 // ascends (1001, 1003, 1005): every port between resets the scanner.
-fn port_scan_never_opens(family: Family) {
-    let cfg = guard("").replace(
+fn port_scan_never_opens(t: Case) {
+    let family = t.family;
+    let cfg = guard(t, "").replace(
         r#"sequence = ["1001/tcp", "2002/udp", "3003/tcp"]"#,
         r#"sequence = ["1001/tcp", "1003/tcp", "1005/tcp"]"#,
     );
@@ -210,8 +219,10 @@ fn port_scan_never_opens(family: Family) {
 }
 
 // 4. Guard mode: knock ports and a closed door look like any closed port.
-fn guard_is_stealthy(family: Family) {
+fn guard_is_stealthy(t: Case) {
+    let family = t.family;
     let cfg = guard(
+        t,
         r#"[[door]]
 name = "dns"
 port = "5353/udp"
@@ -245,8 +256,9 @@ sequence = ["6001/udp", "6002/tcp", "6003/udp"]
 }
 
 // 4, 5 and 6. Firewall mode drops everything not accepted, silently.
-fn firewall_drops_silently(family: Family) {
-    let Some(lab) = lab_with(family, &firewall("")) else {
+fn firewall_drops_silently(t: Case) {
+    let family = t.family;
+    let Some(lab) = lab_with(family, &firewall(t, "")) else {
         return;
     };
     lab.listen_tcp(80);
@@ -274,9 +286,10 @@ fn firewall_drops_silently(family: Family) {
 }
 
 // 6. Allowed networks bypass the doors (guard) or the firewall.
-fn allowed_networks_bypass(family: Family) {
+fn allowed_networks_bypass(t: Case) {
+    let family = t.family;
     let attacker = Host::Attacker.addr(family).to_string();
-    for base in [guard(""), firewall("")] {
+    for base in [guard(t, ""), firewall(t, "")] {
         let cfg = base
             .replace(
                 "ipv4 = []",
@@ -316,9 +329,12 @@ impl ExpectClosed for Probe {
     }
 }
 
-// 7. A foreign table is byte-identical after apply, re-apply and remove.
-fn foreign_table_survives(family: Family) {
-    let Some(lab) = Lab::new(family) else { return };
+// 7. Foreign nftables tables, and a foreign iptables chain and rule, are
+// byte-identical after apply, re-apply and remove.
+fn foreign_rules_survive(t: Case) {
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
     let foreign = r#"table inet admin {
 	set friends {
 		type ipv4_addr
@@ -338,28 +354,65 @@ table ip nat {
     let path = lab.config("foreign.nft", foreign);
     let out = lab.run(Host::Server, &["nft", "-f", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let before = lab.ruleset();
-    let cfg = lab.config("nfknock.toml", &guard(""));
+    for tool in ["iptables", "ip6tables"] {
+        for rule in [
+            vec!["-N", "ADMIN"],
+            vec![
+                "-A", "ADMIN", "-p", "tcp", "--dport", "9999", "-j", "ACCEPT",
+            ],
+            vec!["-A", "INPUT", "-j", "ADMIN"],
+        ] {
+            let mut cmd = vec![tool];
+            cmd.extend(rule);
+            let out = lab.run(Host::Server, &cmd);
+            assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
+        }
+    }
+    let foreign_state = || {
+        let mut s = String::new();
+        for table in [["inet", "admin"], ["ip", "nat"]] {
+            let out = lab.run(Host::Server, &["nft", "list", "table", table[0], table[1]]);
+            s += &text(&out.stdout);
+        }
+        for tool in ["iptables", "ip6tables"] {
+            let out = lab.run(Host::Server, &[tool, "-S"]);
+            // nfknock's own chains and its one jump are not foreign.
+            s += &text(&out.stdout)
+                .lines()
+                .filter(|l| !l.contains("NFK"))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>();
+        }
+        s
+    };
+    let before = foreign_state();
+    assert!(before.contains("-A INPUT -j ADMIN"), "{before}");
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
     lab.apply(&cfg);
     lab.apply(&cfg);
-    let with = lab.ruleset();
-    assert!(with.starts_with(&before), "foreign tables changed:\n{with}");
+    assert_eq!(foreign_state(), before);
     let out = lab.nfknock(Host::Server, &["remove", "--no-persist"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(lab.ruleset(), before);
+    assert_eq!(foreign_state(), before);
+    let all = lab.rules(Backend::Nftables) + &lab.rules(Backend::Iptables);
+    assert!(
+        !all.contains("nfknock") && !all.contains("NFK"),
+        "left behind:\n{all}"
+    );
 }
 
 // 5 and 8. A re-apply with a new sequence keeps established sessions; the
 // old sequence stops working, the new one works.
-fn reapply_new_sequence_keeps_session(family: Family) {
-    let Some(lab) = lab_with(family, &guard("")) else {
+fn reapply_new_sequence_keeps_session(t: Case) {
+    let family = t.family;
+    let Some(lab) = lab_with(family, &guard(t, "")) else {
         return;
     };
     lab.knock(Host::Client, &KNOCKS, FAST);
     let mut session = lab.connect(Host::Client, SSH);
     let new = lab.config(
         "new.toml",
-        &guard("").replace("\"2002/udp\"", "\"2992/udp\""),
+        &guard(t, "").replace("\"2002/udp\"", "\"2992/udp\""),
     );
     lab.apply(&new);
     assert!(echoes(&mut session), "re-apply cut the session");
@@ -379,11 +432,12 @@ fn reapply_new_sequence_keeps_session(family: Family) {
 
 // 8. Re-applying an unchanged door keeps sources mid-sequence, and gives
 // the same ruleset.
-fn reapply_keeps_knock_state_and_is_idempotent(family: Family) {
-    let Some(lab) = lab_with(family, &guard("")) else {
+fn reapply_keeps_knock_state_and_is_idempotent(t: Case) {
+    let family = t.family;
+    let Some(lab) = lab_with(family, &guard(t, "")) else {
         return;
     };
-    let rules = lab.ruleset();
+    let rules = lab.rules(t.backend);
     lab.knock(Host::Client, &KNOCKS[..2], FAST);
     lab.apply(&lab.dir.path().join("nfknock.toml"));
     lab.knock(Host::Client, &KNOCKS[2..], FAST);
@@ -399,19 +453,20 @@ fn reapply_keeps_knock_state_and_is_idempotent(family: Family) {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    assert_eq!(strip(&lab.ruleset()), strip(&rules));
+    assert_eq!(strip(&lab.rules(t.backend)), strip(&rules));
 }
 
 // 8. A config that fails validation exits 2 and changes nothing.
-fn bad_config_changes_nothing(family: Family) {
-    let Some(lab) = lab_with(family, &guard("")) else {
+fn bad_config_changes_nothing(t: Case) {
+    let family = t.family;
+    let Some(lab) = lab_with(family, &guard(t, "")) else {
         return;
     };
-    let before = lab.ruleset();
+    let before = lab.rules(t.backend);
     for bad in [
-        guard("").replace("\"3003/tcp\"", "\"22/tcp\""),
-        guard("").replace("door_timeout = \"5s\"", "door_timeout = \"five\""),
-        format!("{}\nsurprise = 1\n", guard("")),
+        guard(t, "").replace("\"3003/tcp\"", "\"22/tcp\""),
+        guard(t, "").replace("door_timeout = \"5s\"", "door_timeout = \"five\""),
+        format!("{}\nsurprise = 1\n", guard(t, "")),
     ] {
         let path = lab.config("bad.toml", &bad);
         let out = lab.nfknock(
@@ -424,14 +479,15 @@ fn bad_config_changes_nothing(family: Family) {
             "{}",
             text(&out.stderr)
         );
-        assert_eq!(lab.ruleset(), before);
+        assert_eq!(lab.rules(t.backend), before);
     }
 }
 
 // 10. status shows a source mid-sequence and one with the door open, with
 // per-door counters.
-fn status_shows_sources(family: Family) {
-    let Some(lab) = lab_with(family, &guard("")) else {
+fn status_shows_sources(t: Case) {
+    let family = t.family;
+    let Some(lab) = lab_with(family, &guard(t, "")) else {
         return;
     };
     lab.knock(Host::Client, &KNOCKS[..2], FAST);
@@ -465,12 +521,13 @@ fn status_shows_sources(family: Family) {
 
 // 6. Transient networks pass the doors (guard) or the firewall without
 // knocking, until deleted, timed out, or the next apply.
-fn transient_networks_bypass(family: Family) {
+fn transient_networks_bypass(t: Case) {
+    let family = t.family;
     let attacker = match family {
         Family::V4 => format!("{}/32", Host::Attacker.addr(family)),
         Family::V6 => format!("{}/128", Host::Attacker.addr(family)),
     };
-    for base in [guard(""), firewall("")] {
+    for base in [guard(t, ""), firewall(t, "")] {
         let Some(lab) = lab_with(family, &base) else {
             return;
         };
@@ -520,7 +577,7 @@ fn transient_networks_bypass(family: Family) {
     }
 }
 
-family_tests!(
+backend_tests!(
     transient_networks_bypass,
     knock_opens_door_for_knocker_only,
     door_closes_after_timeout_but_established_stays,
@@ -532,7 +589,7 @@ family_tests!(
     guard_is_stealthy,
     firewall_drops_silently,
     allowed_networks_bypass,
-    foreign_table_survives,
+    foreign_rules_survive,
     reapply_new_sequence_keeps_session,
     reapply_keeps_knock_state_and_is_idempotent,
     bad_config_changes_nothing,
@@ -541,9 +598,8 @@ family_tests!(
 );
 
 // 1. An independent client (knockd's `knock`) opens the door too.
-#[test]
-fn knockd_client_opens_the_door() {
-    let Some(lab) = lab_with(Family::V4, &guard("")) else {
+fn knockd_client_opens_the_door(t: Case) {
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
         return;
     };
     let target = lab.server_addr().to_string();
@@ -555,10 +611,21 @@ fn knockd_client_opens_the_door() {
     assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
 }
 
+#[test]
+fn knockd_client_opens_the_door_nftables() {
+    knockd_client_opens_the_door(Case::NFT_V4)
+}
+
+#[test]
+fn knockd_client_opens_the_door_iptables() {
+    knockd_client_opens_the_door(Case::IPT_V4)
+}
+
 // 2 and 9. Knock state is in kernel sets, each bounded.
 #[test]
 fn state_lives_in_bounded_kernel_sets() {
-    let Some(lab) = lab_with(Family::V4, &guard("")) else {
+    let t = Case::NFT_V4;
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
         return;
     };
     lab.knock(Host::Client, &KNOCKS[..1], FAST);
@@ -569,12 +636,37 @@ fn state_lives_in_bounded_kernel_sets() {
     let set = text(&out.stdout);
     assert!(set.contains("192.0.2.2"), "{set}");
     let rules = lab.ruleset();
-    let dynamic = rules.matches("flags dynamic,timeout").count();
-    assert_eq!(dynamic, 6, "{rules}");
-    assert_eq!(
-        rules.matches("size 65536").count(),
-        dynamic,
-        "an unbounded set:\n{rules}"
+    let sets: Vec<&str> = rules.split("\tset ").skip(1).collect();
+    let dynamic: Vec<&&str> = sets
+        .iter()
+        .filter(|s| s.contains("flags dynamic"))
+        .collect();
+    assert_eq!(dynamic.len(), 6, "{rules}");
+    for set in dynamic {
+        assert!(set.contains("size 65536"), "an unbounded set: {set}");
+    }
+}
+
+// 2. With iptables, knock state is in the kernel's `recent` lists.
+#[test]
+fn state_lives_in_recent_lists() {
+    let t = Case::IPT_V4;
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
+        return;
+    };
+    lab.knock(Host::Client, &KNOCKS[..1], FAST);
+    let out = lab.run(
+        Host::Server,
+        &[
+            "sh",
+            "-c",
+            "grep -H . /proc/net/xt_recent/nfknock_ssh_1_v4_*",
+        ],
+    );
+    assert!(
+        text(&out.stdout).contains("src=192.0.2.2 "),
+        "{}",
+        text(&out.stdout)
     );
 }
 
@@ -582,7 +674,8 @@ fn state_lives_in_bounded_kernel_sets() {
 // a server config's --door; both open the door.
 #[test]
 fn client_reads_hosts_file_and_config() {
-    let Some(lab) = lab_with(Family::V4, &guard("")) else {
+    let t = Case::NFT_V4;
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
         return;
     };
     let target = lab.server_addr().to_string();
@@ -626,9 +719,8 @@ fn client_reads_hosts_file_and_config() {
 
 // apply saves what it loaded unless --no-persist; remove forgets it; both
 // say plainly when there is nothing to do.
-#[test]
-fn apply_persists_and_remove_cleans_up() {
-    let Some(lab) = Lab::new(Family::V4) else {
+fn apply_persists_and_remove_cleans_up(t: Case) {
+    let Some(lab) = Lab::new(t.family) else {
         return;
     };
     let state = lab.dir.path().join("state");
@@ -638,7 +730,7 @@ fn apply_persists_and_remove_cleans_up() {
         "{}",
         text(&out.stdout)
     );
-    let cfg = lab.config("nfknock.toml", &guard(""));
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
     let out = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "apply"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "show"]);
@@ -649,7 +741,7 @@ fn apply_persists_and_remove_cleans_up() {
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(state.join("applied.json")).unwrap())
             .unwrap();
-    assert_eq!(record["backend"], "nftables");
+    assert_eq!(record["backend"], t.backend.name());
     assert_eq!(record["config"], cfg.to_str().unwrap());
     assert_eq!(record["config_sha256"].as_str().unwrap().len(), 64);
     let out = lab.nfknock(Host::Server, &["remove"]);
@@ -659,7 +751,7 @@ fn apply_persists_and_remove_cleans_up() {
         text(&out.stdout)
     );
     assert!(!state.join("ruleset").exists() && !state.join("applied.json").exists());
-    assert!(!lab.ruleset().contains("nfknock"));
+    assert!(!lab.rules(t.backend).contains("nfknock"));
     let out = lab.nfknock(Host::Server, &["remove"]);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("no rules were loaded"));
@@ -676,13 +768,14 @@ fn apply_persists_and_remove_cleans_up() {
 // Persistence: after a reboot or `systemctl restart nftables` (whose
 // config starts with `flush ruleset`), restore brings back exactly what was
 // applied, once, however often it runs.
-fn restore_after_flush_brings_the_doors_back(family: Family) {
+fn restore_after_flush_brings_the_doors_back(t: Case) {
+    let family = t.family;
     let Some(lab) = Lab::new(family) else { return };
     lab.listen_tcp(SSH);
-    let cfg = lab.config("nfknock.toml", &guard(""));
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
     let out = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "apply"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let applied = lab.ruleset();
+    let applied = lab.rules(t.backend);
     // The config changes after apply: restore must not read it.
     lab.config("nfknock.toml", "this is not toml");
     let out = lab.run(Host::Server, &["nft", "flush", "ruleset"]);
@@ -696,7 +789,7 @@ fn restore_after_flush_brings_the_doors_back(family: Family) {
         let out = lab.nfknock(Host::Server, &["restore"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(
-            lab.ruleset(),
+            lab.rules(t.backend),
             applied,
             "restore must give one copy of the rules"
         );
@@ -704,30 +797,90 @@ fn restore_after_flush_brings_the_doors_back(family: Family) {
     assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Closed);
     lab.knock(Host::Client, &KNOCKS, FAST);
     assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+    if t.backend == Backend::Iptables {
+        // netfilter-persistent saved nfknock's chains with the rest and put
+        // them back at boot before nfknock.service ran: still one copy.
+        let saved = lab.dir.path().join("rules");
+        for (save, restore, ext) in [
+            ("iptables-save", "iptables-restore", "v4"),
+            ("ip6tables-save", "ip6tables-restore", "v6"),
+        ] {
+            let out = lab.run(Host::Server, &[save]);
+            std::fs::write(saved.with_extension(ext), &out.stdout).unwrap();
+            let file = saved.with_extension(ext);
+            let out = lab.run(Host::Server, &[restore, file.to_str().unwrap()]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+        }
+        let out = lab.nfknock(Host::Server, &["restore"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            lab.rules(t.backend),
+            applied,
+            "doubled by netfilter-persistent"
+        );
+    }
 }
 
-// 8. A saved ruleset that is corrupt, or not only nfknock's table, is
+// 8. A saved ruleset that is corrupt, or not only nfknock's rules, is
 // refused with exit 1 and the kernel keeps what it had.
-#[test]
-fn corrupt_saved_ruleset_changes_nothing() {
-    let Some(lab) = Lab::new(Family::V4) else {
+fn corrupt_saved_ruleset_changes_nothing(t: Case) {
+    let Some(lab) = Lab::new(t.family) else {
         return;
     };
-    let cfg = lab.config("nfknock.toml", &guard(""));
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
     let out = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "apply"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let saved = lab.dir.path().join("state/ruleset");
     let good = std::fs::read_to_string(&saved).unwrap();
-    let before = lab.ruleset();
-    for (bad, message) in [
-        (good.replace("jump doors", "jump nowhere"), "nft -c -f -"),
-        (format!("flush ruleset\n{good}"), "not nfknock's"),
-        (good[..good.len() / 2].to_string(), "not nfknock's"),
-    ] {
+    let before = lab.rules(t.backend);
+    let cases = match t.backend {
+        Backend::Nftables => [
+            (good.replace("jump doors", "jump nowhere"), "nft -c -f -"),
+            (format!("flush ruleset\n{good}"), "not nfknock's"),
+            (good[..good.len() / 2].to_string(), "not nfknock's"),
+        ],
+        Backend::Iptables => [
+            (
+                good.replace("-j NFK-DOORS", "-j NFK-NOWHERE"),
+                "iptables-restore",
+            ),
+            (
+                good.replace("COMMIT", "-A INPUT -j ACCEPT\nCOMMIT"),
+                "not nfknock's",
+            ),
+            (good[..good.len() / 3].to_string(), "not nfknock's"),
+        ],
+    };
+    for (bad, message) in cases {
         std::fs::write(&saved, bad).unwrap();
         let out = lab.nfknock(Host::Server, &["restore"]);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
-        assert_eq!(lab.ruleset(), before);
+        assert_eq!(lab.rules(t.backend), before);
+    }
+}
+
+mod once_per_backend {
+    use super::common::{Backend, Case, Family};
+
+    fn cases() -> [Case; 2] {
+        [Backend::Nftables, Backend::Iptables].map(|backend| Case {
+            backend,
+            family: Family::V4,
+        })
+    }
+
+    #[test]
+    fn apply_persists_and_remove_cleans_up() {
+        cases()
+            .into_iter()
+            .for_each(super::apply_persists_and_remove_cleans_up);
+    }
+
+    #[test]
+    fn corrupt_saved_ruleset_changes_nothing() {
+        cases()
+            .into_iter()
+            .for_each(super::corrupt_saved_ruleset_changes_nothing);
     }
 }

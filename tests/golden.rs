@@ -1,8 +1,9 @@
 //! The rendered rulesets of the sample and a few edge configs, compared
-//! with tests/golden/*.nft. After an intended change, regenerate them with
+//! with tests/golden/*.nft (nftables) and *.ipt (iptables). After an
+//! intended change, regenerate them with
 //!     NFKNOCK_BLESS=1 cargo test --test golden
-//! and review the diff. Where a network namespace can be made, `nft -c`
-//! must accept each one too.
+//! and review the diff. Where a network namespace can be made, each config
+//! is also applied for real in an empty one.
 
 mod common;
 
@@ -23,8 +24,14 @@ fn cases() -> Vec<(PathBuf, PathBuf)> {
         .collect();
     tomls.sort();
     for t in tomls {
-        let nft = t.with_extension("nft");
-        cases.push((t, nft));
+        let text = std::fs::read_to_string(&t).unwrap();
+        let ext = if text.contains("backend = \"iptables\"") {
+            "ipt"
+        } else {
+            "nft"
+        };
+        let golden = t.with_extension(ext);
+        cases.push((t, golden));
     }
     cases
 }
@@ -77,20 +84,29 @@ fn rendered_rulesets_match_golden_files() {
     );
 }
 
+/// Each config applies for real in an empty network namespace: what the
+/// golden files show is what the kernel accepts.
 #[test]
-fn golden_rulesets_pass_nft_check() {
+fn golden_configs_apply_in_an_empty_namespace() {
     if !common::netns_available() {
         return;
     }
-    for (_, golden) in cases() {
+    for (config, _) in cases() {
         let out = Command::new("unshare")
-            .args(["-n", "nft", "-c", "-f", golden.to_str().unwrap()])
+            .args([
+                "-n",
+                common::NFKNOCK,
+                "-c",
+                config.to_str().unwrap(),
+                "apply",
+                "--no-persist",
+            ])
             .output()
             .unwrap();
         assert!(
             out.status.success(),
             "{}: {}",
-            golden.display(),
+            config.display(),
             common::text(&out.stderr)
         );
     }

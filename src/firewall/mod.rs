@@ -4,6 +4,7 @@
 //! the rules, `status` and the watcher share are defined here, once.
 #![forbid(unsafe_code)]
 
+pub mod iptables;
 pub mod nftables;
 mod run;
 
@@ -95,6 +96,17 @@ pub mod names {
     }
 }
 
+/// FNV-1a, folded to 32 bits: stable across Rust versions, unlike
+/// `DefaultHasher`. Names what a knock-state set or list means.
+pub fn fingerprint(text: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
 /// The kernel log prefix of one event: `<prefix>: <event> door=<door> `.
 /// The watcher parses exactly this (see cli.md).
 pub fn log_prefix(prefix: &str, event: Event, door: Option<&str>) -> String {
@@ -162,6 +174,8 @@ pub trait Backend {
     fn restore(&self, saved: &str) -> Result<(), Error>;
     /// Removes everything nfknock added; false when nothing was loaded.
     fn remove(&self) -> Result<bool, Error>;
+    /// Whether nfknock's rules of this backend are in the kernel now.
+    fn loaded(&self) -> Result<bool, Error>;
     /// Reads the knock state back from the kernel.
     fn status(&self) -> Result<Status, Error>;
     /// Lets networks in without knocking, all or none, optionally for a
@@ -174,14 +188,25 @@ pub trait Backend {
     fn transient_list(&self) -> Result<Vec<Transient>, Error>;
 }
 
+/// The backend whose rules are loaded now, if any: `status` and
+/// `transient` follow the kernel, not a config that may have changed. A
+/// backend whose tools are not installed has nothing loaded.
+pub fn loaded_backend() -> Result<Option<BackendKind>, Error> {
+    for kind in [BackendKind::Nftables, BackendKind::Iptables] {
+        match backend(kind)?.loaded() {
+            Ok(true) => return Ok(Some(kind)),
+            Ok(false) | Err(Error::Missing { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// The backend a configuration asks for.
 pub fn backend(kind: BackendKind) -> Result<Box<dyn Backend>, Error> {
     match kind {
         BackendKind::Nftables => Ok(Box::new(nftables::Nftables)),
-        BackendKind::Iptables => Err(Error::Unsupported(
-            "the iptables backend is not available in this version; use backend = \"nftables\""
-                .into(),
-        )),
+        BackendKind::Iptables => Ok(Box::new(iptables::Iptables)),
     }
 }
 

@@ -34,6 +34,8 @@ const ND_TYPES: &str =
 /// Marks the [allow] sets; a re-apply empties and refills a set with this
 /// comment in place, so the table keeps its layout.
 const ALLOW_COMMENT: &str = "[allow] networks";
+/// Marks the transient sets, emptied in place the same way.
+const TRANSIENT_COMMENT: &str = "transient networks";
 
 pub struct Nftables;
 
@@ -68,6 +70,10 @@ impl Backend for Nftables {
         }
         nft(&["delete", "table", "inet", names::TABLE], None)?;
         Ok(true)
+    }
+
+    fn loaded(&self) -> Result<bool, Error> {
+        Ok(table_state()?.is_some())
     }
 
     fn status(&self) -> Result<Status, Error> {
@@ -192,7 +198,7 @@ fn state_sets(door: &Door) -> Vec<StateSet> {
                 comment: format!(
                     "{}: sent knock {stage} of {n} [{:08x}]",
                     door.name,
-                    fingerprint(&meaning)
+                    super::fingerprint(&meaning)
                 ),
             });
         }
@@ -211,21 +217,11 @@ fn state_sets(door: &Door) -> Vec<StateSet> {
                 "{}: may open {} [{:08x}]",
                 door.name,
                 door.port,
-                fingerprint(&meaning)
+                super::fingerprint(&meaning)
             ),
         });
     }
     sets
-}
-
-/// FNV-1a, truncated: stable across Rust versions, unlike `DefaultHasher`.
-fn fingerprint(text: &str) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h ^ (h >> 32)) as u32
 }
 
 /// nft's time syntax: whole seconds as `10s`, else milliseconds.
@@ -315,6 +311,7 @@ pub fn render(cfg: &Config) -> String {
         let _ = writeln!(w, "\t\ttype {}", addr_type(family));
         let _ = writeln!(w, "\t\tsize {SET_SIZE}");
         let _ = writeln!(w, "\t\tflags interval,timeout");
+        let _ = writeln!(w, "\t\tcomment \"{TRANSIENT_COMMENT}\"");
         let _ = writeln!(w, "\t}}\n");
     }
 
@@ -640,13 +637,21 @@ fn replacement(current: Option<&TableState>, cfg: &Config) -> String {
         .flat_map(state_sets)
         .map(|s| (s.name, s.comment))
         .collect();
-    let refill: Vec<String> = Family::ALL.map(names::allow_set).to_vec();
+    let refill: Vec<(String, &str)> = Family::ALL
+        .into_iter()
+        .flat_map(|f| {
+            [
+                (names::allow_set(f), ALLOW_COMMENT),
+                (names::transient_set(f), TRANSIENT_COMMENT),
+            ]
+        })
+        .collect();
     for set in &cur.sets {
         let comment = set.comment.as_deref().unwrap_or_default();
         if keep.iter().any(|(n, c)| *n == set.name && c == comment) {
             continue;
         }
-        if refill.contains(&set.name) && comment == ALLOW_COMMENT {
+        if refill.iter().any(|(n, c)| *n == set.name && *c == comment) {
             o += &format!("flush set {t} {}\n", set.name);
         } else {
             o += &format!("delete set {t} {}\n", set.name);
@@ -867,7 +872,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
     fn fingerprint_is_stable() {
         // A changed value here would reset every source mid-sequence on upgrade.
         // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; folded to 32 bits:
-        assert_eq!(fingerprint("a"), 0xaf63dc4c ^ 0x8601ec8c);
+        assert_eq!(super::super::fingerprint("a"), 0xaf63dc4c ^ 0x8601ec8c);
     }
 
     #[test]

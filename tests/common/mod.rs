@@ -200,6 +200,26 @@ impl Lab {
         assert!(out.status.success(), "apply failed: {}", text(&out.stderr));
     }
 
+    /// What one backend has loaded on the server, without counters or
+    /// timestamps: `nft list ruleset`, or iptables-save for both families.
+    pub fn rules(&self, backend: Backend) -> String {
+        match backend {
+            Backend::Nftables => self.ruleset(),
+            Backend::Iptables => ["iptables-save", "ip6tables-save"]
+                .iter()
+                .map(|tool| {
+                    let out = self.run(Host::Server, &[tool]);
+                    assert!(out.status.success(), "{}", text(&out.stderr));
+                    text(&out.stdout)
+                        .lines()
+                        .filter(|l| !l.starts_with('#'))
+                        .map(|l| format!("{l}\n"))
+                        .collect::<String>()
+                })
+                .collect(),
+        }
+    }
+
     /// The server's whole ruleset.
     pub fn ruleset(&self) -> String {
         let out = self.run(Host::Server, &["nft", "list", "ruleset"]);
@@ -369,20 +389,63 @@ pub fn wait_until(deadline: Duration, mut f: impl FnMut() -> bool) -> Option<Dur
     None
 }
 
-/// Declares a test once per address family: `family_tests!(name);` runs
-/// `fn name(family: Family)` as `name::ipv4` and `name::ipv6`.
+/// The firewall backends the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Nftables,
+    Iptables,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Nftables => "nftables",
+            Backend::Iptables => "iptables",
+        }
+    }
+}
+
+/// One run of a behaviour test: a backend and an address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    pub backend: Backend,
+    pub family: Family,
+}
+
+impl Case {
+    pub const NFT_V4: Case = Case {
+        backend: Backend::Nftables,
+        family: Family::V4,
+    };
+    pub const IPT_V4: Case = Case {
+        backend: Backend::Iptables,
+        family: Family::V4,
+    };
+}
+
+/// Declares a test once per backend and address family: `backend_tests!(name);`
+/// runs `fn name(t: Case)` as `name::nftables_ipv4`, `name::iptables_ipv6`...
 #[macro_export]
-macro_rules! family_tests {
+macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
+                use super::common::{Backend, Case, Family};
                 #[test]
-                fn ipv4() {
-                    super::$name(super::Family::V4)
+                fn nftables_ipv4() {
+                    super::$name(Case { backend: Backend::Nftables, family: Family::V4 })
                 }
                 #[test]
-                fn ipv6() {
-                    super::$name(super::Family::V6)
+                fn nftables_ipv6() {
+                    super::$name(Case { backend: Backend::Nftables, family: Family::V6 })
+                }
+                #[test]
+                fn iptables_ipv4() {
+                    super::$name(Case { backend: Backend::Iptables, family: Family::V4 })
+                }
+                #[test]
+                fn iptables_ipv6() {
+                    super::$name(Case { backend: Backend::Iptables, family: Family::V6 })
                 }
             }
         )*
