@@ -213,7 +213,15 @@ impl Lab {
                     text(&out.stdout)
                         .lines()
                         .filter(|l| !l.starts_with('#'))
-                        .map(|l| format!("{l}\n"))
+                        .map(|l| {
+                            if l.starts_with(':') {
+                                // `:OUTPUT ACCEPT [1:96]`: policy counters move.
+                                let chain: Vec<&str> = l.split_whitespace().take(2).collect();
+                                format!("{}\n", chain.join(" "))
+                            } else {
+                                format!("{l}\n")
+                            }
+                        })
                         .collect::<String>()
                 })
                 .collect(),
