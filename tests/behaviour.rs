@@ -621,6 +621,59 @@ fn knockd_client_opens_the_door_iptables() {
     knockd_client_opens_the_door(Case::IPT_V4)
 }
 
+// The iptables backend works with iptables-legacy too (Debian's
+// `update-alternatives --set iptables /usr/sbin/iptables-legacy`).
+#[test]
+fn legacy_iptables_works_too() {
+    let t = Case::IPT_V4;
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.listen_tcp(SSH);
+    // What update-alternatives would do, for nfknock's eyes only.
+    let bin = lab.dir.path().join("legacy");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["iptables", "ip6tables"] {
+        for suffix in ["", "-save", "-restore"] {
+            let target = format!("/usr/sbin/{tool}-legacy{suffix}");
+            std::os::unix::fs::symlink(&target, bin.join(format!("{tool}{suffix}"))).unwrap();
+        }
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
+    let nfknock = |args: &[&str]| {
+        let mut cmd = vec![common::NFKNOCK, "-c", cfg.to_str().unwrap()];
+        cmd.extend_from_slice(args);
+        let out = lab
+            .command(Host::Server, &cmd)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    };
+    nfknock(&["apply", "--no-persist"]);
+    let legacy = lab.run(Host::Server, &["iptables-legacy", "-S", "INPUT"]);
+    assert!(
+        text(&legacy.stdout).contains("-A INPUT -j NFKNOCK"),
+        "{}",
+        text(&legacy.stdout)
+    );
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Closed);
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+    nfknock(&["remove", "--no-persist"]);
+    let legacy = lab.run(Host::Server, &["iptables-legacy", "-S"]);
+    assert!(
+        !text(&legacy.stdout).contains("NFK"),
+        "{}",
+        text(&legacy.stdout)
+    );
+}
+
 // 2 and 9. Knock state is in kernel sets, each bounded.
 #[test]
 fn state_lives_in_bounded_kernel_sets() {

@@ -168,13 +168,17 @@ impl Lab {
 
     /// Runs a command inside a host's namespace.
     pub fn run(&self, host: Host, cmd: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns(host)])
+        self.command(host, cmd).output().expect("run in namespace")
+    }
+
+    /// The command `run` runs, to add to.
+    pub fn command(&self, host: Host, cmd: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns(host)])
             .args(cmd)
             .env("STATE_DIRECTORY", self.dir.path().join("state"))
-            .env_remove("NFKNOCK_CONFIG")
-            .output()
-            .expect("run in namespace")
+            .env_remove("NFKNOCK_CONFIG");
+        c
     }
 
     /// Runs nfknock inside a host's namespace.
