@@ -13,7 +13,7 @@ use crate::exit::Error;
 use crate::firewall::{self, Status};
 use crate::knock::{self, FamilyChoice};
 use crate::port::PortSpec;
-use crate::{listening, persist, sequence};
+use crate::{listening, persist, sequence, watch};
 
 /// Where a command prints: quiet mode keeps only errors and warnings.
 struct Out {
@@ -81,6 +81,23 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             knock::knock(addr, &knocks, delay)?;
             Ok(())
         }
+        Command::Watch {
+            journal_dir,
+            dry_run,
+        } => {
+            let cfg = load(&out, &config_path)?;
+            let opts = watch::Options {
+                journal_dir,
+                dry_run,
+                state_dir: persist::state_dir(),
+            };
+            watch::watch(&cfg, &opts).map_err(watch_error)
+        }
+        Command::NotifyTest => {
+            let cfg = load(&out, &config_path)?;
+            out.info(watch::notify_test(&cfg).map_err(watch_error)?);
+            Ok(())
+        }
         Command::GenSequence { length } => {
             // Avoid this host's door and open ports when a config is at hand.
             let reserved = config::load(&config_path)
@@ -100,6 +117,13 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             );
             Ok(())
         }
+    }
+}
+
+fn watch_error(e: watch::Error) -> Error {
+    match e {
+        watch::Error::Config(_) => Error::usage(e),
+        _ => Error::failure(e),
     }
 }
 

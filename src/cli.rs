@@ -95,6 +95,17 @@ pub enum Command {
         #[arg(short = '6')]
         ipv6: bool,
     },
+    /// Follow the kernel's messages in the journal and mail every knock
+    Watch {
+        /// Read the journal files of DIR (e.g. from systemd-journal-remote)
+        #[arg(long, value_name = "DIR")]
+        journal_dir: Option<PathBuf>,
+        /// Print the mails instead of sending them
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Send one test mail with the [notify] settings
+    NotifyTest,
     /// Print a random strong knock sequence
     GenSequence {
         /// Number of knocks (3 to 16)

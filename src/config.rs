@@ -129,12 +129,43 @@ pub struct Notify {
     pub password_file: Option<PathBuf>,
     #[serde(default = "yes")]
     pub whois: bool,
+    /// Where whois questions go first (`host` or `host:port`); a `refer:`
+    /// answer is followed once.
+    #[serde(default = "default_whois_server")]
+    pub whois_server: String,
+    /// Look up the source's name (PTR) for the mail.
+    #[serde(default = "yes")]
+    pub reverse_dns: bool,
     #[serde(default = "default_max_mails")]
     pub max_mails_per_hour: u32,
+    /// Once the hourly budget is spent, how long events are collected
+    /// before they leave as one digest mail.
+    #[serde(
+        default = "default_digest_delay",
+        deserialize_with = "required_duration"
+    )]
+    pub digest_delay: Duration,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Notify {
+            events: default_events(),
+            email_to: Vec::new(),
+            email_from: default_email_from(),
+            smtp: default_smtp(),
+            password_file: None,
+            whois: true,
+            whois_server: default_whois_server(),
+            reverse_dns: true,
+            max_mails_per_hour: default_max_mails(),
+            digest_delay: default_digest_delay(),
+        }
+    }
 }
 
 /// The events of the kernel log lines (see `firewall::log_prefix`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     Knock,
@@ -165,6 +196,16 @@ fn default_smtp() -> String {
 }
 fn default_max_mails() -> u32 {
     20
+}
+fn default_whois_server() -> String {
+    "whois.iana.org".into()
+}
+fn default_digest_delay() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn required_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    duration(d).map(|o| o.unwrap_or_default())
 }
 fn yes() -> bool {
     true
@@ -440,12 +481,25 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         ));
     }
 
-    if raw
-        .notify
-        .as_ref()
-        .is_some_and(|n| n.max_mails_per_hour == 0)
-    {
-        problems.push("[notify] max_mails_per_hour: must be at least 1".to_string());
+    if let Some(n) = &raw.notify {
+        if n.max_mails_per_hour == 0 {
+            problems.push("[notify] max_mails_per_hour: must be at least 1".to_string());
+        }
+        check_timeout("[notify] digest_delay", n.digest_delay, &mut problems);
+        for to in &n.email_to {
+            if to.parse::<lettre::Address>().is_err() {
+                problems.push(format!("[notify] email_to: `{to}` is not a mail address"));
+            }
+        }
+        if n.email_from.parse::<lettre::Address>().is_err() {
+            problems.push(format!(
+                "[notify] email_from: `{}` is not a mail address",
+                n.email_from
+            ));
+        }
+        if let Err(e) = crate::watch::mail::check_smtp_url(&n.smtp) {
+            problems.push(format!("[notify] smtp: {e}"));
+        }
     }
 
     if !problems.is_empty() {

@@ -14,3 +14,4 @@ pub mod listening;
 pub mod persist;
 pub mod port;
 pub mod sequence;
+pub mod watch;

@@ -1,0 +1,166 @@
+//! What a mail adds about the source: its name (PTR) and a whois summary.
+//! Each lookup runs on its own thread with a deadline, so a slow resolver
+//! or whois server delays a mail by at most LOOKUP_TIMEOUT.
+#![forbid(unsafe_code)]
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::config::Notify;
+
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+const WHOIS_PORT: u16 = 43;
+/// Whois answers can be long; the summary needs the start.
+const WHOIS_MAX: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lookups {
+    pub reverse_dns: Option<String>,
+    pub whois: Option<String>,
+}
+
+/// Both lookups at once, each bounded; what did not answer in time is left out.
+pub fn lookup(n: &Notify, addr: IpAddr) -> Lookups {
+    let deadline = Instant::now() + LOOKUP_TIMEOUT;
+    let dns = n.reverse_dns.then(|| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(dns_lookup::lookup_addr(&addr).ok());
+        });
+        rx
+    });
+    let who = n.whois.then(|| {
+        let (tx, rx) = mpsc::channel();
+        let server = n.whois_server.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(whois(&server, addr, deadline).ok());
+        });
+        rx
+    });
+    let wait = |rx: Option<mpsc::Receiver<Option<String>>>| {
+        rx.and_then(|rx| {
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok()
+                .flatten()
+        })
+    };
+    Lookups {
+        reverse_dns: wait(dns).filter(|name| *name != addr.to_string()),
+        whois: wait(who),
+    }
+}
+
+fn query(server: &str, addr: IpAddr, deadline: Instant) -> std::io::Result<String> {
+    let target =
+        if server.contains(':') && !server.starts_with('[') && server.matches(':').count() == 1 {
+            server.to_string()
+        } else {
+            format!("{server}:{WHOIS_PORT}")
+        };
+    let sock = target
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    let mut s = TcpStream::connect_timeout(&sock, left)?;
+    s.set_read_timeout(Some(left))?;
+    s.write_all(format!("{addr}\r\n").as_bytes())?;
+    let mut out = String::new();
+    s.take(WHOIS_MAX).read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Asks `server`, follows one `refer:` to the registry that knows, and
+/// keeps the lines that say who holds the address.
+fn whois(server: &str, addr: IpAddr, deadline: Instant) -> std::io::Result<String> {
+    let mut answer = query(server, addr, deadline)?;
+    if let Some(next) = field(&answer, &["refer", "ReferralServer", "whois"]) {
+        let next = next.trim_start_matches("whois://").to_string();
+        if next != server {
+            answer = query(&next, addr, deadline)?;
+        }
+    }
+    let summary = summarize(&answer);
+    if summary.is_empty() {
+        Err(std::io::Error::other("nothing useful"))
+    } else {
+        Ok(summary)
+    }
+}
+
+/// The value of the first of `keys` (in that order of preference) found.
+fn field<'a>(text: &'a str, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|key| {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim().eq_ignore_ascii_case(key) && !v.trim().is_empty()).then(|| v.trim())
+        })
+    })
+}
+
+/// Organisation, country and network, from the usual RIR field names.
+pub fn summarize(answer: &str) -> String {
+    let mut out = Vec::new();
+    for (label, keys) in [
+        (
+            "organisation",
+            &[
+                "OrgName",
+                "org-name",
+                "organisation",
+                "organization",
+                "owner",
+                "descr",
+                "netname",
+            ][..],
+        ),
+        ("country", &["Country", "country"][..]),
+        (
+            "network",
+            &["CIDR", "inetnum", "inet6num", "NetRange", "route"][..],
+        ),
+    ] {
+        if let Some(v) = field(answer, keys) {
+            // Printable text only: this goes into a mail.
+            let clean: String = v.chars().filter(|c| !c.is_control()).take(120).collect();
+            out.push(format!("{label}: {clean}"));
+        }
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summarizes_ripe_and_arin_answers() {
+        let ripe = "% This is the RIPE Database\ninetnum: 192.0.2.0 - 192.0.2.255\nnetname: TEST-NET-1\ndescr: Documentation\ncountry: ZZ\norg-name: Example Org\n";
+        assert_eq!(
+            summarize(ripe),
+            "organisation: Example Org\ncountry: ZZ\nnetwork: 192.0.2.0 - 192.0.2.255"
+        );
+        let arin = "NetRange: 198.51.100.0 - 198.51.100.255\nCIDR: 198.51.100.0/24\nOrgName: Example\x07 Inc\nCountry: US\n";
+        assert_eq!(
+            summarize(arin),
+            "organisation: Example Inc\ncountry: US\nnetwork: 198.51.100.0/24"
+        );
+        assert_eq!(summarize("nothing here"), "");
+    }
+
+    #[test]
+    fn lookups_that_are_off_do_nothing() {
+        let n = Notify {
+            whois: false,
+            reverse_dns: false,
+            ..Notify::default()
+        };
+        let start = Instant::now();
+        assert_eq!(lookup(&n, "192.0.2.2".parse().unwrap()), Lookups::default());
+        assert!(start.elapsed() < Duration::from_millis(100));
+    }
+}

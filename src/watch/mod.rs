@@ -1,0 +1,349 @@
+//! `nfknock watch`: follows the kernel's messages in the journal and mails
+//! every event nfknock's rules log. Only entries the kernel wrote count
+//! (`_TRANSPORT=kernel`, facility kern): a user's `logger` line never
+//! sends a mail, and nothing from a log line reaches a shell.
+//!
+//! It blocks on the journal until something arrives. The journal cursor is
+//! saved after each event's mail was accepted by the server or spooled, so
+//! a restart neither loses nor repeats a mail.
+#![forbid(unsafe_code)]
+
+pub mod event;
+pub mod limit;
+pub mod lookup;
+pub mod mail;
+pub mod spool;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use systemd::journal::{self, Journal};
+
+use crate::config::{Config, Notify};
+use event::Event;
+use limit::Limiter;
+use mail::{Outgoing, Sender};
+use spool::Spool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(String),
+    #[error("the journal: {0}")]
+    Journal(systemd::Error),
+    #[error("the state directory {0}: {1}")]
+    State(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Mail(String),
+}
+
+pub struct Options {
+    pub journal_dir: Option<PathBuf>,
+    pub dry_run: bool,
+    pub state_dir: PathBuf,
+}
+
+/// Logs the watcher's own messages: to the journal with fields when it
+/// runs under systemd (which sets JOURNAL_STREAM), else to stderr.
+pub fn log(priority: u8, message: &str, fields: &[(&str, &str)]) {
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        let mut entries = vec![
+            format!("MESSAGE={message}"),
+            format!("PRIORITY={priority}"),
+            "SYSLOG_IDENTIFIER=nfknock".to_string(),
+        ];
+        entries.extend(fields.iter().map(|(k, v)| format!("NFKNOCK_{k}={v}")));
+        let refs: Vec<&str> = entries.iter().map(String::as_str).collect();
+        if journal::send(&refs).is_ok() {
+            return;
+        }
+    }
+    eprintln!("nfknock watch: {message}");
+}
+
+/// Tells systemd (Type=notify) that the watcher is ready.
+fn notify_ready() {
+    use std::os::unix::net::UnixDatagram;
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let sent = if let Some(name) = path.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .and_then(|addr| sock.send_to_addr(b"READY=1", &addr))
+    } else {
+        sock.send_to(b"READY=1", &path)
+    };
+    if let Err(e) = sent {
+        log(4, &format!("cannot notify systemd: {e}"), &[]);
+    }
+}
+
+/// Where the journal cursor is kept: one per journal source.
+fn cursor_path(state: &Path, journal_dir: Option<&Path>) -> PathBuf {
+    match journal_dir {
+        None => state.join("cursor"),
+        Some(d) => state.join(format!(
+            "cursor-{:08x}",
+            crate::firewall::fingerprint(&d.to_string_lossy())
+        )),
+    }
+}
+
+fn save_cursor(path: &Path, cursor: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(cursor.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn open_journal(dir: Option<&Path>) -> Result<Journal, Error> {
+    let mut j = match dir {
+        None => journal::OpenOptions::default()
+            .system(true)
+            .local_only(false)
+            .open(),
+        Some(d) => {
+            journal::OpenDirectoryOptions::default().open_directory(d.to_string_lossy().as_ref())
+        }
+    }
+    .map_err(Error::Journal)?;
+    j.match_add("_TRANSPORT", "kernel")
+        .map_err(Error::Journal)?;
+    Ok(j)
+}
+
+/// Delivers mails: straight to the server while nothing waits in the
+/// spool, else behind what waits, so mails keep their order.
+pub struct Mailer<'a> {
+    notify: &'a Notify,
+    sender: Box<dyn Sender>,
+    spool: Spool,
+    limiter: Limiter,
+    dry_run: bool,
+    host: String,
+}
+
+impl<'a> Mailer<'a> {
+    pub fn new(notify: &'a Notify, state: &Path, dry_run: bool) -> Result<Mailer<'a>, Error> {
+        let sender = mail::sender(notify).map_err(Error::Config)?;
+        let spool = Spool::open(state).map_err(|e| Error::State(state.to_path_buf(), e))?;
+        Ok(Mailer {
+            notify,
+            sender,
+            spool,
+            limiter: Limiter::new(notify.max_mails_per_hour, notify.digest_delay),
+            dry_run,
+            host: "localhost".into(),
+        })
+    }
+
+    /// Mails one event, or keeps it for the digest when the hourly budget
+    /// is spent. Returns once the mail is sent or safely spooled.
+    pub fn event(&mut self, e: &Event) -> Result<(), Error> {
+        self.host = e.host.clone();
+        if !self.limiter.allow(Instant::now()) {
+            let mut pending = self.spool.digest_events();
+            pending.push(e.clone());
+            return self
+                .spool
+                .save_digest(&pending)
+                .map_err(|err| Error::State(PathBuf::from("digest"), err));
+        }
+        let lookups = lookup::lookup(self.notify, e.source);
+        let (subject, body) = mail::event_text(e, &lookups);
+        self.deliver(mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?)
+    }
+
+    fn deliver(&mut self, m: Outgoing) -> Result<(), Error> {
+        if self.dry_run {
+            println!("{}\n", m.message);
+            return Ok(());
+        }
+        if self.spool.is_empty() {
+            match self.sender.send(&m) {
+                Ok(()) => {
+                    log(6, &format!("mailed: {}", m.subject), &[("MAIL", "sent")]);
+                    return Ok(());
+                }
+                Err(e) => log(
+                    4,
+                    &format!("mail server refused, spooling: {e}"),
+                    &[("MAIL", "spooled")],
+                ),
+            }
+        }
+        self.spool
+            .add(&m)
+            .map_err(|e| Error::State(PathBuf::from("spool"), e))
+    }
+
+    /// Retries due spooled mails in order and sends a due digest.
+    pub fn tick(&mut self) -> Result<(), Error> {
+        if !self.dry_run {
+            for path in self.spool.list().unwrap_or_default() {
+                let Ok(entry) = self.spool.read(&path) else {
+                    log(
+                        3,
+                        &format!("unreadable spool file {} left aside", path.display()),
+                        &[],
+                    );
+                    let _ = std::fs::rename(&path, path.with_extension("bad"));
+                    continue;
+                };
+                if !Spool::due(&entry) {
+                    break;
+                }
+                match self.sender.send(&entry.mail) {
+                    Ok(()) => {
+                        log(
+                            6,
+                            &format!("mailed from the spool: {}", entry.mail.subject),
+                            &[("MAIL", "sent")],
+                        );
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    Err(e) => {
+                        log(4, &format!("still cannot mail: {e}"), &[]);
+                        let _ = self.spool.failed(&path, entry);
+                        break;
+                    }
+                }
+            }
+        }
+        let pending = self.spool.digest_events();
+        if !pending.is_empty() && self.limiter.digest_due(Instant::now()) {
+            let (subject, body) = mail::digest_text(&self.host, &pending);
+            let m = mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?;
+            self.deliver(m)?;
+            self.limiter.digest_sent(Instant::now());
+            self.spool
+                .save_digest(&[])
+                .map_err(|e| Error::State(PathBuf::from("digest"), e))?;
+        }
+        Ok(())
+    }
+
+    /// How long the journal wait may block before `tick` has work.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let retry = if self.dry_run {
+            None
+        } else {
+            self.spool.next_retry()
+        };
+        let digest = (!self.spool.digest_events().is_empty())
+            .then(|| self.limiter.until_digest(Instant::now()));
+        match (retry, digest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Reads the fields nfknock needs of the current journal entry.
+fn field(j: &mut Journal, name: &str) -> Option<String> {
+    j.get_data(name)
+        .ok()
+        .flatten()
+        .and_then(|f| f.value().map(|v| String::from_utf8_lossy(v).into_owned()))
+}
+
+pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
+    let notify = cfg
+        .notify
+        .as_ref()
+        .ok_or_else(|| Error::Config("the config has no [notify] table: nothing to do".into()))?;
+    if notify.email_to.is_empty() && !opts.dry_run {
+        return Err(Error::Config(
+            "[notify] email_to is empty: nobody to mail".into(),
+        ));
+    }
+    std::fs::create_dir_all(&opts.state_dir)
+        .map_err(|e| Error::State(opts.state_dir.clone(), e))?;
+    let mut mailer = Mailer::new(notify, &opts.state_dir, opts.dry_run)?;
+    let mut j = open_journal(opts.journal_dir.as_deref())?;
+    let cursor_file = cursor_path(&opts.state_dir, opts.journal_dir.as_deref());
+    match std::fs::read_to_string(&cursor_file) {
+        Ok(c) if !c.trim().is_empty() => {
+            j.seek_cursor(c.trim()).map_err(Error::Journal)?;
+            // The entry at the cursor was handled already.
+            if j.next().map_err(Error::Journal)? > 0 && !j.test_cursor(c.trim()).unwrap_or(false) {
+                j.previous().map_err(Error::Journal)?;
+            }
+        }
+        _ => {
+            // First start: no mail storm of old history.
+            j.seek_tail().map_err(Error::Journal)?;
+            j.previous().map_err(Error::Journal)?;
+            if let Ok(c) = j.cursor() {
+                let _ = save_cursor(&cursor_file, &c);
+            }
+        }
+    }
+    notify_ready();
+    log(6, "watching the journal for nfknock's kernel messages", &[]);
+    loop {
+        while j.next().map_err(Error::Journal)? > 0 {
+            let message = field(&mut j, "MESSAGE").unwrap_or_default();
+            // The kernel's own messages have facility kern (0); lines
+            // written to /dev/kmsg by a user program do not.
+            let facility = field(&mut j, "SYSLOG_FACILITY");
+            let host = field(&mut j, "_HOSTNAME").unwrap_or_default();
+            let time = j.timestamp().unwrap_or_else(|_| SystemTime::now());
+            if facility.as_deref().is_none_or(|f| f == "0") {
+                match event::parse(&message, &cfg.log_prefix, &host, time) {
+                    Some(Ok(e)) if notify.events.contains(&e.kind) => mailer.event(&e)?,
+                    Some(Ok(_)) | None => {}
+                    Some(Err(why)) => {
+                        log(4, &format!("ignored a malformed nfknock line: {why}"), &[])
+                    }
+                }
+            }
+            if !opts.dry_run {
+                let c = j.cursor().map_err(Error::Journal)?;
+                save_cursor(&cursor_file, &c).map_err(|e| Error::State(cursor_file.clone(), e))?;
+            }
+        }
+        mailer.tick()?;
+        j.wait(mailer.next_deadline()).map_err(Error::Journal)?;
+    }
+}
+
+/// `nfknock notify-test`: one mail now, or the SMTP error.
+pub fn notify_test(cfg: &Config) -> Result<String, Error> {
+    let notify = cfg
+        .notify
+        .as_ref()
+        .ok_or_else(|| Error::Config("the config has no [notify] table".into()))?;
+    if notify.email_to.is_empty() {
+        return Err(Error::Config(
+            "[notify] email_to is empty: nobody to mail".into(),
+        ));
+    }
+    let host = dns_lookup::get_hostname().unwrap_or_else(|_| "this host".into());
+    let subject = format!("{host}: nfknock test mail");
+    let body = format!(
+        "This is a test of nfknock's notifications from {host}.\nEvents mailed: {}.\n",
+        notify
+            .events
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let m = mail::compose(notify, &subject, &body).map_err(Error::Mail)?;
+    mail::sender(notify)
+        .map_err(Error::Config)?
+        .send(&m)
+        .map_err(|e| Error::Mail(format!("the mail server did not take the test mail: {e}")))?;
+    Ok(format!(
+        "sent a test mail to {}",
+        notify.email_to.join(", ")
+    ))
+}
