@@ -15,7 +15,10 @@ packages=(
     util-linux  # unshare, setpriv
     diffutils   # diff -u for golden files
     gcc         # the linker cargo calls
-    systemd     # systemd-analyze, to verify the units
+    systemd     # systemd-analyze, to verify the units; journald for the watcher
+    libsystemd-dev  # sd-journal, which the watcher links
+    pkg-config      # finds libsystemd for the build
+    python3-aiosmtpd  # a real SMTP server for the watcher tests
 )
 
 missing=()

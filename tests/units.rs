@@ -17,7 +17,7 @@ fn unit(name: &str) -> String {
 }
 
 /// The unit, pointed at the binary just built (verify checks it exists).
-fn verify(name: &str) -> (bool, String) {
+fn built(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     std::fs::write(
@@ -25,6 +25,11 @@ fn verify(name: &str) -> (bool, String) {
         unit(name).replace("/usr/bin/nfknock", common::NFKNOCK),
     )
     .unwrap();
+    (dir, path)
+}
+
+fn verify(name: &str) -> (bool, String) {
+    let (_dir, path) = built(name);
     // The man page is checked by the package tests, where it is installed.
     let out = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
@@ -56,6 +61,51 @@ fn restore_unit_runs_before_the_network_and_follows_the_firewall_services() {
         "ExecReload=/usr/bin/nfknock restore",
         "RemainAfterExit=yes",
         "StateDirectory=nfknock",
+        "Documentation=man:nfknock(8)",
+    ] {
+        assert!(u.lines().any(|l| l == line), "missing `{line}`");
+    }
+}
+
+#[test]
+fn watcher_unit_verifies() {
+    let (ok, output) = verify("nfknock-watch.service");
+    assert!(ok && output.trim().is_empty(), "{output}");
+}
+
+/// The watcher handles untrusted input (log lines, network answers): it
+/// must stay hardened. systemd rates exposure from 0 (best) to 10.
+#[test]
+fn watcher_unit_security_score_is_at_most_1_5() {
+    let (_dir, path) = built("nfknock-watch.service");
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = common::text(&out.stdout) + &common::text(&out.stderr);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for nfknock-watch.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no score in:\n{text}"));
+    assert!(score <= 1.5, "exposure {score} > 1.5:\n{text}");
+}
+
+#[test]
+fn watcher_unit_runs_unprivileged_with_the_config_as_a_credential() {
+    let u = unit("nfknock-watch.service");
+    for line in [
+        "Type=notify",
+        "Restart=on-failure",
+        "DynamicUser=yes",
+        "SupplementaryGroups=systemd-journal",
+        "LoadCredential=nfknock.toml:/etc/nfknock/nfknock.toml",
+        "ExecStart=/usr/bin/nfknock --config ${CREDENTIALS_DIRECTORY}/nfknock.toml watch",
         "Documentation=man:nfknock(8)",
     ] {
         assert!(u.lines().any(|l| l == line), "missing `{line}`");

@@ -401,6 +401,26 @@ pub fn wait_until(deadline: Duration, mut f: impl FnMut() -> bool) -> Option<Dur
     None
 }
 
+/// Declares a test once per address family: `family_tests!(name);` runs
+/// `fn name(family: Family)` as `name::ipv4` and `name::ipv6`.
+#[macro_export]
+macro_rules! family_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn ipv4() {
+                    super::$name(super::Family::V4)
+                }
+                #[test]
+                fn ipv6() {
+                    super::$name(super::Family::V6)
+                }
+            }
+        )*
+    };
+}
+
 /// The firewall backends the suite runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
