@@ -383,3 +383,49 @@ fn notify_test_sends_or_says_why_not() {
         text(&out.stderr)
     );
 }
+
+/// A whois server on loopback, answering like a RIR: the watcher's
+/// lookup goes there, never outside.
+fn whois_responder() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut query = String::new();
+            let _ = BufReader::new(&conn).read_line(&mut query);
+            let answer = format!(
+                "% test whois for {}\ninetnum: 192.0.2.0 - 192.0.2.255\norg-name: Documentation Org\ncountry: ZZ\n",
+                query.trim()
+            );
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn mails_carry_a_whois_summary() {
+    let port = whois_responder();
+    let extra = format!("whois_server = \"127.0.0.1:{port}\"");
+    // TOML refuses duplicate keys: turn the setup's `whois = false` on.
+    let Some(s) = setup(Family::V4, &extra) else {
+        return;
+    };
+    let text = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace("whois = false", "whois = true");
+    std::fs::write(&s.config, text).unwrap();
+    let _w = Watcher::start(&s.config, &s.state, &[]);
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    let mails = s.smtp.wait_for(1);
+    assert_eq!(mails.len(), 1);
+    for part in [
+        "organisation: Documentation Org",
+        "country: ZZ",
+        "network: 192.0.2.0 - 192.0.2.255",
+    ] {
+        assert!(mails[0].contains(part), "{part}:\n{}", mails[0]);
+    }
+}
