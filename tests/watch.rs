@@ -429,3 +429,24 @@ fn mails_carry_a_whois_summary() {
         assert!(mails[0].contains(part), "{part}:\n{}", mails[0]);
     }
 }
+
+#[test]
+fn transient_acceptances_are_mailed() {
+    let Some(s) = setup(Family::V4, "") else {
+        return;
+    };
+    let _w = Watcher::start(&s.config, &s.state, &[]);
+    let out = s
+        .lab
+        .nfknock(Host::Server, &["transient", "add", "192.0.2.3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    s.lab.listen_tcp(22);
+    assert_eq!(s.lab.probe_tcp(Host::Attacker, 22), common::Probe::Open);
+    let mails = s.smtp.wait_for(1);
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("transient network: 192.0.2.3 connected to port 22"),
+        "{}",
+        mails[0]
+    );
+}
