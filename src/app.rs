@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, TransientAction};
+use crate::cli::{Cli, Command, ConfigAction, TransientAction};
 use crate::config::{self, Config};
 use crate::exit::Error;
 use crate::firewall::{self, Status};
@@ -107,6 +107,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             println!("{}", join(&seq));
             Ok(())
         }
+        Command::Config { action } => config_edit(&out, &config_path, action),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(
@@ -118,6 +119,60 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", p.display())))
+    };
+    match action {
+        ConfigAction::Get { key } => {
+            let text = read(path)?;
+            let v = crate::edit::get(&text, &key)
+                .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
+            if let Some(v) = v {
+                println!("{v}");
+            }
+            Ok(())
+        }
+        ConfigAction::Set { key, value } => {
+            // A missing file is a new, empty config.
+            let text = match std::fs::read_to_string(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                _ => read(path)?,
+            };
+            let new = crate::edit::set(&text, &key, &value)
+                .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
+            config::parse(&new, path)?;
+            write_config(path, &new)
+                .map_err(|e| Error::failure(anyhow!("cannot write {}: {e}", path.display())))?;
+            out.detail(format!("{}: set {key}", path.display()));
+            Ok(())
+        }
+    }
+}
+
+/// Writes the config atomically, keeping its mode (new files: 0600, as
+/// it holds the knock sequences).
+fn write_config(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 fn watch_error(e: watch::Error) -> Error {

@@ -113,6 +113,11 @@ pub enum Command {
               value_parser = clap::value_parser!(u8).range(3..=16))]
         length: u8,
     },
+    /// Read or change one key of the config, keeping comments and layout
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -143,6 +148,22 @@ pub enum TransientAction {
         /// Print JSON for scripts
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the value of KEY (lists space-separated; nothing when unset)
+    Get {
+        /// KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the first door)
+        key: String,
+    },
+    /// Set KEY to VALUE; refused, with nothing written, if the config would be invalid
+    Set {
+        /// KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the first door)
+        key: String,
+        /// The value; lists are separated by spaces or commas
+        value: String,
     },
 }
 

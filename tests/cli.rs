@@ -255,3 +255,59 @@ fn completions_for_every_shell() {
         );
     }
 }
+
+#[test]
+fn config_set_keeps_comments_and_refuses_invalid_values() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nfknock.toml");
+    std::fs::copy(sample(), &cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "# added by hand\n{}",
+            std::fs::read_to_string(&cfg).unwrap()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = nfknock(&[
+        "-c",
+        c,
+        "config",
+        "set",
+        "door.ssh.sequence",
+        "40001/udp 40003/tcp 40005/udp",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = nfknock(&["-c", c, "config", "get", "door.ssh.sequence"]);
+    assert_eq!(text(&out.stdout), "40001/udp 40003/tcp 40005/udp\n");
+    let now = std::fs::read_to_string(&cfg).unwrap();
+    assert!(now.starts_with("# added by hand\n"));
+    assert!(now.contains("# Which firewall nfknock drives"));
+    assert_eq!(
+        std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    for (key, bad, why) in [
+        ("door.ssh.sequence", "1/tcp 2/tcp 3/tcp", "scanner"),
+        ("door.ssh.sequence", "1/tcp", "at least 3"),
+        ("mode", "paranoid", "unknown variant"),
+        ("door.ssh.port", "99999", "invalid port"),
+        ("no.such.key.here", "1", "unknown key"),
+    ] {
+        let out = nfknock(&["-c", c, "config", "set", key, bad]);
+        assert_eq!(out.status.code(), Some(2), "{key} {bad}");
+        assert!(
+            text(&out.stderr).contains(why),
+            "{key}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&cfg).unwrap(),
+            now,
+            "{key} {bad} changed the file"
+        );
+    }
+}
