@@ -14,6 +14,7 @@ packages=(
     socat       # a listener behind the demo's hidden door
     util-linux  # unshare, setpriv
     diffutils   # diff -u for golden files
+    mandoc      # lints the man pages
     gcc         # the linker cargo calls
     systemd     # systemd-analyze, to verify the units; journald for the watcher
     libsystemd-dev  # sd-journal, which the watcher links
