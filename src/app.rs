@@ -136,18 +136,28 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
             }
             Ok(())
         }
-        ConfigAction::Set { key, value } => {
+        ConfigAction::Set { key, value, more } => {
+            if more.len() % 2 != 0 {
+                return Err(Error::usage(anyhow!(
+                    "config set takes KEY VALUE pairs; `{}` has no value",
+                    more[more.len() - 1]
+                )));
+            }
             // A missing file is a new, empty config.
-            let text = match std::fs::read_to_string(path) {
+            let mut new = match std::fs::read_to_string(path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 _ => read(path)?,
             };
-            let new = crate::edit::set(&text, &key, &value)
-                .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
+            let pairs = std::iter::once((key.as_str(), value.as_str()))
+                .chain(more.chunks(2).map(|p| (p[0].as_str(), p[1].as_str())));
+            for (k, v) in pairs {
+                new = crate::edit::set(&new, k, v)
+                    .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
+            }
             config::parse(&new, path)?;
             write_config(path, &new)
                 .map_err(|e| Error::failure(anyhow!("cannot write {}: {e}", path.display())))?;
-            out.detail(format!("{}: set {key}", path.display()));
+            out.detail(format!("{}: changed", path.display()));
             Ok(())
         }
     }

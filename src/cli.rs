@@ -158,12 +158,16 @@ pub enum ConfigAction {
         /// KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the first door)
         key: String,
     },
-    /// Set KEY to VALUE; refused, with nothing written, if the config would be invalid
+    /// Set KEY to VALUE (more KEY VALUE pairs may follow, applied together);
+    /// refused, with nothing written, if the config would be invalid
     Set {
         /// KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the first door)
         key: String,
         /// The value; lists are separated by spaces or commas
         value: String,
+        /// More KEY VALUE pairs
+        #[arg(value_name = "KEY VALUE")]
+        more: Vec<String>,
     },
 }
 

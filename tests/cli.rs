@@ -290,6 +290,15 @@ fn config_set_keeps_comments_and_refuses_invalid_values() {
         std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // Several keys at once: checked together (a door needs both).
+    let out = nfknock(&[
+        "-c", c, "config", "set", "door.web.port", "8080/tcp", "door.web.sequence", "7001/udp 7005/tcp 7003/udp",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let now = std::fs::read_to_string(&cfg).unwrap();
+    assert!(now.contains("name = \"web\""));
+    let out = nfknock(&["-c", c, "config", "set", "mode", "guard", "backend"]);
+    assert_eq!(out.status.code(), Some(2));
     for (key, bad, why) in [
         ("door.ssh.sequence", "1/tcp 2/tcp 3/tcp", "scanner"),
         ("door.ssh.sequence", "1/tcp", "at least 3"),
