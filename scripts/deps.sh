@@ -15,6 +15,8 @@ packages=(
     util-linux  # unshare, setpriv
     diffutils   # diff -u for golden files
     mandoc      # lints the man pages
+    lintian     # checks the Debian package
+    man-db      # man -w, in the package test
     gcc         # the linker cargo calls
     systemd     # systemd-analyze, to verify the units; journald for the watcher
     libsystemd-dev  # sd-journal, which the watcher links
@@ -35,4 +37,8 @@ fi
 if ! command -v cargo >/dev/null; then
     echo "cargo was not found: install Rust >= 1.85 (e.g. with rustup) first." >&2
     exit 1
+fi
+# cargo-deb builds the Debian package (from crates.io).
+if ! command -v cargo-deb >/dev/null && ! [ -x "$HOME/.cargo/bin/cargo-deb" ]; then
+    cargo install --locked cargo-deb
 fi

@@ -19,3 +19,10 @@ sysctl -q -w net.netfilter.nf_log_all_netns=1
 # In CI a test that cannot build its namespaces fails instead of skipping.
 export NFKNOCK_REQUIRE_NETNS=1
 cargo test --locked --all-targets
+
+# The Debian package: build it, lint it, install, reconfigure and purge it
+# in an isolated root.
+cargo deb --locked
+deb=$(ls -t target/debian/nfknock_*.deb | head -n 1)
+lintian --fail-on error,warning "$deb"
+bash tests/package/run.sh "$deb"

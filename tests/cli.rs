@@ -292,7 +292,14 @@ fn config_set_keeps_comments_and_refuses_invalid_values() {
     );
     // Several keys at once: checked together (a door needs both).
     let out = nfknock(&[
-        "-c", c, "config", "set", "door.web.port", "8080/tcp", "door.web.sequence", "7001/udp 7005/tcp 7003/udp",
+        "-c",
+        c,
+        "config",
+        "set",
+        "door.web.port",
+        "8080/tcp",
+        "door.web.sequence",
+        "7001/udp 7005/tcp 7003/udp",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let now = std::fs::read_to_string(&cfg).unwrap();

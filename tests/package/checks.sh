@@ -1,0 +1,79 @@
+#!/bin/bash
+# The checks, in the isolated root. Prints "N passed, N failed".
+set -uo pipefail
+export DEBIAN_FRONTEND=noninteractive
+passed=0
+failed=0
+check() { # description, command...
+    local what=$1; shift
+    if "$@" >/tmp/check.out 2>&1; then
+        passed=$((passed + 1)); echo "ok: $what"
+    else
+        failed=$((failed + 1)); echo "FAILED: $what"; sed 's/^/    /' /tmp/check.out
+    fi
+}
+no_rules() { ! nft list ruleset | grep -q nfknock; }
+mode_of() { stat -c '%a %U' "$1"; }
+CONF=/etc/nfknock/nfknock.toml
+SHIPPED_SEQ="40213/tcp 7411/udp 51732/tcp 18834/udp"
+
+# Start from a package-free state, as on a machine that never had it.
+dpkg --purge nfknock >/dev/null 2>&1 || true
+
+debconf-set-selections <<'SEL'
+nfknock nfknock/enable boolean false
+nfknock nfknock/door string 22/tcp
+nfknock nfknock/mode select guard
+nfknock nfknock/backend select nftables
+nfknock nfknock/notify_email string
+SEL
+
+check "dpkg -i installs non-interactively" dpkg -i /tmp/nfknock.deb
+check "binary 0755 root" test "$(mode_of /usr/bin/nfknock)" = "755 root"
+check "config 0600 root" test "$(mode_of $CONF)" = "600 root"
+check "config is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' nfknock | grep -q ' $CONF '"
+check "units installed" test -f /usr/lib/systemd/system/nfknock.service -a -f /usr/lib/systemd/system/nfknock-watch.service
+check "boot restore enabled, watcher not" sh -c 'test -L /etc/systemd/system/sysinit.target.wants/nfknock.service && ! test -e /etc/systemd/system/multi-user.target.wants/nfknock-watch.service'
+check "man -w finds nfknock(8) and nfknock.toml(5)" sh -c 'man -w nfknock && man -w 5 nfknock.toml'
+check "completions installed" test -f /usr/share/bash-completion/completions/nfknock -a -f /usr/share/zsh/vendor-completions/_nfknock -a -f /usr/share/fish/vendor_completions.d/nfknock.fish
+check "example config installed" test -f /usr/share/doc/nfknock/examples/nfknock.toml
+check "no rule loaded by the install" no_rules
+check "the config is valid" nfknock -c $CONF check
+seq=$(nfknock -c $CONF config get door.ssh.sequence)
+check "a fresh sequence, not the shipped one" test -n "$seq" -a "$seq" != "$SHIPPED_SEQ"
+check "the sequence is not in debconf's world-readable config.dat" sh -c "! grep -rqF '${seq%% *}' /var/cache/debconf/config.dat"
+
+# An admin's comment must survive dpkg-reconfigure. The config file is the
+# master copy: a value set there is what debconf asks with next.
+echo "# added by the admin" >> $CONF
+nfknock -c $CONF config set notify.email_to admin@example.org
+debconf-set-selections <<'SEL'
+nfknock nfknock/enable boolean true
+nfknock nfknock/sequence password 31337/udp 4242/tcp 50505/udp
+SEL
+check "dpkg-reconfigure runs" dpkg-reconfigure nfknock
+check "new sequence in the config" test "$(nfknock -c $CONF config get door.ssh.sequence)" = "31337/udp 4242/tcp 50505/udp"
+check "the admin's comment survived" grep -q "^# added by the admin" $CONF
+check "the address from the config file was kept" test "$(nfknock -c $CONF config get notify.email_to)" = "admin@example.org"
+check "the live ruleset has the new sequence" sh -c 'nft list table inet nfknock | grep -q "udp dport 31337"'
+check "the rules are saved for boot" test -f /var/lib/nfknock/ruleset
+check "watcher enabled with an address" test -e /etc/systemd/system/multi-user.target.wants/nfknock-watch.service
+check "the sequence is not in debconf's config.dat" sh -c '! grep -rq 31337 /var/cache/debconf/config.dat'
+check "config still 0600" test "$(mode_of $CONF)" = "600 root"
+
+before_conf=$(sha256sum $CONF)
+before_rules=$(nft list ruleset)
+echo "nfknock nfknock/sequence password 1000/tcp 1001/tcp 1002/tcp" | debconf-set-selections
+dpkg-reconfigure nfknock >/tmp/reconf.out 2>&1
+check "an invalid sequence is refused with its reason" grep -q "scanner" /tmp/reconf.out
+check "an invalid sequence changes no file" test "$(sha256sum $CONF)" = "$before_conf"
+check "an invalid sequence changes no rule" test "$(nft list ruleset)" = "$before_rules"
+
+check "dpkg --purge runs" dpkg --purge nfknock
+check "purge leaves no rule" no_rules
+check "purge leaves no file" sh -c '! test -e /etc/nfknock && ! test -e /var/lib/nfknock && ! test -e /usr/bin/nfknock && ! test -e /usr/lib/systemd/system/nfknock.service'
+check "purge leaves no unit link" sh -c '! find /etc/systemd -name "nfknock*" | grep -q .'
+check "purge forgets the debconf answers" sh -c '! debconf-show nfknock 2>/dev/null | grep -q nfknock/'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
