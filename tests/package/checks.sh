@@ -38,6 +38,7 @@ check "man -w finds nfknock(8) and nfknock.toml(5)" sh -c 'man -w nfknock && man
 check "completions installed" test -f /usr/share/bash-completion/completions/nfknock -a -f /usr/share/zsh/vendor-completions/_nfknock -a -f /usr/share/fish/vendor_completions.d/nfknock.fish
 check "example config installed" test -f /usr/share/doc/nfknock/examples/nfknock.toml
 check "no rule loaded by the install" no_rules
+check "systemd-analyze verify: both units, man pages included" systemd-analyze verify /usr/lib/systemd/system/nfknock.service /usr/lib/systemd/system/nfknock-watch.service
 check "the config is valid" nfknock -c $CONF check
 seq=$(nfknock -c $CONF config get door.ssh.sequence)
 check "a fresh sequence, not the shipped one" test -n "$seq" -a "$seq" != "$SHIPPED_SEQ"
