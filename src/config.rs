@@ -524,7 +524,8 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
     Ok(config)
 }
 
-fn valid_door_name(name: &str) -> bool {
+/// `[a-z0-9_-]{1,16}`: also what the watcher accepts in a log line.
+pub fn valid_door_name(name: &str) -> bool {
     (1..=16).contains(&name.len())
         && name
             .bytes()

@@ -16,9 +16,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::run::{Error, run};
-use super::{
-    Backend, Counters, DoorStatus, Family, SET_SIZE, Source, Status, Transient, log_prefix,
-};
+use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
 use crate::config::{Config, Door, Event, Mode};
 use crate::port::{PortSpec, Proto};
 
@@ -602,34 +600,16 @@ impl Backend for Iptables {
             let Some((door, stage)) = parse_recent_list(&list) else {
                 continue;
             };
-            let d = match status.doors.iter().position(|d| d.name == door) {
-                Some(i) => &mut status.doors[i],
-                None => {
-                    status.doors.push(DoorStatus {
-                        name: door.clone(),
-                        ..DoorStatus::default()
-                    });
-                    status.doors.last_mut().expect("just pushed")
-                }
-            };
+            let d = status.door_mut(&door);
             d.knocks = d.knocks.max(stage + 1);
             let text =
                 std::fs::read_to_string(format!("/proc/net/xt_recent/{list}")).unwrap_or_default();
             for (address, last_seen) in parse_recent_entries(&text) {
                 let Some(clock) = &clock else { break };
                 let left = timeouts[&list] as f64 - clock.seconds_since(last_seen);
-                if left <= 0.0 {
-                    continue;
-                }
-                let source = Source {
-                    address,
-                    stage: (stage > 0).then_some(stage),
-                    expires_in: left.round(),
-                };
-                if stage == 0 {
-                    d.open.push(source);
-                } else {
-                    d.in_progress.push(source);
+                // `recent` keeps stale entries until reaped: not in the kernel's eyes.
+                if left > 0.0 {
+                    d.add_source(stage, address, left.round());
                 }
             }
         }

@@ -125,6 +125,39 @@ pub struct Status {
     pub transient: Vec<Transient>,
 }
 
+impl Status {
+    /// The door of this name, added when first seen.
+    pub fn door_mut(&mut self, name: &str) -> &mut DoorStatus {
+        match self.doors.iter().position(|d| d.name == name) {
+            Some(i) => &mut self.doors[i],
+            None => {
+                self.doors.push(DoorStatus {
+                    name: name.to_string(),
+                    ..DoorStatus::default()
+                });
+                self.doors.last_mut().expect("just pushed")
+            }
+        }
+    }
+}
+
+impl DoorStatus {
+    /// Records a source that sent `stage` knocks (0: the door is open for
+    /// it).
+    pub fn add_source(&mut self, stage: usize, address: String, expires_in: f64) {
+        let source = Source {
+            address,
+            stage: (stage > 0).then_some(stage),
+            expires_in,
+        };
+        if stage == 0 {
+            self.open.push(source);
+        } else {
+            self.in_progress.push(source);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct DoorStatus {
     pub name: String,

@@ -12,9 +12,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::run::{Error, run};
-use super::{
-    Backend, Counters, DoorStatus, Family, SET_SIZE, Source, Status, Transient, log_prefix, names,
-};
+use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix, names};
 use crate::config::{Config, Door, Event, Mode};
 use crate::port::{PortSpec, Proto};
 
@@ -807,29 +805,11 @@ fn status_of(table: Option<&TableState>) -> Status {
         let Some((door, stage)) = names::parse_state_set(&set.name) else {
             continue;
         };
-        let d = match status.doors.iter().position(|d| d.name == door) {
-            Some(i) => &mut status.doors[i],
-            None => {
-                status.doors.push(DoorStatus {
-                    name: door.clone(),
-                    ..DoorStatus::default()
-                });
-                status.doors.last_mut().expect("just pushed")
-            }
-        };
+        let d = status.door_mut(&door);
         // The last stage set is stage n-1 for a sequence of n knocks.
         d.knocks = d.knocks.max(stage + 1);
         for e in &set.elements {
-            let source = Source {
-                address: e.address.clone(),
-                stage: (stage > 0).then_some(stage),
-                expires_in: e.expires,
-            };
-            if stage == 0 {
-                d.open.push(source);
-            } else {
-                d.in_progress.push(source);
-            }
+            d.add_source(stage, e.address.clone(), e.expires);
         }
     }
     for d in &mut status.doors {
@@ -855,6 +835,7 @@ fn status_of(table: Option<&TableState>) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::firewall::Source;
     use std::path::Path;
 
     fn cfg(text: &str) -> Config {

@@ -69,7 +69,7 @@ fn parse_rest(rest: &str, host: &str, time: SystemTime, line: &str) -> Result<Ev
         let name = words
             .next()
             .and_then(|w| w.strip_prefix("door="))
-            .filter(|n| valid_door(n))
+            .filter(|n| crate::config::valid_door_name(n))
             .ok_or(Malformed::Door)?;
         Some(name.to_string())
     };
@@ -120,13 +120,6 @@ fn parse_rest(rest: &str, host: &str, time: SystemTime, line: &str) -> Result<Ev
     }
     e.source = source.ok_or(Malformed::Source)?;
     Ok(e)
-}
-
-fn valid_door(name: &str) -> bool {
-    (1..=16).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// A host name fit for a mail subject: letters, digits, dots and dashes.
