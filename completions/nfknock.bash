@@ -28,6 +28,9 @@ _nfknock() {
             nfknock,config)
                 cmd="nfknock__subcmd__config"
                 ;;
+            nfknock,confirm)
+                cmd="nfknock__subcmd__confirm"
+                ;;
             nfknock,gen-sequence)
                 cmd="nfknock__subcmd__gen__subcmd__sequence"
                 ;;
@@ -45,6 +48,9 @@ _nfknock() {
                 ;;
             nfknock,restore)
                 cmd="nfknock__subcmd__restore"
+                ;;
+            nfknock,rollback)
+                cmd="nfknock__subcmd__rollback"
                 ;;
             nfknock,show)
                 cmd="nfknock__subcmd__show"
@@ -88,6 +94,9 @@ _nfknock() {
             nfknock__subcmd__help,config)
                 cmd="nfknock__subcmd__help__subcmd__config"
                 ;;
+            nfknock__subcmd__help,confirm)
+                cmd="nfknock__subcmd__help__subcmd__confirm"
+                ;;
             nfknock__subcmd__help,gen-sequence)
                 cmd="nfknock__subcmd__help__subcmd__gen__subcmd__sequence"
                 ;;
@@ -105,6 +114,9 @@ _nfknock() {
                 ;;
             nfknock__subcmd__help,restore)
                 cmd="nfknock__subcmd__help__subcmd__restore"
+                ;;
+            nfknock__subcmd__help,rollback)
+                cmd="nfknock__subcmd__help__subcmd__rollback"
                 ;;
             nfknock__subcmd__help,show)
                 cmd="nfknock__subcmd__help__subcmd__show"
@@ -173,7 +185,7 @@ _nfknock() {
 
     case "${cmd}" in
         nfknock)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply restore remove status transient knock watch notify-test gen-sequence config completions help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rollback restore remove status transient knock watch notify-test gen-sequence config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -195,12 +207,16 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__apply)
-            opts="-c -q -v -h --no-persist --config --quiet --verbose --help"
+            opts="-c -q -v -h --no-persist --confirm --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --confirm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -382,6 +398,28 @@ _nfknock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nfknock__subcmd__confirm)
+            opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nfknock__subcmd__gen__subcmd__sequence)
             opts="-c -q -v -h --length --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -409,7 +447,7 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help)
-            opts="check show apply restore remove status transient knock watch notify-test gen-sequence config completions help"
+            opts="check show apply confirm rollback restore remove status transient knock watch notify-test gen-sequence config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -506,6 +544,20 @@ _nfknock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nfknock__subcmd__help__subcmd__confirm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nfknock__subcmd__help__subcmd__gen__subcmd__sequence)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -577,6 +629,20 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__help__subcmd__rollback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -783,6 +849,36 @@ _nfknock() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__rollback)
+            opts="-c -q -v -h --token --after --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -13,7 +13,7 @@ use crate::exit::Error;
 use crate::firewall::{self, Status};
 use crate::knock::{self, FamilyChoice};
 use crate::port::PortSpec;
-use crate::{listening, persist, sequence, watch};
+use crate::{confirm, listening, persist, sequence, watch};
 
 /// Where a command prints: quiet mode keeps only errors and warnings.
 struct Out {
@@ -53,7 +53,12 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             print!("{}", firewall::backend(cfg.backend)?.render(&cfg));
             Ok(())
         }
-        Command::Apply { no_persist } => apply(&out, &config_path, no_persist),
+        Command::Apply {
+            no_persist,
+            confirm,
+        } => apply(&out, &config_path, no_persist, confirm),
+        Command::Confirm => confirm_pending(&out),
+        Command::Rollback { token, after } => rollback(&out, &token, after),
         Command::Restore => restore(&out),
         Command::Remove { no_persist } => remove(&out, no_persist),
         Command::Status { json } => status(&out, &config_path, json),
@@ -264,35 +269,114 @@ fn require_net_admin(what: &str) -> Result<(), Error> {
     }
 }
 
-fn apply(out: &Out, path: &Path, no_persist: bool) -> Result<(), Error> {
+fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Result<(), Error> {
     // Validation first: a bad config changes nothing, even for non-root.
     let cfg = load(out, path)?;
     require_net_admin("apply")?;
-    let ruleset = firewall::backend(cfg.backend)?.apply(&cfg)?;
+    let state = persist::state_dir();
+    let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
+    // The baseline is taken before anything changes.
+    let pending = match confirm {
+        Some(secs) => Some(confirm::begin(&state, secs).map_err(state_err)?),
+        None => None,
+    };
+    let ruleset = match firewall::backend(cfg.backend).and_then(|b| b.apply(&cfg)) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some((_, true)) = pending {
+                confirm::clear(&state).map_err(state_err)?;
+            }
+            return Err(e.into());
+        }
+    };
     // Moving to another backend: the old one's rules must not stay behind.
     for other in other_backends(cfg.backend) {
         remove_with(other)?;
     }
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let record = persist::Record {
+        backend: cfg.backend,
+        config: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        config_sha256: persist::sha256_hex(&bytes),
+        applied_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    };
+    persist::save(&confirm::loaded_dir(&state), &record, &ruleset).map_err(state_err)?;
     out.info(format!(
         "nfknock: {} door(s) hidden ({} mode, {})",
         cfg.doors.len(),
         cfg.mode,
         cfg.backend
     ));
+    if let Some((p, _)) = pending {
+        let how = confirm::schedule(&p, &state).map_err(|e| {
+            Error::failure(anyhow!(
+                "the rules are loaded but no rollback could be scheduled ({e}); run `nfknock confirm` to keep them"
+            ))
+        })?;
+        out.info(format!(
+            "nfknock: run `nfknock confirm` within {}s to keep these rules; otherwise {how} puts the previous ones back",
+            p.deadline.saturating_sub(confirm::now())
+        ));
+        // Persistence happens only on confirm.
+        return Ok(());
+    }
     if !no_persist {
-        let dir = persist::state_dir();
-        let bytes = std::fs::read(path).unwrap_or_default();
-        let record = persist::Record {
-            backend: cfg.backend,
-            config: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
-            config_sha256: persist::sha256_hex(&bytes),
-            applied_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        };
-        persist::save(&dir, &record, &ruleset).map_err(|e| {
+        persist::save(&state, &record, &ruleset).map_err(|e| {
             Error::failure(anyhow!("the rules are loaded, but not saved for boot: {e}"))
         })?;
-        out.detail(format!("saved to {}", dir.display()));
+        out.detail(format!("saved to {}", state.display()));
     }
+    Ok(())
+}
+
+fn confirm_pending(out: &Out) -> Result<(), Error> {
+    require_net_admin("confirm")?;
+    let state = persist::state_dir();
+    let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
+    if confirm::load_pending(&state).is_none() {
+        return Err(Error::failure(anyhow!(
+            "nothing to confirm: no `apply --confirm` is pending"
+        )));
+    }
+    confirm::clear(&state).map_err(state_err)?;
+    if let Some(loaded) = persist::load(&confirm::loaded_dir(&state)).map_err(state_err)? {
+        persist::save(&state, &loaded.record, &loaded.ruleset).map_err(state_err)?;
+    }
+    out.info("nfknock: confirmed; the rules stay and are saved for boot");
+    Ok(())
+}
+
+fn rollback(out: &Out, token: &str, after: Option<u64>) -> Result<(), Error> {
+    let state = persist::state_dir();
+    let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
+    let Some(pending) = confirm::wait_until_due(&state, token, after) else {
+        return Ok(()); // confirmed, or renewed by a later apply --confirm
+    };
+    let baseline = confirm::baseline(&state).map_err(state_err)?;
+    // Claim it before acting: a later `apply --confirm` starts a new one.
+    confirm::clear(&state).map_err(state_err)?;
+    match baseline.filter(|_| pending.had_rules) {
+        Some(saved) => {
+            firewall::backend(saved.record.backend)?.restore(&saved.ruleset)?;
+            for other in other_backends(saved.record.backend) {
+                remove_with(other)?;
+            }
+            persist::save(&confirm::loaded_dir(&state), &saved.record, &saved.ruleset)
+                .map_err(state_err)?;
+        }
+        None => {
+            for kind in [config::Backend::Nftables, config::Backend::Iptables] {
+                remove_with(kind)?;
+            }
+            persist::forget(&confirm::loaded_dir(&state)).map_err(state_err)?;
+        }
+    }
+    watch::log(
+        4,
+        "apply --confirm was not confirmed in time: the previous rules are back",
+        &[],
+    );
+    out.detail("rolled back");
     Ok(())
 }
 
@@ -307,6 +391,8 @@ fn restore(out: &Out) -> Result<(), Error> {
         return Ok(());
     };
     firewall::backend(saved.record.backend)?.restore(&saved.ruleset)?;
+    persist::save(&confirm::loaded_dir(&dir), &saved.record, &saved.ruleset)
+        .map_err(|e| Error::failure(anyhow!("the state directory: {e}")))?;
     out.info(format!(
         "nfknock: restored the rules applied at {} from {}",
         saved.record.applied_at,
@@ -328,8 +414,12 @@ fn remove(out: &Out, no_persist: bool) -> Result<(), Error> {
     } else {
         "nfknock: no rules were loaded"
     });
+    let state = persist::state_dir();
+    persist::forget(&confirm::loaded_dir(&state)).map_err(Error::failure)?;
+    // Nothing is left for a pending confirmation to go back from.
+    confirm::clear(&state).map_err(Error::failure)?;
     if !no_persist {
-        persist::forget(&persist::state_dir()).map_err(Error::failure)?;
+        persist::forget(&state).map_err(Error::failure)?;
     }
     Ok(())
 }
@@ -361,7 +451,9 @@ fn remove_with(kind: config::Backend) -> Result<bool, Error> {
 
 fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     require_net_admin("status")?;
-    let status = firewall::backend(kernel_backend(path)?)?.status()?;
+    let mut status = firewall::backend(kernel_backend(path)?)?.status()?;
+    status.confirm_within = confirm::load_pending(&persist::state_dir())
+        .map(|p| p.deadline.saturating_sub(confirm::now()));
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
         println!("{text}");
@@ -426,6 +518,11 @@ fn print_status(out: &Out, s: &Status) {
         return;
     }
     let mut text = format!("nfknock: rules loaded ({})\n", s.backend);
+    if let Some(left) = s.confirm_within {
+        text += &format!(
+            "pending: `nfknock confirm` within {left}s, or the previous rules come back\n"
+        );
+    }
     for d in &s.doors {
         text += &format!(
             "door {} ({} knocks): {} completed, {} entries, {} resets\n",

@@ -54,6 +54,20 @@ pub enum Command {
         /// Do not save the loaded ruleset for `restore` at boot
         #[arg(long)]
         no_persist: bool,
+        /// Put the previous rules back after SECS unless `nfknock confirm` runs first
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+        confirm: Option<u64>,
+    },
+    /// Keep the rules of a pending `apply --confirm`, and save them for boot (root)
+    Confirm,
+    /// Put back the rules of a pending `apply --confirm` once it is due (internal)
+    #[command(hide = true)]
+    Rollback {
+        #[arg(long)]
+        token: String,
+        /// Seconds to wait first
+        #[arg(long)]
+        after: Option<u64>,
     },
     /// Load the ruleset the last `apply` saved, as at boot (root)
     Restore,

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod confirm;
 pub mod edit;
 pub mod exit;
 pub mod firewall;

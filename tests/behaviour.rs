@@ -437,7 +437,7 @@ fn reapply_keeps_knock_state_and_is_idempotent(t: Case) {
     let Some(lab) = lab_with(family, &guard(t, "")) else {
         return;
     };
-    let rules = lab.rules(t.backend);
+    let rules = lab.rules_static(t.backend);
     lab.knock(Host::Client, &KNOCKS[..2], FAST);
     lab.apply(&lab.dir.path().join("nfknock.toml"));
     lab.knock(Host::Client, &KNOCKS[2..], FAST);
@@ -446,14 +446,7 @@ fn reapply_keeps_knock_state_and_is_idempotent(t: Case) {
         Probe::Open,
         "progress was lost"
     );
-    let strip = |r: &str| -> String {
-        // Set elements and counters are state, not rules.
-        r.lines()
-            .filter(|l| !l.contains("elements =") && !l.contains("packets "))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    assert_eq!(strip(&lab.rules(t.backend)), strip(&rules));
+    assert_eq!(lab.rules_static(t.backend), rules);
 }
 
 // 8. A config that fails validation exits 2 and changes nothing.
@@ -935,5 +928,126 @@ mod once_per_backend {
         cases()
             .into_iter()
             .for_each(super::corrupt_saved_ruleset_changes_nothing);
+    }
+}
+
+// Anti-lockout: `apply --confirm SECS` puts the previous rules back unless
+// `nfknock confirm` runs in time, even when the admin's session is gone.
+fn confirm_or_roll_back(t: Case) {
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
+        return;
+    };
+    let cfg = lab.dir.path().join("nfknock.toml");
+    // A (the baseline) is applied and saved for boot.
+    let out = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "apply"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let a_rules = lab.rules_static(t.backend);
+    let saved = lab.dir.path().join("state/ruleset");
+    let a_saved = std::fs::read_to_string(&saved).unwrap();
+    let b = lab.config(
+        "b.toml",
+        &guard(t, "").replace("\"2002/udp\"", "\"2992/udp\""),
+    );
+    let c = lab.config(
+        "c.toml",
+        &guard(t, "").replace("\"2002/udp\"", "\"2882/udp\""),
+    );
+
+    // B with a short window, applied from a session that then dies.
+    let mut session = std::process::Command::new("setsid")
+        .args([
+            "--wait",
+            "ip",
+            "netns",
+            "exec",
+            &lab.ns(Host::Server),
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "{} -c {} apply --confirm 2 && exec sleep 60",
+            common::NFKNOCK,
+            b.display()
+        ))
+        .env("STATE_DIRECTORY", lab.dir.path().join("state"))
+        .spawn()
+        .unwrap();
+    let applied = wait_until(Duration::from_secs(5), || {
+        lab.rules_static(t.backend) != a_rules
+    });
+    assert!(applied.is_some(), "B was never loaded");
+    let out = lab.nfknock(Host::Server, &["status"]);
+    assert!(
+        text(&out.stdout).contains("pending: `nfknock confirm` within"),
+        "{}",
+        text(&out.stdout)
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", session.id())])
+        .status();
+    let _ = session.wait();
+    // A second apply --confirm renews the deadline, not the baseline.
+    let out = lab.nfknock(
+        Host::Server,
+        &["-c", c.to_str().unwrap(), "apply", "--confirm", "2"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let back = wait_until(Duration::from_secs(8), || {
+        lab.rules_static(t.backend) == a_rules
+    });
+    assert!(back.is_some(), "the baseline never came back");
+    assert_eq!(
+        std::fs::read_to_string(&saved).unwrap(),
+        a_saved,
+        "saved without confirm"
+    );
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "A's sequence"
+    );
+
+    // Confirmed in time: B stays, and is what boots.
+    let out = lab.nfknock(
+        Host::Server,
+        &["-c", b.to_str().unwrap(), "apply", "--confirm", "2"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let b_rules = lab.rules_static(t.backend);
+    let out = lab.nfknock(Host::Server, &["confirm"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::thread::sleep(Duration::from_secs(3)); // past the deadline, on purpose
+    assert_eq!(
+        lab.rules_static(t.backend),
+        b_rules,
+        "a confirmed apply was rolled back"
+    );
+    assert_ne!(
+        std::fs::read_to_string(&saved).unwrap(),
+        a_saved,
+        "confirm did not save"
+    );
+    let out = lab.nfknock(Host::Server, &["confirm"]);
+    assert_eq!(out.status.code(), Some(1), "nothing left to confirm");
+}
+
+mod confirm_or_roll_back {
+    use super::common::{Backend, Case, Family};
+
+    #[test]
+    fn nftables() {
+        super::confirm_or_roll_back(Case {
+            backend: Backend::Nftables,
+            family: Family::V4,
+        })
+    }
+
+    #[test]
+    fn iptables() {
+        super::confirm_or_roll_back(Case {
+            backend: Backend::Iptables,
+            family: Family::V4,
+        })
     }
 }

@@ -123,6 +123,9 @@ pub struct Status {
     pub loaded: bool,
     pub doors: Vec<DoorStatus>,
     pub transient: Vec<Transient>,
+    /// Seconds left to `nfknock confirm` a pending `apply --confirm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm_within: Option<u64>,
 }
 
 impl Status {

@@ -794,8 +794,7 @@ fn status_of(table: Option<&TableState>) -> Status {
     let mut status = Status {
         backend: "nftables".into(),
         loaded: table.is_some(),
-        doors: Vec::new(),
-        transient: Vec::new(),
+        ..Status::default()
     };
     let Some(table) = table else {
         return status;

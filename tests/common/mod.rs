@@ -232,6 +232,16 @@ impl Lab {
         }
     }
 
+    /// `rules` without what traffic changes (set elements, counters): the
+    /// rules themselves.
+    pub fn rules_static(&self, backend: Backend) -> String {
+        self.rules(backend)
+            .lines()
+            .filter(|l| !l.contains("elements =") && !l.contains("packets "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
     /// The server's whole ruleset.
     pub fn ruleset(&self) -> String {
         let out = self.run(Host::Server, &["nft", "list", "ruleset"]);
