@@ -37,6 +37,9 @@ _nfknock() {
             nfknock,help)
                 cmd="nfknock__subcmd__help"
                 ;;
+            nfknock,import)
+                cmd="nfknock__subcmd__import"
+                ;;
             nfknock,knock)
                 cmd="nfknock__subcmd__knock"
                 ;;
@@ -102,6 +105,9 @@ _nfknock() {
                 ;;
             nfknock__subcmd__help,help)
                 cmd="nfknock__subcmd__help__subcmd__help"
+                ;;
+            nfknock__subcmd__help,import)
+                cmd="nfknock__subcmd__help__subcmd__import"
                 ;;
             nfknock__subcmd__help,knock)
                 cmd="nfknock__subcmd__help__subcmd__knock"
@@ -185,7 +191,7 @@ _nfknock() {
 
     case "${cmd}" in
         nfknock)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rollback restore remove status transient knock watch notify-test gen-sequence config completions help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -447,7 +453,7 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help)
-            opts="check show apply confirm rollback restore remove status transient knock watch notify-test gen-sequence config completions help"
+            opts="check show apply confirm rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -573,6 +579,20 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__help__subcmd__import)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -761,6 +781,28 @@ _nfknock() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__import)
+            opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

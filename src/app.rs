@@ -113,6 +113,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Config { action } => config_edit(&out, &config_path, action),
+        Command::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", file.display())))?;
+            let toml = crate::import::import(&text)
+                .map_err(|e| Error::usage(anyhow!("{}: {e}", file.display())))?;
+            print!("{toml}");
+            if let Err(e) = crate::import::check(&toml) {
+                out.warn(format!(
+                    "the result needs editing before nfknock accepts it (see its comments):\n{e}"
+                ));
+            }
+            Ok(())
+        }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(

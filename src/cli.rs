@@ -132,6 +132,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Print an nfknock.toml equivalent to the original nfknock's nfknock.cfg or a knockd.conf
+    Import {
+        /// The file to convert
+        file: PathBuf,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_enum)]

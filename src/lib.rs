@@ -11,6 +11,7 @@ pub mod confirm;
 pub mod edit;
 pub mod exit;
 pub mod firewall;
+pub mod import;
 pub mod knock;
 pub mod listening;
 pub mod persist;

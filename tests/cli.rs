@@ -327,3 +327,53 @@ fn config_set_keeps_comments_and_refuses_invalid_values() {
         );
     }
 }
+
+#[test]
+fn import_converts_knockd_conf_and_says_what_differs() {
+    let out = nfknock(&["import", fixture("knockd.conf").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let toml = text(&out.stdout);
+    for part in [
+        "name = \"openssh\"\nport = \"22/tcp\"\nsequence = [\"7000/tcp\", \"8000/tcp\", \"9000/tcp\"]\nsequence_timeout = \"5s\"",
+        "knockd section [closeSSH] closed a door again",
+        "name = \"openvpn\"\nport = \"1194/udp\"\nsequence = [\"31415/udp\", \"27182/tcp\", \"16180/udp\"]",
+        "door_timeout = \"20s\"",
+        "tcpflags = syn,ack: nfknock counts a TCP knock only as a bare SYN",
+        "nfknock refuses this sequence: a port scanner walks it in order",
+        "`nfknock gen-sequence`",
+        "knockd listened on eth0",
+    ] {
+        assert!(toml.contains(part), "missing {part:?} in:\n{toml}");
+    }
+    // The walkable sequence is kept for the admin to replace: check says so.
+    assert!(
+        text(&out.stderr).contains("needs editing"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn import_converts_the_original_nfknock_cfg_into_a_valid_config() {
+    let out = nfknock(&["import", fixture("nfknock.cfg").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    let toml = text(&out.stdout);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nfknock.toml");
+    std::fs::write(&cfg, &toml).unwrap();
+    let out = nfknock(&["-c", cfg.to_str().unwrap(), "check", "--show-secrets"]);
+    assert!(out.status.success(), "{}\n{toml}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(
+        summary.contains("door ssh: 22/tcp behind 3 knocks (48211/tcp 9143/udp 27733/tcp)"),
+        "{summary}"
+    );
+    assert!(summary.contains("allow: 2 IPv4 and 1 IPv6"), "{summary}");
+    assert!(
+        toml.contains("save_file = /etc/nftables.d/nfknock.nft: not used"),
+        "{toml}"
+    );
+    let out = nfknock(&["import", fixture("bad-syntax.toml").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
