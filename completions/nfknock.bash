@@ -31,6 +31,9 @@ _nfknock() {
             nfknock,confirm)
                 cmd="nfknock__subcmd__confirm"
                 ;;
+            nfknock,gen-secret)
+                cmd="nfknock__subcmd__gen__subcmd__secret"
+                ;;
             nfknock,gen-sequence)
                 cmd="nfknock__subcmd__gen__subcmd__sequence"
                 ;;
@@ -54,6 +57,9 @@ _nfknock() {
                 ;;
             nfknock,rollback)
                 cmd="nfknock__subcmd__rollback"
+                ;;
+            nfknock,rotate)
+                cmd="nfknock__subcmd__rotate"
                 ;;
             nfknock,show)
                 cmd="nfknock__subcmd__show"
@@ -100,6 +106,9 @@ _nfknock() {
             nfknock__subcmd__help,confirm)
                 cmd="nfknock__subcmd__help__subcmd__confirm"
                 ;;
+            nfknock__subcmd__help,gen-secret)
+                cmd="nfknock__subcmd__help__subcmd__gen__subcmd__secret"
+                ;;
             nfknock__subcmd__help,gen-sequence)
                 cmd="nfknock__subcmd__help__subcmd__gen__subcmd__sequence"
                 ;;
@@ -123,6 +132,9 @@ _nfknock() {
                 ;;
             nfknock__subcmd__help,rollback)
                 cmd="nfknock__subcmd__help__subcmd__rollback"
+                ;;
+            nfknock__subcmd__help,rotate)
+                cmd="nfknock__subcmd__help__subcmd__rotate"
                 ;;
             nfknock__subcmd__help,show)
                 cmd="nfknock__subcmd__help__subcmd__show"
@@ -191,7 +203,7 @@ _nfknock() {
 
     case "${cmd}" in
         nfknock)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rotate gen-secret rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -426,6 +438,28 @@ _nfknock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nfknock__subcmd__gen__subcmd__secret)
+            opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nfknock__subcmd__gen__subcmd__sequence)
             opts="-c -q -v -h --length --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -453,7 +487,7 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help)
-            opts="check show apply confirm rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
+            opts="check show apply confirm rotate gen-secret rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -551,6 +585,20 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help__subcmd__confirm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__help__subcmd__gen__subcmd__secret)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -663,6 +711,20 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help__subcmd__rollback)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__help__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -921,6 +983,28 @@ _nfknock() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__rotate)
+            opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Check { show_secrets } => check(&out, &config_path, show_secrets),
         Command::Show => {
-            let cfg = load(&out, &config_path)?;
+            let cfg = resolved(&out, &config_path)?;
             print!("{}", firewall::backend(cfg.backend)?.render(&cfg));
             Ok(())
         }
@@ -58,6 +58,38 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             confirm,
         } => apply(&out, &config_path, no_persist, confirm),
         Command::Confirm => confirm_pending(&out),
+        Command::Rotate => {
+            let cfg = resolved(&out, &config_path)?;
+            if cfg.doors.iter().all(|d| d.rotate.is_none()) {
+                out.detail("nfknock: no door has a rotating sequence; nothing to do");
+                return Ok(());
+            }
+            // The timer runs often; most runs find the period unchanged.
+            let rendered = firewall::backend(cfg.backend)?.render(&cfg);
+            let loaded = persist::load(&confirm::loaded_dir(&persist::state_dir()))
+                .ok()
+                .flatten();
+            if loaded.is_some_and(|l| l.ruleset == rendered) {
+                out.detail("nfknock: the loaded sequences are current");
+                return Ok(());
+            }
+            // A rotation is an apply: the unchanged slot's sets, the open
+            // doors and the other doors keep their state.
+            let quiet = Out {
+                quiet: !out.verbose,
+                verbose: out.verbose,
+            };
+            apply(&quiet, &config_path, false, None)
+        }
+        Command::GenSecret { file } => {
+            crate::rotate::gen_secret(&file)
+                .map_err(|e| Error::failure(anyhow!("cannot write {}: {e}", file.display())))?;
+            out.info(format!(
+                "nfknock: wrote a new secret to {} (mode 0600)",
+                file.display()
+            ));
+            Ok(())
+        }
         Command::Rollback { token, after } => rollback(&out, &token, after),
         Command::Restore => restore(&out),
         Command::Remove { no_persist } => remove(&out, no_persist),
@@ -225,8 +257,19 @@ fn load(out: &Out, path: &Path) -> Result<Config, Error> {
     Ok(cfg)
 }
 
+/// The config with rotating doors' sequences derived for now: what
+/// show, apply and rotate render.
+fn resolved(out: &Out, path: &Path) -> Result<Config, Error> {
+    let mut cfg = load(out, path)?;
+    config::resolve(&mut cfg, crate::rotate::now()).map_err(|e| Error::failure(anyhow!(e)))?;
+    Ok(cfg)
+}
+
 fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
-    let cfg = load(out, path)?;
+    let mut cfg = load(out, path)?;
+    if let Err(e) = config::resolve(&mut cfg, crate::rotate::now()) {
+        out.warn(format!("{}: {e}", path.display()));
+    }
     out.info(format!(
         "{}: valid; backend {}, mode {}, {} door(s)",
         path.display(),
@@ -235,7 +278,9 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         cfg.doors.len()
     ));
     for d in &cfg.doors {
-        let seq = if show_secrets {
+        let seq = if let (Some(r), false) = (&d.rotate, show_secrets) {
+            format!("rotating every {}", humantime::format_duration(r.period))
+        } else if show_secrets {
             join(&d.sequence)
         } else {
             "hidden, --show-secrets prints it".to_string()
@@ -284,7 +329,7 @@ fn require_net_admin(what: &str) -> Result<(), Error> {
 
 fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Result<(), Error> {
     // Validation first: a bad config changes nothing, even for non-root.
-    let cfg = load(out, path)?;
+    let cfg = resolved(out, path)?;
     require_net_admin("apply")?;
     let state = persist::state_dir();
     let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
@@ -581,7 +626,8 @@ fn sequence_for(
     explicit: Option<&Path>,
 ) -> Result<Vec<PortSpec>, Error> {
     let from_config = |path: &Path| -> Result<Vec<PortSpec>, Error> {
-        let cfg = config::load(path)?;
+        let mut cfg = config::load(path)?;
+        config::resolve(&mut cfg, crate::rotate::now()).map_err(|e| Error::failure(anyhow!(e)))?;
         let d = match door {
             Some(name) => cfg.door(name).ok_or_else(|| {
                 Error::usage(anyhow!("{}: no door named \"{name}\"", path.display()))
@@ -604,11 +650,16 @@ fn sequence_for(
         let hosts = knock::load_hosts(&hosts_path).map_err(Error::usage)?;
         if let Some(doors) = hosts.get(host) {
             let chosen = match door {
-                Some(name) => doors.get(name),
-                None if doors.len() == 1 => doors.values().next(),
+                Some(name) => doors.get_key_value(name),
+                None if doors.len() == 1 => doors.iter().next(),
                 None => None,
             };
-            return chosen.cloned().ok_or_else(|| {
+            if let Some((name, entry)) = chosen {
+                return entry.sequence(name, crate::rotate::now()).map_err(|e| {
+                    Error::failure(anyhow!("{}: door \"{name}\": {e}", hosts_path.display()))
+                });
+            }
+            return Err({
                 Error::usage(anyhow!(
                     "{}: host \"{host}\" has no door {}; doors: {}",
                     hosts_path.display(),

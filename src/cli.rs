@@ -60,6 +60,13 @@ pub enum Command {
     },
     /// Keep the rules of a pending `apply --confirm`, and save them for boot (root)
     Confirm,
+    /// Load the current period's sequences of rotating doors (root; run by nfknock-rotate.timer)
+    Rotate,
+    /// Write a new random secret for a rotating door (mode 0600; never overwrites)
+    GenSecret {
+        /// Where to write it, e.g. /etc/nfknock/ssh.secret
+        file: PathBuf,
+    },
     /// Put back the rules of a pending `apply --confirm` once it is due (internal)
     #[command(hide = true)]
     Rollback {

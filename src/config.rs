@@ -12,6 +12,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::port::PortSpec;
+use crate::rotate::Rotate;
 
 pub const DEFAULT_PATH: &str = "/etc/nfknock/nfknock.toml";
 pub const DEFAULT_SEQUENCE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -97,9 +98,32 @@ pub struct Config {
 pub struct Door {
     pub name: String,
     pub port: PortSpec,
+    /// The knocks; for a rotating door, the current period's once
+    /// [`resolve`] ran (empty before).
     pub sequence: Vec<PortSpec>,
     pub sequence_timeout: Duration,
     pub door_timeout: Duration,
+    pub rotate: Option<Rotate>,
+    /// A rotating door's period number and previous period's sequence.
+    pub rotation: Option<(u64, Vec<PortSpec>)>,
+}
+
+impl Door {
+    /// The sequences the kernel accepts, each with the suffix that names
+    /// its chain and sets: one for a fixed door; the current and the
+    /// previous period's for a rotating one, in slots `_a` (even periods)
+    /// and `_b` (odd), so a rotation replaces only the older slot.
+    pub fn knock_lines(&self) -> Vec<(&'static str, &[PortSpec])> {
+        match &self.rotation {
+            None => vec![("", &self.sequence)],
+            Some((n, previous)) => {
+                let slot = |m: u64| if m.is_multiple_of(2) { "_a" } else { "_b" };
+                let mut lines = vec![(slot(*n), &self.sequence[..]), (slot(n + 1), &previous[..])];
+                lines.sort_by_key(|(s, _)| *s);
+                lines
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -261,6 +285,21 @@ struct RawDoor {
     sequence_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     door_timeout: Option<Duration>,
+    rotate: Option<RawRotate>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct RawRotate {
+    secret_file: PathBuf,
+    #[serde(deserialize_with = "required_duration")]
+    period: Duration,
+    #[serde(default = "default_rotate_length")]
+    length: usize,
+}
+
+fn default_rotate_length() -> usize {
+    4
 }
 
 #[derive(Deserialize)]
@@ -424,16 +463,45 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
                 d.port
             ));
         }
-        for p in sequence_problems(&d.sequence, &reserved) {
-            problems.push(format!("{at}: sequence: {p}"));
-        }
-        if let Some(first) = d.sequence.first()
-            && let Some(other) = first_knocks.insert(*first, &d.name)
-        {
-            problems.push(format!(
-                "{at}: sequence: starts with {first} like door \"{other}\" (ambiguous)"
-            ));
-        }
+        let rotate = match &d.rotate {
+            Some(r) => {
+                if !d.sequence.is_empty() {
+                    problems.push(format!("{at}: sequence and rotate: give one or the other"));
+                }
+                if r.period < crate::rotate::MIN_PERIOD || r.period > MAX_TIMEOUT {
+                    problems.push(format!(
+                        "{at}: rotate: period {} is out of range (10s to 1 day)",
+                        humantime::format_duration(r.period)
+                    ));
+                } else if r.period.subsec_nanos() != 0 {
+                    problems.push(format!("{at}: rotate: period must be whole seconds"));
+                }
+                if !(MIN_SEQUENCE_LEN..=MAX_SEQUENCE_LEN).contains(&r.length) {
+                    problems.push(format!(
+                        "{at}: rotate: length {} is out of range ({MIN_SEQUENCE_LEN} to {MAX_SEQUENCE_LEN})",
+                        r.length
+                    ));
+                }
+                Some(Rotate {
+                    secret_file: r.secret_file.clone(),
+                    period: r.period,
+                    length: r.length,
+                })
+            }
+            None => {
+                for p in sequence_problems(&d.sequence, &reserved) {
+                    problems.push(format!("{at}: sequence: {p}"));
+                }
+                if let Some(first) = d.sequence.first()
+                    && let Some(other) = first_knocks.insert(*first, &d.name)
+                {
+                    problems.push(format!(
+                        "{at}: sequence: starts with {first} like door \"{other}\" (ambiguous)"
+                    ));
+                }
+                None
+            }
+        };
         let sequence_timeout = d.sequence_timeout.unwrap_or(default_seq);
         let door_timeout = d.door_timeout.unwrap_or(default_door);
         if d.sequence_timeout.is_some() {
@@ -452,6 +520,8 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
             sequence: d.sequence.clone(),
             sequence_timeout,
             door_timeout,
+            rotate,
+            rotation: None,
         });
     }
 
@@ -622,6 +692,22 @@ pub fn scanner_walkable(seq: &[PortSpec]) -> bool {
         .map(|w| i32::from(w[1].port) - i32::from(w[0].port))
         .collect();
     steps.iter().all(|&s| s == 1) || steps.iter().all(|&s| s == -1)
+}
+
+/// Derives the sequences of rotating doors for the time `now` (from their
+/// secret files); fixed doors are left as they are.
+pub fn resolve(cfg: &mut Config, now: u64) -> Result<(), String> {
+    for d in &mut cfg.doors {
+        let Some(r) = &d.rotate else { continue };
+        let secret = crate::rotate::read_secret(&r.secret_file)
+            .map_err(|e| format!("door \"{}\": rotate: {e}", d.name))?;
+        let n = crate::rotate::period_index(now, r.period);
+        d.sequence = crate::rotate::derive(&secret, &d.name, d.port, n, r.length);
+        let previous =
+            crate::rotate::derive(&secret, &d.name, d.port, n.saturating_sub(1), r.length);
+        d.rotation = Some((n, previous));
+    }
+    Ok(())
 }
 
 impl Config {

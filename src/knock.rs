@@ -120,7 +120,77 @@ fn send(to: SocketAddr, proto: Proto) -> std::io::Result<()> {
 /// ["server.example.org"]
 /// ssh = ["48211/tcp", "9143/udp", "27733/tcp"]
 /// ```
-pub type Hosts = BTreeMap<String, BTreeMap<String, Vec<PortSpec>>>;
+///
+/// A door with a rotating sequence names its secret instead:
+///
+/// ```toml
+/// ["server.example.org"]
+/// ssh = { port = "22/tcp", secret_file = "~/.config/nfknock/ssh.secret", period = "60s", length = 4 }
+/// ```
+pub type Hosts = BTreeMap<String, BTreeMap<String, HostDoor>>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostDoor {
+    Fixed(Vec<PortSpec>),
+    Rotating(HostRotate),
+}
+
+/// By shape, so that a bad port in a list is reported as such.
+impl<'de> serde::Deserialize<'de> for HostDoor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let v = toml::Value::deserialize(d)?;
+        match v {
+            toml::Value::Array(_) => Vec::<PortSpec>::deserialize(v)
+                .map(HostDoor::Fixed)
+                .map_err(D::Error::custom),
+            toml::Value::Table(_) => HostRotate::deserialize(v)
+                .map(HostDoor::Rotating)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "a door is a list of ports or { port, secret_file, period, length }",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRotate {
+    /// The door's hidden port: part of what the sequence is derived from.
+    pub port: PortSpec,
+    pub secret_file: PathBuf,
+    pub period: String,
+    #[serde(default = "four")]
+    pub length: usize,
+}
+
+fn four() -> usize {
+    4
+}
+
+impl HostDoor {
+    /// The sequence to knock now.
+    pub fn sequence(&self, door: &str, now: u64) -> Result<Vec<PortSpec>, String> {
+        match self {
+            HostDoor::Fixed(seq) => Ok(seq.clone()),
+            HostDoor::Rotating(r) => {
+                let period = crate::config::parse_duration(&r.period)?;
+                let secret = crate::rotate::read_secret(&expand_home(&r.secret_file))?;
+                let n = crate::rotate::period_index(now, period);
+                Ok(crate::rotate::derive(&secret, door, r.port, n, r.length))
+            }
+        }
+    }
+}
+
+/// `~/x` in the client file means the user's home.
+fn expand_home(p: &Path) -> PathBuf {
+    match (p.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => p.to_path_buf(),
+    }
+}
 
 /// The default client file: `$XDG_CONFIG_HOME/nfknock/hosts.toml` or
 /// `~/.config/nfknock/hosts.toml`.
@@ -164,7 +234,9 @@ mod tests {
         )
         .unwrap();
         let hosts = load_hosts(&path).unwrap();
-        let seq = &hosts["server.example.org"]["ssh"];
+        let seq = hosts["server.example.org"]["ssh"]
+            .sequence("ssh", 0)
+            .unwrap();
         assert_eq!(seq[1], PortSpec::new(9143, Proto::Udp));
         assert_eq!(seq[2], PortSpec::new(27733, Proto::Tcp));
         assert!(
@@ -179,6 +251,32 @@ mod tests {
                 .to_string()
                 .contains("invalid port")
         );
+    }
+
+    #[test]
+    fn rotating_hosts_entry_derives_the_servers_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("s");
+        std::fs::write(&secret, "0123456789abcdef0123\n").unwrap();
+        let path = dir.path().join("hosts.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[\"h\"]\nssh = {{ port = \"22/tcp\", secret_file = \"{}\", period = \"60s\" }}\n",
+                secret.display()
+            ),
+        )
+        .unwrap();
+        let hosts = load_hosts(&path).unwrap();
+        let seq = hosts["h"]["ssh"].sequence("ssh", 1_800_000_000).unwrap();
+        let want = crate::rotate::derive(
+            b"0123456789abcdef0123",
+            "ssh",
+            PortSpec::new(22, Proto::Tcp),
+            30_000_000,
+            4,
+        );
+        assert_eq!(seq, want);
     }
 
     #[test]

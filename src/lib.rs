@@ -16,5 +16,6 @@ pub mod knock;
 pub mod listening;
 pub mod persist;
 pub mod port;
+pub mod rotate;
 pub mod sequence;
 pub mod watch;

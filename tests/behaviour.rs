@@ -1051,3 +1051,163 @@ mod confirm_or_roll_back {
         })
     }
 }
+
+// Rotating sequences: the sequence comes from a shared secret and the
+// period; the kernel takes the current and the previous period's. A
+// recorded knock stops working two periods later; sources in the middle of
+// a sequence keep their progress across a rotation. The clock is faked
+// (NFKNOCK_FAKE_TIME) so the periods pass at once.
+fn rotating_sequences_close_the_replay_window(t: Case) {
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.listen_tcp(SSH);
+    let secret = lab.dir.path().join("ssh.secret");
+    let out = lab.nfknock(Host::Server, &["gen-secret", secret.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cfg = lab.config(
+        "rotate.toml",
+        &format!(
+            r#"backend = "{}"
+sequence_timeout = "5s"
+door_timeout = "2s"
+[allow]
+ipv4 = []
+ipv6 = []
+[[door]]
+name = "ssh"
+port = "22/tcp"
+rotate = {{ secret_file = "{}", period = "60s", length = 4 }}
+"#,
+            t.backend.name(),
+            secret.display()
+        ),
+    );
+    let c = cfg.to_str().unwrap();
+    let t0: u64 = 1_800_000_000; // a period boundary
+    let at = |host: Host, time: u64, args: &[&str]| {
+        let mut cmd = vec![common::NFKNOCK, "-v", "-c", c];
+        cmd.extend_from_slice(args);
+        let out = lab
+            .command(host, &cmd)
+            .env(nfknock::rotate::FAKE_TIME_ENV, time.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let target = lab.server_addr().to_string();
+    let knock_now = |host: Host, time: u64| -> Vec<String> {
+        let said = at(
+            host,
+            time,
+            &["knock", &target, "--door", "ssh", "--delay", "20ms"],
+        );
+        let line = said
+            .lines()
+            .find(|l| l.starts_with("knocking on "))
+            .unwrap_or_else(|| panic!("{said}"));
+        let seq = line.rsplit(": ").next().unwrap_or_default().trim();
+        seq.split_whitespace().map(str::to_string).collect()
+    };
+    let shut = || {
+        wait_until(Duration::from_secs(5), || {
+            lab.probe_tcp(Host::Attacker, SSH) == Probe::Closed
+        })
+    };
+
+    at(Host::Server, t0, &["apply", "--no-persist"]);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Closed);
+    let recorded = knock_now(Host::Client, t0);
+    assert_eq!(recorded.len(), 4, "{recorded:?}");
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "the current sequence"
+    );
+
+    // One period on: the recorded sequence is the previous one, still good.
+    at(Host::Server, t0 + 60, &["rotate"]);
+    let recorded_refs: Vec<&str> = recorded.iter().map(String::as_str).collect();
+    lab.knock(Host::Attacker, &recorded_refs, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Open,
+        "previous period"
+    );
+    assert!(shut().is_some());
+
+    // A source half-way through the current sequence keeps its progress.
+    let seq_now: Vec<String> = {
+        // What the client would knock at t0 + 60, without knocking.
+        let out = lab
+            .command(
+                Host::Server,
+                &[common::NFKNOCK, "-c", c, "check", "--show-secrets"],
+            )
+            .env(nfknock::rotate::FAKE_TIME_ENV, (t0 + 60).to_string())
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("door ssh:"))
+            .unwrap_or_default();
+        let inside = line.split('(').nth(1).unwrap_or_default();
+        inside
+            .split(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(seq_now.len(), 4, "{seq_now:?}");
+    let half: Vec<&str> = seq_now[..2].iter().map(String::as_str).collect();
+    let rest: Vec<&str> = seq_now[2..].iter().map(String::as_str).collect();
+    lab.knock(Host::Client, &half, FAST);
+    at(Host::Server, t0 + 120, &["rotate"]);
+    lab.knock(Host::Client, &rest, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "progress lost in a rotation"
+    );
+
+    // Two periods after it was recorded, a replay fails...
+    at(Host::Server, t0 + 180, &["rotate"]);
+    assert!(shut().is_some());
+    lab.knock(Host::Attacker, &recorded_refs, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Closed,
+        "a replay opened the door"
+    );
+    // ...and the current sequence works.
+    knock_now(Host::Attacker, t0 + 180);
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Open,
+        "the current sequence"
+    );
+}
+
+mod rotating_sequences_close_the_replay_window {
+    use super::common::{Backend, Case, Family};
+
+    #[test]
+    fn nftables() {
+        super::rotating_sequences_close_the_replay_window(Case {
+            backend: Backend::Nftables,
+            family: Family::V4,
+        })
+    }
+
+    #[test]
+    fn iptables() {
+        super::rotating_sequences_close_the_replay_window(Case {
+            backend: Backend::Iptables,
+            family: Family::V4,
+        })
+    }
+}

@@ -111,3 +111,14 @@ fn watcher_unit_runs_unprivileged_with_the_config_as_a_credential() {
         assert!(u.lines().any(|l| l == line), "missing `{line}`");
     }
 }
+
+#[test]
+fn rotate_units_verify() {
+    for name in ["nfknock-rotate.service", "nfknock-rotate.timer"] {
+        let (ok, output) = verify(name);
+        assert!(ok && output.trim().is_empty(), "{name}: {output}");
+    }
+    let timer = unit("nfknock-rotate.timer");
+    assert!(timer.lines().any(|l| l == "OnCalendar=*-*-* *:*:00"));
+    assert!(timer.lines().any(|l| l == "AccuracySec=1s"));
+}

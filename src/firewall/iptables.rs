@@ -74,10 +74,10 @@ fn counter_comment(kind: &str, door: &str) -> String {
 /// A `recent` list. The fingerprint changes with what the list means
 /// (door, stage, the knocks so far, the timeout), so a re-apply keeps the
 /// sources of unchanged doors and starts changed ones afresh.
-fn recent_list(door: &Door, stage: Option<usize>, family: Family) -> String {
+fn recent_list(door: &Door, sequence: &[PortSpec], stage: Option<usize>, family: Family) -> String {
     let (what, meaning) = match stage {
         Some(i) => {
-            let sent: Vec<String> = door.sequence[..i].iter().map(|k| k.to_string()).collect();
+            let sent: Vec<String> = sequence[..i].iter().map(|k| k.to_string()).collect();
             (
                 i.to_string(),
                 format!("{i} {} {}", sent.join(","), door.sequence_timeout.as_secs()),
@@ -135,11 +135,10 @@ struct Rules {
 fn rules(cfg: &Config, f: Family) -> Rules {
     let mut chains = vec![MAIN.to_string(), DOORS.to_string(), TRANSIENT.to_string()];
     for d in &cfg.doors {
-        chains.extend([
-            knock_chain(&d.name),
-            opened_chain(&d.name),
-            enter_chain(&d.name),
-        ]);
+        for (suffix, _) in d.knock_lines() {
+            chains.push(knock_chain(&d.name) + suffix);
+        }
+        chains.extend([opened_chain(&d.name), enter_chain(&d.name)]);
     }
     let guard = cfg.mode == Mode::Guard;
     // Guard mode never accepts: it returns to INPUT, whose other rules
@@ -191,7 +190,9 @@ fn rules(cfg: &Config, f: Family) -> Rules {
         );
     }
     for d in &cfg.doors {
-        add(MAIN, format!("-j {}", knock_chain(&d.name)));
+        for (suffix, _) in d.knock_lines() {
+            add(MAIN, format!("-j {}{suffix}", knock_chain(&d.name)));
+        }
     }
     add(MAIN, format!("-j {DOORS}"));
     if !guard {
@@ -209,59 +210,61 @@ fn rules(cfg: &Config, f: Family) -> Rules {
     }
 
     for d in &cfg.doors {
-        let n = d.sequence.len();
-        let k = knock_chain(&d.name);
         let seq_secs = d.sequence_timeout.as_secs();
-        for stage in (1..n).rev() {
-            let list = recent_list(d, Some(stage), f);
-            let next = d.sequence[stage];
-            let last = d.sequence[stage - 1];
-            let target = if stage == n - 1 {
-                // goto: after the log, go back to NFKNOCK, not to this chain.
-                let open = recent_list(d, None, f);
-                format!("-m recent --name {open} --set -g {}", opened_chain(&d.name))
-            } else {
-                let to = recent_list(d, Some(stage + 1), f);
-                format!("-m recent --name {to} --set -j RETURN")
-            };
+        for (suffix, sequence) in d.knock_lines() {
+            let n = sequence.len();
+            let k = knock_chain(&d.name) + suffix;
+            for stage in (1..n).rev() {
+                let list = recent_list(d, sequence, Some(stage), f);
+                let next = sequence[stage];
+                let last = sequence[stage - 1];
+                let target = if stage == n - 1 {
+                    // goto: after the log, go back to NFKNOCK, not to this chain.
+                    let open = recent_list(d, sequence, None, f);
+                    format!("-m recent --name {open} --set -g {}", opened_chain(&d.name))
+                } else {
+                    let to = recent_list(d, sequence, Some(stage + 1), f);
+                    format!("-m recent --name {to} --set -j RETURN")
+                };
+                add(
+                    &k,
+                    format!(
+                        "{} {} -m recent --name {list} --remove {target}",
+                        port_match(next),
+                        rcheck(&list, seq_secs)
+                    ),
+                );
+                add(
+                    &k,
+                    format!("{} {} -j RETURN", port_match(last), rcheck(&list, seq_secs)),
+                );
+                let reset_log = log_prefix(&cfg.log_prefix, Event::Reset, Some(&d.name));
+                add(
+                    &k,
+                    format!(
+                        "{} -m limit --limit {RESET_LOG_RATE} {}",
+                        rcheck(&list, seq_secs),
+                        log(&reset_log)
+                    ),
+                );
+                add(
+                    &k,
+                    format!(
+                        "{} -m recent --name {list} --remove -m comment --comment \"{}\"",
+                        rcheck(&list, seq_secs),
+                        counter_comment("resets", &d.name)
+                    ),
+                );
+            }
+            let first = recent_list(d, sequence, Some(1), f);
             add(
                 &k,
                 format!(
-                    "{} {} -m recent --name {list} --remove {target}",
-                    port_match(next),
-                    rcheck(&list, seq_secs)
-                ),
-            );
-            add(
-                &k,
-                format!("{} {} -j RETURN", port_match(last), rcheck(&list, seq_secs)),
-            );
-            let reset_log = log_prefix(&cfg.log_prefix, Event::Reset, Some(&d.name));
-            add(
-                &k,
-                format!(
-                    "{} -m limit --limit {RESET_LOG_RATE} {}",
-                    rcheck(&list, seq_secs),
-                    log(&reset_log)
-                ),
-            );
-            add(
-                &k,
-                format!(
-                    "{} -m recent --name {list} --remove -m comment --comment \"{}\"",
-                    rcheck(&list, seq_secs),
-                    counter_comment("resets", &d.name)
+                    "{} -m recent --name {first} --set -j RETURN",
+                    port_match(sequence[0])
                 ),
             );
         }
-        let first = recent_list(d, Some(1), f);
-        add(
-            &k,
-            format!(
-                "{} -m recent --name {first} --set -j RETURN",
-                port_match(d.sequence[0])
-            ),
-        );
 
         let knock_log = log_prefix(&cfg.log_prefix, Event::Knock, Some(&d.name));
         add(
@@ -285,7 +288,7 @@ fn rules(cfg: &Config, f: Family) -> Rules {
         );
         add(&ec, format!("-j {pass}"));
 
-        let open = recent_list(d, None, f);
+        let open = recent_list(d, &d.sequence, None, f);
         // goto: when these chains return, DOORS is done too.
         add(
             DOORS,
@@ -862,11 +865,11 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         let c = cfg(ONE_DOOR);
         let d = &c.doors[0];
         assert_eq!(
-            parse_recent_list(&recent_list(d, Some(2), Family::V6)),
+            parse_recent_list(&recent_list(d, &d.sequence, Some(2), Family::V6)),
             Some(("a_b".into(), 2))
         );
         assert_eq!(
-            parse_recent_list(&recent_list(d, None, Family::V4)),
+            parse_recent_list(&recent_list(d, &d.sequence, None, Family::V4)),
             Some(("a_b".into(), 0))
         );
         assert_eq!(parse_recent_list("other"), None);

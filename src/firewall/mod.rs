@@ -83,6 +83,11 @@ pub mod names {
     /// Splits `stage2_ssh_v4` into ("ssh", 2) and `open_ssh_v4` into
     /// ("ssh", 0); anything else is not a knock-state set.
     pub fn parse_state_set(name: &str) -> Option<(String, usize)> {
+        // A rotating door's slot comes last: `stage1_ssh_v4_a`.
+        let name = name
+            .strip_suffix("_a")
+            .or_else(|| name.strip_suffix("_b"))
+            .unwrap_or(name);
         let base = name
             .strip_suffix("_v4")
             .or_else(|| name.strip_suffix("_v6"))?;

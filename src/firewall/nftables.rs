@@ -174,31 +174,30 @@ struct StateSet {
 }
 
 fn state_sets(door: &Door) -> Vec<StateSet> {
-    let n = door.sequence.len();
     let mut sets = Vec::new();
     for family in Family::ALL {
-        for stage in 1..n {
-            let sent: Vec<String> = door.sequence[..stage]
-                .iter()
-                .map(|k| k.to_string())
-                .collect();
-            let meaning = format!(
-                "{} {} {stage} {} {} {SET_SIZE}",
-                door.name,
-                family.suffix(),
-                sent.join(","),
-                door.sequence_timeout.as_millis()
-            );
-            sets.push(StateSet {
-                name: names::stage_set(&door.name, stage, family),
-                family,
-                timeout: door.sequence_timeout,
-                comment: format!(
-                    "{}: sent knock {stage} of {n} [{:08x}]",
+        for (suffix, sequence) in door.knock_lines() {
+            let n = sequence.len();
+            for stage in 1..n {
+                let sent: Vec<String> = sequence[..stage].iter().map(|k| k.to_string()).collect();
+                let meaning = format!(
+                    "{} {} {stage} {} {} {SET_SIZE}",
                     door.name,
-                    super::fingerprint(&meaning)
-                ),
-            });
+                    family.suffix(),
+                    sent.join(","),
+                    door.sequence_timeout.as_millis()
+                );
+                sets.push(StateSet {
+                    name: names::stage_set(&door.name, stage, family) + suffix,
+                    family,
+                    timeout: door.sequence_timeout,
+                    comment: format!(
+                        "{}: sent knock {stage} of {n} [{:08x}]",
+                        door.name,
+                        super::fingerprint(&meaning)
+                    ),
+                });
+            }
         }
         let meaning = format!(
             "{} {} open {} {} {SET_SIZE}",
@@ -319,7 +318,9 @@ pub fn render(cfg: &Config) -> String {
 
     render_input(w, cfg);
     for door in &cfg.doors {
-        render_knock_chain(w, cfg, door);
+        for (suffix, sequence) in door.knock_lines() {
+            render_knock_chain(w, cfg, door, suffix, sequence);
+        }
     }
     render_doors_chain(w, cfg);
     let _ = writeln!(w, "}}");
@@ -338,6 +339,16 @@ fn render_door_state(w: &mut String, door: &Door) {
         seq.join(" "),
         humantime::format_duration(door.sequence_timeout)
     );
+    if let (Some(r), Some((n, previous))) = (&door.rotate, &door.rotation) {
+        let prev: Vec<String> = previous.iter().map(|k| k.to_string()).collect();
+        let _ = writeln!(
+            w,
+            "\t# That is period {n} of a sequence rotating every {}; the previous\n\
+             \t# period's, {}, is accepted too.",
+            humantime::format_duration(r.period),
+            prev.join(" ")
+        );
+    }
     for set in state_sets(door) {
         let _ = writeln!(w, "\tset {} {{", set.name);
         let _ = writeln!(w, "\t\ttype {}", addr_type(set.family));
@@ -406,7 +417,9 @@ fn render_input(w: &mut String, cfg: &Config) {
         }
     }
     for door in &cfg.doors {
-        let _ = writeln!(w, "\t\tjump {}", names::knock_chain(&door.name));
+        for (suffix, _) in door.knock_lines() {
+            let _ = writeln!(w, "\t\tjump {}{suffix}", names::knock_chain(&door.name));
+        }
     }
     let _ = writeln!(w, "\t\tjump doors");
     if cfg.mode == Mode::Firewall {
@@ -438,16 +451,22 @@ fn render_input(w: &mut String, cfg: &Config) {
 /// The knock state machine of one door. A packet that advances a source,
 /// or repeats its last knock, returns at once; any other NEW packet from a
 /// source mid-sequence deletes it, so a scanner cannot walk the sequence.
-fn render_knock_chain(w: &mut String, cfg: &Config, door: &Door) {
-    let n = door.sequence.len();
+fn render_knock_chain(
+    w: &mut String,
+    cfg: &Config,
+    door: &Door,
+    suffix: &str,
+    sequence: &[PortSpec],
+) {
+    let n = sequence.len();
     let knocks = names::counter("knocks", &door.name);
     let resets = names::counter("resets", &door.name);
     let knock_log = log_prefix(&cfg.log_prefix, Event::Knock, Some(&door.name));
     let reset_log = log_prefix(&cfg.log_prefix, Event::Reset, Some(&door.name));
-    let _ = writeln!(w, "\tchain {} {{", names::knock_chain(&door.name));
+    let _ = writeln!(w, "\tchain {} {{", names::knock_chain(&door.name) + suffix);
     for stage in (1..n).rev() {
-        let next = door.sequence[stage];
-        let last = door.sequence[stage - 1];
+        let next = sequence[stage];
+        let last = sequence[stage - 1];
         if stage == n - 1 {
             let _ = writeln!(
                 w,
@@ -457,7 +476,7 @@ fn render_knock_chain(w: &mut String, cfg: &Config, door: &Door) {
             let _ = writeln!(w, "\t\t# Knock {} of {n} ({next}).", stage + 1);
         }
         for f in Family::ALL {
-            let from = names::stage_set(&door.name, stage, f);
+            let from = names::stage_set(&door.name, stage, f) + suffix;
             let sa = saddr(f);
             if stage == n - 1 {
                 let _ = writeln!(
@@ -471,7 +490,7 @@ fn render_knock_chain(w: &mut String, cfg: &Config, door: &Door) {
                     w,
                     "\t\t{sa} @{from} {} delete @{from} {{ {sa} }} update @{} {{ {sa} }} return",
                     port_match(next),
-                    names::stage_set(&door.name, stage + 1, f)
+                    (names::stage_set(&door.name, stage + 1, f) + suffix)
                 );
             }
         }
@@ -484,13 +503,13 @@ fn render_knock_chain(w: &mut String, cfg: &Config, door: &Door) {
                 w,
                 "\t\t{} @{} {} return",
                 saddr(f),
-                names::stage_set(&door.name, stage, f),
+                (names::stage_set(&door.name, stage, f) + suffix),
                 port_match(last)
             );
         }
         let _ = writeln!(w, "\t\t# Anything else after knock {stage} starts over.");
         for f in Family::ALL {
-            let from = names::stage_set(&door.name, stage, f);
+            let from = names::stage_set(&door.name, stage, f) + suffix;
             let sa = saddr(f);
             let _ = writeln!(
                 w,
@@ -498,7 +517,7 @@ fn render_knock_chain(w: &mut String, cfg: &Config, door: &Door) {
             );
         }
     }
-    let first = door.sequence[0];
+    let first = sequence[0];
     let _ = writeln!(w, "\t\t# Knock 1 of {n} ({first}) starts the sequence.");
     for f in Family::ALL {
         let _ = writeln!(
@@ -506,7 +525,7 @@ fn render_knock_chain(w: &mut String, cfg: &Config, door: &Door) {
             "\t\t{} {} update @{} {{ {} }} return",
             nfproto(f),
             port_match(first),
-            names::stage_set(&door.name, 1, f),
+            (names::stage_set(&door.name, 1, f) + suffix),
             saddr(f)
         );
     }

@@ -1,0 +1,175 @@
+//! Time-rotating sequences: a door may take its sequence from a shared
+//! secret instead of a fixed list. The sequence of period
+//! `n = floor(unix_time / period)` is HMAC-SHA256(secret, door, n) turned
+//! into knocks under the same rules as a fixed sequence. The kernel accepts
+//! the current and the previous period's sequence, so clock skew and a
+//! knock at a period's edge work; an eavesdropped sequence stops working
+//! after two periods.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::config::sequence_problems;
+use crate::port::{PortSpec, Proto};
+
+/// Secrets shorter than this are refused: they could be guessed.
+pub const MIN_SECRET: usize = 16;
+pub const MIN_PERIOD: Duration = Duration::from_secs(10);
+/// Knocks come from the registered/dynamic range (a rotating knock may
+/// land on a service's port of 1024 and up; it is still only a knock).
+const LOWEST: u16 = 1024;
+/// Tells tests which time it is; nothing else sets it.
+pub const FAKE_TIME_ENV: &str = "NFKNOCK_FAKE_TIME";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotate {
+    pub secret_file: PathBuf,
+    pub period: Duration,
+    pub length: usize,
+}
+
+/// Seconds since the epoch (or `NFKNOCK_FAKE_TIME`, for tests).
+pub fn now() -> u64 {
+    if let Some(t) = std::env::var(FAKE_TIME_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return t;
+    }
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn period_index(now: u64, period: Duration) -> u64 {
+    now / period.as_secs().max(1)
+}
+
+/// Reads a secret file: its bytes, trailing white space dropped.
+pub fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read the secret {}: {e}", path.display()))?;
+    let trimmed = bytes.trim_ascii_end().to_vec();
+    if trimmed.len() < MIN_SECRET {
+        return Err(format!(
+            "the secret {} is shorter than {MIN_SECRET} bytes; make one with `nfknock gen-secret`",
+            path.display()
+        ));
+    }
+    Ok(trimmed)
+}
+
+/// Writes a new random secret (64 hex characters), mode 0600; an
+/// existing file is never overwritten.
+pub fn gen_secret(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(format!("{hex}\n").as_bytes())?;
+    f.sync_all()
+}
+
+/// The sequence of `door` (whose hidden port is `door_port`) for period
+/// `n`: deterministic for a secret, so a client with the same secret
+/// derives the same one, and valid by the rules of fixed sequences.
+pub fn derive(
+    secret: &[u8],
+    door: &str,
+    door_port: PortSpec,
+    n: u64,
+    length: usize,
+) -> Vec<PortSpec> {
+    let reserved = [door_port];
+    let reserved_map: HashMap<PortSpec, String> = reserved
+        .iter()
+        .map(|p| (*p, "the door's port".to_string()))
+        .collect();
+    let mut counter: u32 = 0;
+    loop {
+        let mut seq: Vec<PortSpec> = Vec::with_capacity(length);
+        while seq.len() < length {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key size");
+            mac.update(b"nfknock-rotate-v1\0");
+            mac.update(door.as_bytes());
+            mac.update(&[0]);
+            mac.update(&n.to_be_bytes());
+            mac.update(&counter.to_be_bytes());
+            counter += 1;
+            let block = mac.finalize().into_bytes();
+            for c in block.chunks_exact(3) {
+                let raw = u16::from_be_bytes([c[0], c[1]]);
+                let port = LOWEST + raw % (u16::MAX - LOWEST + 1);
+                let proto = if c[2] & 1 == 0 {
+                    Proto::Tcp
+                } else {
+                    Proto::Udp
+                };
+                let k = PortSpec::new(port, proto);
+                if seq.len() < length
+                    && !reserved.iter().any(|r| r.port == port)
+                    && !seq.contains(&k)
+                {
+                    seq.push(k);
+                }
+            }
+        }
+        if sequence_problems(&seq, &reserved_map).is_empty() {
+            return seq;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_secret_same_sequence_other_period_other_sequence() {
+        let s = b"0123456789abcdef0123456789abcdef";
+        let door = PortSpec::new(22, Proto::Tcp);
+        let a = derive(s, "ssh", door, 100, 4);
+        assert_eq!(a, derive(s, "ssh", door, 100, 4));
+        assert_ne!(a, derive(s, "ssh", door, 101, 4));
+        assert_ne!(a, derive(s, "web", door, 100, 4));
+        assert_ne!(
+            a,
+            derive(b"another secret, 32 bytes long!!!", "ssh", door, 100, 4)
+        );
+        for n in 0..200 {
+            let seq = derive(s, "ssh", door, n, 3);
+            assert_eq!(seq.len(), 3);
+            assert!(seq.iter().all(|k| k.port >= LOWEST && k.port != 22));
+            assert!(sequence_problems(&seq, &HashMap::new()).is_empty());
+        }
+    }
+
+    #[test]
+    fn periods_and_secrets() {
+        assert_eq!(period_index(119, Duration::from_secs(60)), 1);
+        assert_eq!(period_index(120, Duration::from_secs(60)), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ssh.secret");
+        gen_secret(&path).unwrap();
+        assert_eq!(read_secret(&path).unwrap().len(), 64);
+        assert!(gen_secret(&path).is_err(), "never overwritten");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::fs::write(&path, "short\n").unwrap();
+        assert!(read_secret(&path).unwrap_err().contains("shorter than 16"));
+    }
+}
