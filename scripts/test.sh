@@ -26,3 +26,7 @@ cargo deb --locked
 deb=$(ls -t target/debian/nfknock_*.deb | head -n 1)
 lintian --fail-on error,warning "$deb"
 bash tests/package/run.sh "$deb"
+
+# The system test: a real Debian 12 booted under QEMU installs the package
+# and is rebooted twice (a few minutes; the base image is cached).
+bash tests/vm/run.sh "$deb"

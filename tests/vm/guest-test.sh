@@ -1,0 +1,107 @@
+#!/bin/bash
+# Runs inside the test guest at every boot (as root): $1 = boot number,
+# $2 = what `systemctl is-system-running --wait` said. Prints ok:/FAILED:
+# lines; exits 100 to be rebooted, 0 when all is done, 1 on a failure.
+set -u
+boot=$1
+state=$2
+export DEBIAN_FRONTEND=noninteractive
+failed=0
+check() { # description, command...
+    local what=$1; shift
+    if "$@" >/tmp/check.out 2>&1; then
+        echo "ok: boot $boot: $what"
+    else
+        echo "FAILED: boot $boot: $what"; sed 's/^/    /' /tmp/check.out; failed=1
+    fi
+}
+poll() { # seconds, command...: true once the command succeeds
+    local until=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
+    while [ $(( $(date +%s%N) / 1000000 )) -lt $until ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+OLD="41001/tcp 42003/udp 43005/tcp"
+NEW="44001/udp 45003/tcp 46005/udp"
+
+# Two clients in their own namespaces, each on a veth to this host:
+# client (192.0.2.2) reaches the host as 192.0.2.1, client2 (192.0.2.6)
+# as 192.0.2.5. A listener stands behind the door, 22/tcp.
+net() {
+    local ns=$1 host=$2 peer=$3 dev=$4
+    ip netns add "$ns"
+    ip link add "$dev" type veth peer name eth0 netns "$ns"
+    ip addr add "$host/30" dev "$dev"; ip link set "$dev" up
+    ip -n "$ns" addr add "$peer/30" dev eth0; ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
+}
+net client 192.0.2.1 192.0.2.2 veth0
+net client2 192.0.2.5 192.0.2.6 veth1
+systemd-run --quiet --unit=listener /usr/bin/python3 -m http.server --bind 0.0.0.0 22
+poll 10 sh -c 'ss -ltn | grep -q ":22 "'
+open_from() { ip netns exec "$1" timeout 3 bash -c "</dev/tcp/$2/22"; }
+knock() { local ns=$1 to=$2; shift 2; ip netns exec "$ns" setpriv --reuid=65534 --regid=65534 --clear-groups nfknock knock "$to" "$@"; }
+shut_from() { ! open_from "$@"; }
+mails_from() { grep -rl "knock from $1 " /var/mail/sink/new 2>/dev/null | wc -l; }
+mailed() { test "$(mails_from "$1")" -ge 1; }
+# knock NS ADDR SEQ...: then is the door open to NS?
+knock_opens() { local ns=$1 to=$2; shift 2; knock "$ns" "$to" "$@"; open_from "$ns" "$to"; }
+knock_fails() { local ns=$1 to=$2; shift 2; knock "$ns" "$to" "$@"; shut_from "$ns" "$to"; }
+
+echo "state at boot $boot: $state"
+case $boot in
+1)
+    debconf-set-selections <<SEL
+nfknock nfknock/enable boolean true
+nfknock nfknock/door string 22/tcp
+nfknock nfknock/sequence password $OLD
+nfknock nfknock/notify_email string root@localhost
+SEL
+    check "apt install ./nfknock.deb with preseeded answers" apt-get install -y -q /mnt/vmtest/nfknock.deb
+    # The sink listens on IPv4 loopback; a real host would name its relay.
+    nfknock config set notify.smtp smtp://127.0.0.1:25 && systemctl restart nfknock-watch.service
+    check "the system is running" test "$(systemctl is-system-running --wait)" = running
+    check "nfknock.service active" systemctl is-active nfknock.service
+    check "nfknock-watch.service active" poll 20 systemctl is-active nfknock-watch.service
+    systemctl status nfknock.service nfknock-watch.service --no-pager -l | tail -30
+    journalctl -u nfknock-watch.service --no-pager | tail -20
+    check "the rules are loaded" nft list table inet nfknock
+    check "the door is shut" shut_from client 192.0.2.1
+    check "a knock from a second namespace opens the door" knock_opens client 192.0.2.1 $OLD
+    check "the watcher mails it" poll 30 mailed 192.0.2.2
+    check "restart nftables (flush ruleset)" systemctl restart nftables.service
+    check "nfknock's rules are back within a second" poll 1 nft list table inet nfknock
+    [ $failed = 0 ] && exit 100 || exit 1
+    ;;
+2)
+    check "the system is running" test "$state" = running
+    check "nfknock.service active" systemctl is-active nfknock.service
+    check "the rules are loaded at boot" nft list table inet nfknock
+    done_nfk=$(systemctl show -p ExecMainExitTimestampMonotonic --value nfknock.service)
+    net_pre=$(systemctl show -p ActiveEnterTimestampMonotonic --value network-pre.target)
+    echo "nfknock.service exited at ${done_nfk}us, network-pre.target reached at ${net_pre}us (monotonic)"
+    systemd-analyze critical-chain network-pre.target nfknock.service --no-pager || true
+    check "the rules were in place before network-pre.target" test "$done_nfk" -gt 0 -a "$done_nfk" -le "$net_pre"
+    check "the watcher runs again" systemctl is-active nfknock-watch.service
+    check "a new knock opens the door" knock_opens client2 192.0.2.5 $OLD
+    check "and is mailed" poll 30 mailed 192.0.2.6
+    check "the knock from before the reboot was mailed once" test "$(mails_from 192.0.2.2)" -eq 1
+    echo "nfknock nfknock/sequence password $NEW" | debconf-set-selections
+    check "dpkg-reconfigure with a new sequence" dpkg-reconfigure nfknock
+    check "the old sequence no longer opens" knock_fails client 192.0.2.1 $OLD
+    check "the new sequence opens" knock_opens client 192.0.2.1 $NEW
+    [ $failed = 0 ] && exit 100 || exit 1
+    ;;
+3)
+    check "the system is running" test "$state" = running
+    check "after a reboot the old sequence still fails" knock_fails client 192.0.2.1 $OLD
+    check "and the new one works" knock_opens client 192.0.2.1 $NEW
+    systemd-analyze security nfknock-watch.service --no-pager | tail -1
+    score=$(systemd-analyze security nfknock-watch.service --no-pager | sed -n 's/.*exposure level for nfknock-watch.service: \([0-9.]*\).*/\1/p')
+    check "nfknock-watch.service exposure $score <= 1.5" awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 1.5) }'
+    check "apt purge nfknock" apt-get purge -y -q nfknock
+    check "no rule left" sh -c '! nft list ruleset | grep -q nfknock'
+    check "no file left" sh -c '! test -e /etc/nfknock && ! test -e /var/lib/nfknock && ! test -e /usr/bin/nfknock'
+    check "no unit left" sh -c '! systemctl list-unit-files "nfknock*" --no-legend | grep -q . && ! find /etc/systemd -name "nfknock*" | grep -q .'
+    exit $failed
+    ;;
+esac
+exit 1
