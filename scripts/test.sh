@@ -30,3 +30,6 @@ bash tests/package/run.sh "$deb"
 # The system test: a real Debian 12 booted under QEMU installs the package
 # and is rebooted twice (a few minutes; the base image is cached).
 bash tests/vm/run.sh "$deb"
+
+# A smoke run of the benchmark harness: a few repetitions of each figure.
+bash bench/run.sh --smoke
