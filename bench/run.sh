@@ -24,6 +24,8 @@ cargo build --release --locked -q --bin nfknock --example knock_latency
 NFK=$PWD/target/release/nfknock
 LAT=$PWD/target/release/examples/knock_latency
 tmp=$(mktemp -d)
+# nfknock keeps a record of what it loads: here, not in /var/lib.
+export STATE_DIRECTORY=$tmp/state
 id=nfkbench$$
 on() { local h=$1; shift; ip netns exec "$id-$h" "$@"; }
 cleanup() {

@@ -96,6 +96,8 @@ fn golden_configs_apply_in_an_empty_namespace() {
     if !common::netns_available() {
         return;
     }
+    // apply keeps a record of what it loaded: in a directory of the test's.
+    let state = tempfile::tempdir().unwrap();
     for (config, _) in cases() {
         let out = Command::new("unshare")
             .args([
@@ -108,6 +110,7 @@ fn golden_configs_apply_in_an_empty_namespace() {
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env(nfknock::rotate::FAKE_TIME_ENV, FAKE_TIME)
+            .env("STATE_DIRECTORY", state.path())
             .output()
             .unwrap();
         assert!(
