@@ -6,14 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
-# The watcher tests read kernel messages from the journal. Without systemd
-# as PID 1 (CI, containers), journald runs fine on its own.
-if [ ! -S /run/systemd/journal/socket ]; then
-    mkdir -p /run/systemd/journal
-    /lib/systemd/systemd-journald &
-    for _ in $(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
-fi
-[ -e /dev/log ] || ln -s /run/systemd/journal/dev-log /dev/log
+# The watcher tests read kernel messages from the journal.
+bash scripts/journald.sh
 # Log lines from the tests' network namespaces reach the kernel log only so.
 sysctl -q -w net.netfilter.nf_log_all_netns=1
 # In CI a test that cannot build its namespaces fails instead of skipping.
