@@ -873,13 +873,29 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__knock)
-            opts="-4 -6 -c -q -v -h --door --delay --config --quiet --verbose --help"
+            opts="-4 -6 -c -q -v -h --door --secret-file --door-port --period --length --delay --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --door)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --secret-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --door-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --period)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --length)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

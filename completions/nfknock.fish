@@ -128,6 +128,10 @@ complete -c nfknock -n "__fish_nfknock_using_subcommand transient; and __fish_se
 complete -c nfknock -n "__fish_nfknock_using_subcommand transient; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show the transient networks'
 complete -c nfknock -n "__fish_nfknock_using_subcommand transient; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l door -d 'Which door\'s sequence to send [default: the only door]' -r
+complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l secret-file -d 'Derive a rotating door\'s sequence from this secret, without a config or hosts.toml (needs --door and --door-port)' -r -F
+complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l door-port -d 'With --secret-file: the rotating door\'s hidden port, e.g. 22/tcp' -r
+complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l period -d 'With --secret-file: the door\'s rotation period, e.g. 60s' -r
+complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l length -d 'With --secret-file: knocks in the sequence' -r
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l delay -d 'Pause between two knocks, e.g. 20ms, 1s' -r
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s c -l config -d 'Configuration file [default: /etc/nfknock/nfknock.toml]' -r -F
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s 4 -d 'Knock on an IPv4 address of HOST'

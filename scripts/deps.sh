@@ -21,7 +21,9 @@ packages=(
     systemd     # systemd-analyze, to verify the units; journald for the watcher
     libsystemd-dev  # sd-journal, which the watcher links
     pkg-config      # finds libsystemd for the build
-    python3-aiosmtpd  # a real SMTP server for the watcher tests
+    python3-aiosmtpd  # a real SMTP server for the watcher tests and benchmark
+    iperf3      # the benchmark: established TCP throughput
+    hping3      # the benchmark: a flood of spoofed first knocks
 )
 
 missing=()

@@ -99,6 +99,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             host,
             knocks,
             door,
+            secret_file,
+            door_port,
+            period,
+            length,
             delay,
             ipv4,
             ipv6,
@@ -108,10 +112,23 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 (_, true) => FamilyChoice::V6,
                 _ => FamilyChoice::Any,
             };
-            let knocks = if knocks.is_empty() {
-                sequence_for(&host, door.as_deref(), explicit_config.as_deref())?
-            } else {
-                knocks
+            let knocks = match (secret_file, door_port, period, door) {
+                // clap makes --secret-file come with all three.
+                (Some(secret_file), Some(port), Some(period), Some(door)) => {
+                    let rotating = knock::HostDoor::Rotating(knock::HostRotate {
+                        port,
+                        secret_file,
+                        period,
+                        length,
+                    });
+                    rotating
+                        .sequence(&door, crate::rotate::now())
+                        .map_err(|e| Error::usage(anyhow!("--secret-file: {e}")))?
+                }
+                (_, _, _, door) if knocks.is_empty() => {
+                    sequence_for(&host, door.as_deref(), explicit_config.as_deref())?
+                }
+                _ => knocks,
             };
             let addr = knock::resolve(&host, family)?;
             out.detail(format!("knocking on {addr}: {}", join(&knocks)));
@@ -659,16 +676,16 @@ fn sequence_for(
                     Error::failure(anyhow!("{}: door \"{name}\": {e}", hosts_path.display()))
                 });
             }
-            return Err({
-                Error::usage(anyhow!(
-                    "{}: host \"{host}\" has no door {}; doors: {}",
-                    hosts_path.display(),
-                    door.map_or("chosen (pick one with --door)".to_string(), |d| format!(
-                        "\"{d}\""
-                    )),
-                    doors.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))
-            });
+            let which = match door {
+                Some(d) => format!("\"{d}\""),
+                None => "chosen (pick one with --door)".to_string(),
+            };
+            let names: Vec<&str> = doors.keys().map(String::as_str).collect();
+            return Err(Error::usage(anyhow!(
+                "{}: host \"{host}\" has no door {which}; doors: {}",
+                hosts_path.display(),
+                names.join(", ")
+            )));
         }
     }
     let default = Path::new(config::DEFAULT_PATH);

@@ -106,6 +106,21 @@ pub enum Command {
         /// Which door's sequence to send [default: the only door]
         #[arg(long, value_name = "NAME")]
         door: Option<String>,
+        /// Derive a rotating door's sequence from this secret, without a
+        /// config or hosts.toml (needs --door and --door-port)
+        #[arg(long, value_name = "FILE", requires_all = ["door", "door_port", "period"],
+              conflicts_with = "knocks")]
+        secret_file: Option<PathBuf>,
+        /// With --secret-file: the rotating door's hidden port, e.g. 22/tcp
+        #[arg(long, value_name = "PORTSPEC", requires = "secret_file")]
+        door_port: Option<PortSpec>,
+        /// With --secret-file: the door's rotation period, e.g. 60s
+        #[arg(long, value_name = "DUR", requires = "secret_file")]
+        period: Option<String>,
+        /// With --secret-file: knocks in the sequence
+        #[arg(long, value_name = "N", requires = "secret_file",
+              default_value_t = crate::rotate::DEFAULT_LENGTH)]
+        length: usize,
         /// Pause between two knocks, e.g. 20ms, 1s
         #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
         delay: Duration,

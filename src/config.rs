@@ -21,7 +21,7 @@ pub const DEFAULT_LOG_PREFIX: &str = "nfknock";
 pub const MIN_SEQUENCE_LEN: usize = 3;
 /// Long enough for any sensible secret; keeps the ruleset and comments small.
 pub const MAX_SEQUENCE_LEN: usize = 16;
-const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// The kernel's log prefix holds 127 bytes; `<prefix>: reset door=<16> ` must fit.
 const MAX_LOG_PREFIX_LEN: usize = 64;
 
@@ -299,7 +299,7 @@ struct RawRotate {
 }
 
 fn default_rotate_length() -> usize {
-    4
+    crate::rotate::DEFAULT_LENGTH
 }
 
 #[derive(Deserialize)]
@@ -468,19 +468,8 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
                 if !d.sequence.is_empty() {
                     problems.push(format!("{at}: sequence and rotate: give one or the other"));
                 }
-                if r.period < crate::rotate::MIN_PERIOD || r.period > MAX_TIMEOUT {
-                    problems.push(format!(
-                        "{at}: rotate: period {} is out of range (10s to 1 day)",
-                        humantime::format_duration(r.period)
-                    ));
-                } else if r.period.subsec_nanos() != 0 {
-                    problems.push(format!("{at}: rotate: period must be whole seconds"));
-                }
-                if !(MIN_SEQUENCE_LEN..=MAX_SEQUENCE_LEN).contains(&r.length) {
-                    problems.push(format!(
-                        "{at}: rotate: length {} is out of range ({MIN_SEQUENCE_LEN} to {MAX_SEQUENCE_LEN})",
-                        r.length
-                    ));
+                for p in crate::rotate::rotate_problems(r.period, r.length) {
+                    problems.push(format!("{at}: rotate: {p}"));
                 }
                 Some(Rotate {
                     secret_file: r.secret_file.clone(),

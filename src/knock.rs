@@ -161,12 +161,12 @@ pub struct HostRotate {
     pub port: PortSpec,
     pub secret_file: PathBuf,
     pub period: String,
-    #[serde(default = "four")]
+    #[serde(default = "default_length")]
     pub length: usize,
 }
 
-fn four() -> usize {
-    4
+fn default_length() -> usize {
+    crate::rotate::DEFAULT_LENGTH
 }
 
 impl HostDoor {
@@ -176,6 +176,10 @@ impl HostDoor {
             HostDoor::Fixed(seq) => Ok(seq.clone()),
             HostDoor::Rotating(r) => {
                 let period = crate::config::parse_duration(&r.period)?;
+                let problems = crate::rotate::rotate_problems(period, r.length);
+                if !problems.is_empty() {
+                    return Err(problems.join("; "));
+                }
                 let secret = crate::rotate::read_secret(&expand_home(&r.secret_file))?;
                 let n = crate::rotate::period_index(now, period);
                 Ok(crate::rotate::derive(&secret, door, r.port, n, r.length))

@@ -20,6 +20,8 @@ use crate::port::{PortSpec, Proto};
 /// Secrets shorter than this are refused: they could be guessed.
 pub const MIN_SECRET: usize = 16;
 pub const MIN_PERIOD: Duration = Duration::from_secs(10);
+/// Knocks in a rotating sequence when `length` is not given.
+pub const DEFAULT_LENGTH: usize = 4;
 /// Knocks come from the registered/dynamic range (a rotating knock may
 /// land on a service's port of 1024 and up; it is still only a knock).
 const LOWEST: u16 = 1024;
@@ -129,6 +131,27 @@ pub fn derive(
             return seq;
         }
     }
+}
+
+/// What is wrong with a rotation's period and length: the same rules for
+/// the server's config and the client's hosts.toml or flags.
+pub fn rotate_problems(period: Duration, length: usize) -> Vec<String> {
+    use crate::config::{MAX_SEQUENCE_LEN, MAX_TIMEOUT, MIN_SEQUENCE_LEN};
+    let mut problems = Vec::new();
+    if period < MIN_PERIOD || period > MAX_TIMEOUT {
+        problems.push(format!(
+            "period {} is out of range (10s to 1 day)",
+            humantime::format_duration(period)
+        ));
+    } else if period.subsec_nanos() != 0 {
+        problems.push("period must be whole seconds".to_string());
+    }
+    if !(MIN_SEQUENCE_LEN..=MAX_SEQUENCE_LEN).contains(&length) {
+        problems.push(format!(
+            "length {length} is out of range ({MIN_SEQUENCE_LEN} to {MAX_SEQUENCE_LEN})"
+        ));
+    }
+    problems
 }
 
 #[cfg(test)]

@@ -6,27 +6,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, Case, Family, Host, Lab, Probe, echoes, text, wait_until};
+use common::{
+    Backend, Case, Family, Host, KNOCKS, Lab, Probe, echoes, one_door_config, text, wait_until,
+};
 
 const SSH: u16 = 22;
-const KNOCKS: [&str; 3] = ["1001/tcp", "2002/udp", "3003/tcp"];
 const FAST: &str = "20ms";
 
 fn guard(t: Case, extra: &str) -> String {
-    format!(
-        r#"backend = "{backend}"
-sequence_timeout = "5s"
-door_timeout = "5s"
-[allow]
-ipv4 = []
-ipv6 = []
-[[door]]
-name = "ssh"
-port = "22/tcp"
-sequence = ["1001/tcp", "2002/udp", "3003/tcp"]
-{extra}"#,
-        backend = t.backend.name()
-    )
+    one_door_config(t.backend.name(), extra)
 }
 
 fn firewall(t: Case, extra: &str) -> String {
@@ -1183,8 +1171,30 @@ rotate = {{ secret_file = "{}", period = "60s", length = 4 }}
         Probe::Closed,
         "a replay opened the door"
     );
-    // ...and the current sequence works.
-    knock_now(Host::Attacker, t0 + 180);
+    // ...and the current sequence works, here derived from the secret alone
+    // (`--secret-file`, no config, no hosts.toml).
+    let out = lab
+        .command(
+            Host::Attacker,
+            &[
+                common::NFKNOCK,
+                "knock",
+                &target,
+                "--door",
+                "ssh",
+                "--door-port",
+                "22/tcp",
+                "--period",
+                "60s",
+                "--secret-file",
+                secret.to_str().unwrap(),
+            ],
+        )
+        .env(nfknock::rotate::FAKE_TIME_ENV, (t0 + 180).to_string())
+        .env("HOME", lab.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         lab.probe_tcp(Host::Attacker, SSH),
         Probe::Open,

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Family, Host, Lab, text, wait_until};
+use common::{Family, Host, KNOCKS, Lab, text, wait_until};
 
 const MAIL_WAIT: Duration = Duration::from_secs(15);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -170,17 +170,8 @@ fn setup(family: Family, notify_extra: &str) -> Option<Setup> {
         NEXT.fetch_add(1, Ordering::SeqCst)
     );
     let smtp = Smtp::new(lab.dir.path());
-    let text = format!(
-        r#"sequence_timeout = "5s"
-door_timeout = "5s"
-[allow]
-ipv4 = []
-ipv6 = []
-[[door]]
-name = "ssh"
-port = "22/tcp"
-sequence = ["1001/tcp", "2002/udp", "3003/tcp"]
-[log]
+    let notify = format!(
+        r#"[log]
 prefix = "{prefix}"
 [notify]
 events = ["knock", "transient"]
@@ -193,6 +184,7 @@ reverse_dns = false
 "#,
         port = smtp.port
     );
+    let text = common::one_door_config("nftables", &notify);
     let config = lab.config("nfknock.toml", &text);
     lab.apply(&config);
     let state = lab.dir.path().join("watch-state");
@@ -204,8 +196,6 @@ reverse_dns = false
         prefix,
     })
 }
-
-const KNOCKS: [&str; 3] = ["1001/tcp", "2002/udp", "3003/tcp"];
 
 fn knock_is_mailed_with_source_and_door(family: Family) {
     let Some(s) = setup(family, "") else { return };

@@ -16,6 +16,29 @@ use std::time::{Duration, Instant};
 use nix::sched::{CloneFlags, setns};
 
 pub const NFKNOCK: &str = env!("CARGO_BIN_EXE_nfknock");
+/// The sequence of the door "ssh" (22/tcp) in `one_door_config`.
+pub const KNOCKS: [&str; 3] = ["1001/tcp", "2002/udp", "3003/tcp"];
+
+/// The config most tests start from: one door "ssh" on 22/tcp behind
+/// `KNOCKS`, 5 s timeouts, nothing allowed without knocking, then `extra`
+/// (more doors, tables) as given.
+pub fn one_door_config(backend: &str, extra: &str) -> String {
+    format!(
+        r#"backend = "{backend}"
+sequence_timeout = "5s"
+door_timeout = "5s"
+[allow]
+ipv4 = []
+ipv6 = []
+[[door]]
+name = "ssh"
+port = "22/tcp"
+sequence = ["{}", "{}", "{}"]
+{extra}"#,
+        KNOCKS[0], KNOCKS[1], KNOCKS[2]
+    )
+}
+
 /// How long a probe waits before calling a port filtered.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(800);
 

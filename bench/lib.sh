@@ -1,0 +1,81 @@
+# Shared by the benchmark sections (sourced by bench/run.sh): the lab, the
+# configs, statistics and table rows. One definition of each.
+#
+# The lab: network namespaces "$id-srv" (192.0.2.1, 2001:db8::1) and
+# "$id-cli" (192.0.2.2, 2001:db8::2) on one veth pair. Nothing leaves them.
+
+id=nfkbench$$
+on() { local h=$1; shift; ip netns exec "$id-$h" "$@"; }
+now_ns() { date +%s%N; }
+say() { echo "bench: $*" >&2; }
+
+lab_up() {
+    ip netns add "$id-srv"; ip netns add "$id-cli"
+    ip link add eth0 netns "$id-srv" type veth peer name eth0 netns "$id-cli"
+    on srv ip addr add 192.0.2.1/24 dev eth0; on cli ip addr add 192.0.2.2/24 dev eth0
+    on srv ip addr add 2001:db8::1/64 dev eth0 nodad; on cli ip addr add 2001:db8::2/64 dev eth0 nodad
+    for h in srv cli; do on $h ip link set eth0 up; on $h ip link set lo up; done
+}
+
+lab_down() {
+    # Whatever a section left running in the namespaces goes with them.
+    for h in srv cli; do
+        ip netns pids "$id-$h" 2>/dev/null | xargs -r kill 2>/dev/null || true
+        ip netns del "$id-$h" 2>/dev/null || true
+    done
+}
+
+# Clears the server's firewall: nfknock's rules, iptables rules, the lot.
+srv_flush() {
+    on srv "$NFK" -q remove --no-persist 2>/dev/null || true
+    on srv nft flush ruleset
+}
+
+# The sequence of door N (1-based), and its port.
+door_sequence() { echo "$((30000 + $1 * 10))/tcp $((40000 + $1 * 10))/udp $((50000 + $1 * 10))/tcp"; }
+door_port() { echo "$((2000 + $1))/tcp"; }
+
+# A config of N doors: config FILE BACKEND MODE N [OPEN_PORT...]. Door
+# timeouts are short so that latency runs can wait for a door to close.
+config() {
+    local f=$1 backend=$2 mode=$3 n=$4; shift 4
+    {
+        echo "backend = \"$backend\""
+        echo "mode = \"$mode\""
+        echo 'sequence_timeout = "5s"'
+        echo 'door_timeout = "1s"'
+        printf '[allow]\nipv4 = []\nipv6 = []\n'
+        for i in $(seq 1 "$n"); do
+            local seq
+            seq=$(door_sequence "$i" | sed 's/[^ ]*/"&"/g; s/ /, /g')
+            printf '[[door]]\nname = "d%d"\nport = "%s"\nsequence = [%s]\n' "$i" "$(door_port "$i")" "$seq"
+        done
+        if [ "$mode" = firewall ]; then
+            local open
+            open=$(printf '"%s", ' "$@")
+            printf '[firewall]\nopen = [%s]\n' "${open%, }"
+        fi
+    } > "$f"
+    echo "$f"
+}
+
+# median p99 min max n of the numbers on stdin ("n/a" if none)
+stats() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+    p = int(NR * 0.99 + 0.5); if (p < 1) p = 1; if (p > NR) p = NR
+    printf "%s %s %s %s %d\n", v[int((NR + 1) / 2)], v[p], v[1], v[NR], NR }'; }
+
+# A table row: row LABEL "median p99 min max n" DIVISOR UNIT
+row() {
+    local med p99 min max n
+    read -r med p99 min max n <<<"$2"
+    awk -v l="$1" -v a="$med" -v b="$p99" -v c="$min" -v d="$max" -v n="$n" -v k="$3" -v u="$4" \
+        'BEGIN { if (a == "n/a") { printf "| %s | n/a | | | 0 |\n", l; exit }
+                 printf "| %s | %.2f %s | %.2f %s | %.2f / %.2f %s | %d |\n", l, a/k, u, b/k, u, c/k, d/k, u, n }'
+}
+
+# The median of "median p99 min max n".
+median_of() { echo "${1%% *}"; }
+
+# a / b with DIGITS places (default 2), or n/a: ratio A B [DIGITS]
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" \
+    'BEGIN { if (b > 0 && a != "n/a") printf("%." d "f", a / b); else printf "n/a" }'; }
