@@ -7,62 +7,87 @@
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 # A field of /proc/PID/status in MiB: status_mib PID VmRSS
 status_mib() { awk -v k="$2:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+# Knocks the mails of the recorder's file account for, from line FIRST on:
+# one a mail, or N for a digest of N.
+accounted() { tail -n +"$2" "$1" | awk '/more nfknock events \(digest\)/ { n += $(NF - 4); next } { n++ } END { print n + 0 }'; }
+# Latencies (µs) of the mails set against the knocks, in order, from line
+# FIRST of the mails on: latencies SENT MAILS FIRST
+latencies() { paste -d' ' "$1" <(tail -n +"$3" "$2" | cut -d' ' -f1) | awk 'NF == 2 { print $2 - $1 }'; }
+# Waits up to SECS for the mails from line FIRST on to account for N knocks.
+wait_accounted() { # mails first n secs
+    local i
+    for i in $(seq $(($4 * 10))); do [ "$(accounted "$1" "$2")" -ge "$3" ] && return; sleep 0.1; done
+}
 
-# Latencies (µs) of the mails in MAILS set against the knocks in SENT, in
-# order, from line FIRST of each on: latencies SENT MAILS FIRST
-latencies() { paste -d' ' <(tail -n +"$3" "$1") <(tail -n +"$3" "$2" | cut -d' ' -f1) | awk 'NF == 2 { print $2 - $1 }'; }
-
-bench_watch() {
-    local reps_lat=$(( smoke ? 5 : 100 )) idle=$(( smoke ? 2 : 60 ))
-    local load_rate=50 load_secs=$(( smoke ? 2 : 30 ))
-    local port prefix="nfkb$$" cfg=$tmp/watch.toml
-    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    config "$cfg" nftables guard 1 > /dev/null
-    cat >> "$cfg" <<CFG
+# watch_config FILE SMTP_PORT MAX_MAILS: door 1, logging with our prefix.
+watch_config() {
+    config "$1" nftables guard 1 > /dev/null
+    cat >> "$1" <<CFG
 [log]
-prefix = "$prefix"
+prefix = "nfkb$$"
 [notify]
 events = ["knock"]
 email_to = ["admin@example.org"]
 email_from = "nfknock@example.org"
-smtp = "smtp://127.0.0.1:$port"
+smtp = "smtp://127.0.0.1:$2"
 whois = false
 reverse_dns = false
-max_mails_per_hour = 1000000
+max_mails_per_hour = $3
+digest_delay = "10s"
 CFG
-    on srv "$NFK" -q -c "$cfg" apply --no-persist
-    /usr/bin/python3 bench/smtp_recorder.py "$port" "$tmp/mails" & local smtp=$!
-    for _ in $(seq 50); do /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break; sleep 0.1; done
-    STATE_DIRECTORY=$tmp/watch-state "$NFK" -q -c "$cfg" watch & local watcher=$!
-    sleep 1
-    touch "$tmp/mails"
+}
 
+bench_watch() {
+    local reps_lat=$(( smoke ? 5 : 100 )) idle=$(( smoke ? 2 : 60 ))
+    local rate=50 secs=$(( smoke ? 2 : 30 ))
+    local port mails=$tmp/mails
+    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    watch_config "$tmp/watch-each.toml" "$port" 1000000
+    watch_config "$tmp/watch-budget.toml" "$port" 20
+    on srv "$NFK" -q -c "$tmp/watch-each.toml" apply --no-persist
+    touch "$mails"
+    /usr/bin/python3 bench/smtp_recorder.py "$port" "$mails" & local smtp=$!
+    for _ in $(seq 50); do /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break; sleep 0.1; done
+    local watcher
+    start_watcher() { # config
+        [ -z "${watcher:-}" ] || { kill "$watcher"; wait "$watcher" 2>/dev/null || true; }
+        rm -rf "$tmp/watch-state"
+        STATE_DIRECTORY=$tmp/watch-state "$NFK" -q -c "$1" watch & watcher=$!
+        sleep 1
+    }
+    # load LABEL: $rate knocks a second for $secs s; one row of the table.
+    local -a loads=()
+    load() {
+        say "watcher: $1, $rate knocks a second for $secs s"
+        local first=$(( $(wc -l < "$mails") + 1 )) c0 c1 n=$((rate * secs))
+        c0=$(cpu_seconds "$watcher")
+        on cli "$STREAM" 192.0.2.1 $rate $n $(door_sequence 1) > "$tmp/sent-load"
+        # The budget's digest leaves digest_delay (10 s) after the first
+        # event over it, and again for those that came meanwhile.
+        wait_accounted "$mails" "$first" "$n" 90
+        c1=$(cpu_seconds "$watcher")
+        loads+=("| $1: $rate knocks a second for $secs s | $(awk -v a="$c0" -v b="$c1" -v n="$n" \
+            'BEGIN { printf "%.2f s (%.2f ms a knock)", b - a, 1000 * (b - a) / n }') | $(status_mib "$watcher" VmRSS) MiB (peak $(status_mib "$watcher" VmHWM)) | $(accounted "$mails" "$first") / $n |")
+    }
+
+    start_watcher "$tmp/watch-each.toml"
     say "watcher: latency, $reps_lat knocks, 5 a second"
     on cli "$STREAM" 192.0.2.1 5 "$reps_lat" $(door_sequence 1) > "$tmp/sent"
-    local want=$reps_lat
-    for _ in $(seq 100); do [ "$(wc -l < "$tmp/mails")" -ge "$want" ] && break; sleep 0.1; done
-    local lat; lat=$(latencies "$tmp/sent" "$tmp/mails" 1 | stats)
-    local got_lat; got_lat=$(wc -l < "$tmp/mails")
+    wait_accounted "$mails" 1 "$reps_lat" 20
+    local lat; lat=$(latencies "$tmp/sent" "$mails" 1 | stats)
+    local got_lat; got_lat=$(accounted "$mails" 1)
 
     say "watcher: idle for $idle s"
-    local c0 c1 rss_idle
-    c0=$(cpu_seconds $watcher); sleep "$idle"; c1=$(cpu_seconds $watcher)
-    local cpu_idle; cpu_idle=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
-    rss_idle=$(status_mib $watcher VmRSS)
+    local c0 c1; c0=$(cpu_seconds "$watcher"); sleep "$idle"; c1=$(cpu_seconds "$watcher")
+    local idle_row
+    idle_row="| idle for $idle s | $(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f s", b - a }') | $(status_mib "$watcher" VmRSS) MiB | |"
 
-    say "watcher: $load_rate knocks a second for $load_secs s"
-    local count=$((load_rate * load_secs)) before; before=$(wc -l < "$tmp/mails")
-    c0=$(cpu_seconds $watcher)
-    on cli "$STREAM" 192.0.2.1 $load_rate $count $(door_sequence 1) > "$tmp/sent-load"
-    want=$((before + count))
-    for _ in $(seq 300); do [ "$(wc -l < "$tmp/mails")" -ge "$want" ] && break; sleep 0.1; done
-    c1=$(cpu_seconds $watcher)
-    local cpu_load; cpu_load=$(awk -v a="$c0" -v b="$c1" -v s="$load_secs" 'BEGIN { printf "%.2f", b - a }')
-    local got_load=$(( $(wc -l < "$tmp/mails") - before ))
-    local lat_load; lat_load=$(latencies "$tmp/sent-load" "$tmp/mails" $((before + 1)) | stats)
-    local rss_load hwm
-    rss_load=$(status_mib $watcher VmRSS); hwm=$(status_mib $watcher VmHWM)
-    kill $watcher $smtp; wait $watcher $smtp 2>/dev/null || true
+    local first_each=$(( $(wc -l < "$mails") + 1 ))
+    load "a mail for each knock"
+    local lat_each; lat_each=$(latencies "$tmp/sent-load" "$mails" "$first_each" | stats)
+    start_watcher "$tmp/watch-budget.toml"
+    load "the default budget, 20 mails an hour, then digests"
+    kill "$watcher" "$smtp"; wait "$watcher" "$smtp" 2>/dev/null || true
     srv_flush
 
     echo "## Watcher"
@@ -74,12 +99,17 @@ CFG
     echo "| what | median | p99 | min / max | n |"
     echo "|---|---|---|---|---|"
     row "knock to mail, 5 knocks a second" "$lat" 1000 ms
-    row "knock to mail, $load_rate knocks a second" "$lat_load" 1000 ms
+    row "knock to mail, $rate knocks a second, a mail for each" "$lat_each" 1000 ms
     echo
-    echo "| watcher | CPU | RSS | mails / knocks |"
+    echo "CPU and memory of the watcher (CPU: from the first knock until every knock is accounted"
+    echo "for); the last column counts the knocks its mails account for (one a mail, or as many as a"
+    echo "digest lists) against the knocks sent."
+    echo
+    echo "| watcher | CPU | RSS | knocks mailed / sent |"
     echo "|---|---|---|---|"
-    echo "| idle for $idle s | $cpu_idle s | $rss_idle MiB | |"
-    echo "| $load_rate knocks a second for $load_secs s | $cpu_load s ($(awk -v c="$cpu_load" -v s="$load_secs" 'BEGIN { printf "%.1f", 100 * c / s }')% of a core) | $rss_load MiB (peak $hwm MiB) | $got_load / $count |"
-    echo "| the latency run | | | $got_lat / $reps_lat |"
+    echo "| the latency run, 5 knocks a second | | | $got_lat / $reps_lat |"
+    echo "$idle_row"
+    local l
+    for l in "${loads[@]}"; do echo "$l"; done
     echo
 }

@@ -126,6 +126,8 @@ pub struct Mailer<'a> {
     sender: Box<dyn Sender>,
     spool: Spool,
     limiter: Limiter,
+    /// The events waiting for the digest, as in the spool's digest file.
+    pending: Vec<Event>,
     dry_run: bool,
     host: String,
 }
@@ -137,6 +139,7 @@ impl<'a> Mailer<'a> {
         Ok(Mailer {
             notify,
             sender,
+            pending: spool.digest_events(),
             spool,
             limiter: Limiter::new(notify.max_mails_per_hour, notify.digest_delay),
             dry_run,
@@ -149,12 +152,11 @@ impl<'a> Mailer<'a> {
     pub fn event(&mut self, e: &Event) -> Result<(), Error> {
         self.host = e.host.clone();
         if !self.limiter.allow(Instant::now()) {
-            let mut pending = self.spool.digest_events();
-            pending.push(e.clone());
-            return self
-                .spool
-                .save_digest(&pending)
-                .map_err(|err| Error::State(PathBuf::from("digest"), err));
+            self.spool
+                .append_digest(e)
+                .map_err(|err| Error::State(PathBuf::from("digest"), err))?;
+            self.pending.push(e.clone());
+            return Ok(());
         }
         let lookups = lookup::lookup(self.notify, e.source);
         let (subject, body) = mail::event_text(e, &lookups);
@@ -217,15 +219,15 @@ impl<'a> Mailer<'a> {
                 }
             }
         }
-        let pending = self.spool.digest_events();
-        if !pending.is_empty() && self.limiter.digest_due(Instant::now()) {
-            let (subject, body) = mail::digest_text(&self.host, &pending);
+        if !self.pending.is_empty() && self.limiter.digest_due(Instant::now()) {
+            let (subject, body) = mail::digest_text(&self.host, &self.pending);
             let m = mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?;
             self.deliver(m)?;
             self.limiter.digest_sent(Instant::now());
             self.spool
-                .save_digest(&[])
+                .clear_digest()
                 .map_err(|e| Error::State(PathBuf::from("digest"), e))?;
+            self.pending.clear();
         }
         Ok(())
     }
@@ -237,7 +239,7 @@ impl<'a> Mailer<'a> {
         } else {
             self.spool.next_retry()
         };
-        let digest = (!self.spool.digest_events().is_empty())
+        let digest = (!self.pending.is_empty())
             .then(|| self.limiter.until_digest(Instant::now()));
         match (retry, digest) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -288,7 +290,18 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
     }
     notify_ready();
     log(6, "watching the journal for nfknock's kernel messages", &[]);
+    // The cursor is saved (with an fsync) right after each mail is sent or
+    // spooled, so that a restart repeats none; past any other entry it only
+    // needs saving once the journal is drained, not once per entry.
+    let save = |j: &mut Journal| -> Result<(), Error> {
+        if opts.dry_run {
+            return Ok(());
+        }
+        let c = j.cursor().map_err(Error::Journal)?;
+        save_cursor(&cursor_file, &c).map_err(|e| Error::State(cursor_file.clone(), e))
+    };
     loop {
+        let mut unsaved = false;
         while j.next().map_err(Error::Journal)? > 0 {
             let message = field(&mut j, "MESSAGE").unwrap_or_default();
             // The kernel's own messages have facility kern (0); lines
@@ -296,19 +309,23 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
             let facility = field(&mut j, "SYSLOG_FACILITY");
             let host = field(&mut j, "_HOSTNAME").unwrap_or_default();
             let time = j.timestamp().unwrap_or_else(|_| SystemTime::now());
+            unsaved = true;
             if facility.as_deref().is_none_or(|f| f == "0") {
                 match event::parse(&message, &cfg.log_prefix, &host, time) {
-                    Some(Ok(e)) if notify.events.contains(&e.kind) => mailer.event(&e)?,
+                    Some(Ok(e)) if notify.events.contains(&e.kind) => {
+                        mailer.event(&e)?;
+                        save(&mut j)?;
+                        unsaved = false;
+                    }
                     Some(Ok(_)) | None => {}
                     Some(Err(why)) => {
                         log(4, &format!("ignored a malformed nfknock line: {why}"), &[])
                     }
                 }
             }
-            if !opts.dry_run {
-                let c = j.cursor().map_err(Error::Journal)?;
-                save_cursor(&cursor_file, &c).map_err(|e| Error::State(cursor_file.clone(), e))?;
-            }
+        }
+        if unsaved {
+            save(&mut j)?;
         }
         mailer.tick()?;
         j.wait(mailer.next_deadline()).map_err(Error::Journal)?;

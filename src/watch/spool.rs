@@ -13,7 +13,9 @@ use super::mail::Outgoing;
 
 const FIRST_RETRY: Duration = Duration::from_secs(2);
 const MAX_RETRY: Duration = Duration::from_secs(300);
-const DIGEST_FILE: &str = "digest.json";
+/// One event a line, appended: under a flood each event costs one short
+/// write, not a rewrite of all that wait.
+const DIGEST_FILE: &str = "digest.jsonl";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Spooled {
@@ -54,10 +56,27 @@ impl Spool {
     pub fn open(state: &Path) -> std::io::Result<Spool> {
         let dir = state.join("spool");
         std::fs::create_dir_all(&dir)?;
-        Ok(Spool {
+        let spool = Spool {
             dir,
             digest: state.join(DIGEST_FILE),
-        })
+        };
+        spool.cut_torn_digest_line()?;
+        Ok(spool)
+    }
+
+    /// A crash in the middle of an append leaves a line without its end;
+    /// cut it, or the next event would be appended to it and lost.
+    fn cut_torn_digest_line(&self) -> std::io::Result<()> {
+        let bytes = match std::fs::read(&self.digest) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if bytes.is_empty() || bytes.ends_with(b"\n") {
+            return Ok(());
+        }
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        write_atomic(&self.digest, &bytes[..whole])
     }
 
     /// The spooled mails, oldest first.
@@ -113,24 +132,35 @@ impl Spool {
             .min()
     }
 
+    /// The events waiting for the digest; a line that does not parse is
+    /// left out, every other counts.
     pub fn digest_events(&self) -> Vec<Event> {
-        std::fs::read(&self.digest)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+        std::fs::read_to_string(&self.digest)
             .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
-    pub fn save_digest(&self, events: &[Event]) -> std::io::Result<()> {
-        if events.is_empty() {
-            return match std::fs::remove_file(&self.digest) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            };
+    /// Adds one event to the digest, on disk before it returns.
+    pub fn append_digest(&self, event: &Event) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(event).expect("serializes");
+        line.push(b'\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.digest)?;
+        f.write_all(&line)?;
+        f.sync_data()
+    }
+
+    /// Forgets the digest's events once the digest mail is sent or spooled.
+    pub fn clear_digest(&self) -> std::io::Result<()> {
+        match std::fs::remove_file(&self.digest) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
         }
-        write_atomic(
-            &self.digest,
-            &serde_json::to_vec(events).expect("serializes"),
-        )
     }
 }
 
@@ -166,5 +196,35 @@ mod tests {
         assert!(!Spool::due(&e));
         spool.failed(&files[0], e).unwrap();
         assert_eq!(spool.read(&files[0]).unwrap().attempts, 1);
+    }
+
+    #[test]
+    fn digest_survives_a_torn_append_and_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let line = |src: &str| {
+            super::super::event::parse(
+                &format!("nfknock: knock door=ssh SRC={src}"),
+                "nfknock",
+                "vm",
+                UNIX_EPOCH,
+            )
+            .unwrap()
+            .unwrap()
+        };
+        spool.append_digest(&line("192.0.2.2")).unwrap();
+        spool.append_digest(&line("192.0.2.3")).unwrap();
+        // A crash in the middle of the next append.
+        let mut text = std::fs::read_to_string(&spool.digest).unwrap();
+        text.push_str("{\"kind\":\"kno");
+        std::fs::write(&spool.digest, text).unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        spool.append_digest(&line("192.0.2.4")).unwrap();
+        let events = spool.digest_events();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[2].source.to_string(), "192.0.2.4");
+        spool.clear_digest().unwrap();
+        assert!(spool.digest_events().is_empty());
+        spool.clear_digest().unwrap();
     }
 }
