@@ -154,7 +154,9 @@ fn late_knock_fails(t: Case) {
         Probe::Closed,
         "late knocks opened"
     );
-    lab.knock(Host::Client, &KNOCKS, "500ms");
+    // Each pause within the timeout, the whole sequence longer than it:
+    // every knock must renew the source's state, not only the first.
+    lab.knock(Host::Client, &KNOCKS, "700ms");
     assert_eq!(
         lab.probe_tcp(Host::Client, SSH),
         Probe::Open,
@@ -669,13 +671,24 @@ fn state_lives_in_bounded_kernel_sets() {
     );
     let set = text(&out.stdout);
     assert!(set.contains("192.0.2.2"), "{set}");
+    let out = lab.run(
+        Host::Server,
+        &["nft", "list", "set", "inet", "nfknock", "knocking_v4"],
+    );
+    assert!(
+        text(&out.stdout).contains("192.0.2.2"),
+        "{}",
+        text(&out.stdout)
+    );
     let rules = lab.ruleset();
     let sets: Vec<&str> = rules.split("\tset ").skip(1).collect();
     let dynamic: Vec<&&str> = sets
         .iter()
         .filter(|s| s.contains("flags dynamic"))
         .collect();
-    assert_eq!(dynamic.len(), 6, "{rules}");
+    // Two stages and the open set, per family; and per family the set of
+    // sources in the middle of any sequence.
+    assert_eq!(dynamic.len(), 8, "{rules}");
     for set in dynamic {
         assert!(set.contains("size 65536"), "an unbounded set: {set}");
     }

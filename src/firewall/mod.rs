@@ -72,6 +72,17 @@ pub mod names {
         format!("knock_{door}")
     }
 
+    /// nftables: sources in the middle of any door's sequence. Packets of
+    /// every other source skip the doors' knock chains unless they are a
+    /// first knock. (Not `knock_...`: that could be a door's chain.)
+    pub fn knocking_set(family: Family) -> String {
+        format!("knocking_{}", family.suffix())
+    }
+
+    /// nftables: the chain that sends only what can knock to the doors'
+    /// knock chains.
+    pub const KNOCKING_CHAIN: &str = "knocking";
+
     pub const COUNTER_KINDS: [&str; 3] = ["knocks", "entries", "resets"];
 
     /// Per-door counters: `knocks` (completed sequences), `entries` (NEW

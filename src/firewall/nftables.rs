@@ -221,6 +221,48 @@ fn state_sets(door: &Door) -> Vec<StateSet> {
     sets
 }
 
+/// The sets of the sources in the middle of any door's sequence. Every
+/// knock that puts a source into a stage set refreshes it here too, with a
+/// timeout no shorter than any door's, so a source not in them is in no
+/// stage set: its packets need no knock chain unless they are a first knock.
+fn knocking_sets(cfg: &Config) -> Vec<StateSet> {
+    let timeout = cfg
+        .doors
+        .iter()
+        .map(|d| d.sequence_timeout)
+        .max()
+        .unwrap_or_default();
+    Family::ALL
+        .into_iter()
+        .map(|family| {
+            let meaning = format!(
+                "knocking {} {} {SET_SIZE}",
+                family.suffix(),
+                timeout.as_millis()
+            );
+            StateSet {
+                name: names::knocking_set(family),
+                family,
+                timeout,
+                comment: format!(
+                    "in the middle of a sequence [{:08x}]",
+                    super::fingerprint(&meaning)
+                ),
+            }
+        })
+        .collect()
+}
+
+fn render_state_set(w: &mut String, set: &StateSet) {
+    let _ = writeln!(w, "	set {} {{", set.name);
+    let _ = writeln!(w, "		type {}", addr_type(set.family));
+    let _ = writeln!(w, "		size {SET_SIZE}");
+    let _ = writeln!(w, "		flags dynamic,timeout");
+    let _ = writeln!(w, "		timeout {}", nft_time(set.timeout));
+    let _ = writeln!(w, "		comment \"{}\"", set.comment);
+    let _ = writeln!(w, "	}}");
+}
+
 /// nft's time syntax: whole seconds as `10s`, else milliseconds.
 fn nft_time(d: Duration) -> String {
     if d.subsec_millis() == 0 {
@@ -315,8 +357,17 @@ pub fn render(cfg: &Config) -> String {
     for door in &cfg.doors {
         render_door_state(w, door);
     }
+    let _ = writeln!(
+        w,
+        "\t# Sources in the middle of any door's sequence, for the knocking chain."
+    );
+    for set in knocking_sets(cfg) {
+        render_state_set(w, &set);
+    }
+    let _ = writeln!(w);
 
     render_input(w, cfg);
+    render_knocking_chain(w, cfg);
     for door in &cfg.doors {
         for (suffix, sequence) in door.knock_lines() {
             render_knock_chain(w, cfg, door, suffix, sequence);
@@ -350,13 +401,7 @@ fn render_door_state(w: &mut String, door: &Door) {
         );
     }
     for set in state_sets(door) {
-        let _ = writeln!(w, "\tset {} {{", set.name);
-        let _ = writeln!(w, "\t\ttype {}", addr_type(set.family));
-        let _ = writeln!(w, "\t\tsize {SET_SIZE}");
-        let _ = writeln!(w, "\t\tflags dynamic,timeout");
-        let _ = writeln!(w, "\t\ttimeout {}", nft_time(set.timeout));
-        let _ = writeln!(w, "\t\tcomment \"{}\"", set.comment);
-        let _ = writeln!(w, "\t}}");
+        render_state_set(w, &set);
     }
     for kind in names::COUNTER_KINDS {
         let _ = writeln!(w, "\tcounter {} {{\n\t}}", names::counter(kind, &door.name));
@@ -416,11 +461,7 @@ fn render_input(w: &mut String, cfg: &Config) {
             );
         }
     }
-    for door in &cfg.doors {
-        for (suffix, _) in door.knock_lines() {
-            let _ = writeln!(w, "\t\tjump {}{suffix}", names::knock_chain(&door.name));
-        }
-    }
+    let _ = writeln!(w, "\t\tjump {}", names::KNOCKING_CHAIN);
     let _ = writeln!(w, "\t\tjump doors");
     if cfg.mode == Mode::Firewall {
         if cfg.firewall.icmp {
@@ -444,6 +485,44 @@ fn render_input(w: &mut String, cfg: &Config) {
             }
         }
         let _ = writeln!(w, "\t\t# Everything else is dropped (policy drop).");
+    }
+    let _ = writeln!(w, "\t}}\n");
+}
+
+/// Sends to the doors' knock chains only the packets that can change a
+/// door's state: from a source in the middle of a sequence, or a first
+/// knock. Every other packet returns after two lookups, however many doors
+/// there are. A packet the fast rule cannot read (no transport header)
+/// takes the knock chains, as all did before.
+fn render_knocking_chain(w: &mut String, cfg: &Config) {
+    let mut firsts: Vec<String> = Vec::new();
+    for door in &cfg.doors {
+        for (_, sequence) in door.knock_lines() {
+            let k = sequence[0];
+            let text = format!("{} . {}", k.proto.as_str(), k.port);
+            if !firsts.contains(&text) {
+                firsts.push(text);
+            }
+        }
+    }
+    let _ = writeln!(w, "\tchain {} {{", names::KNOCKING_CHAIN);
+    let _ = writeln!(
+        w,
+        "\t\t# Not in the middle of a sequence and not a first knock: nothing to do."
+    );
+    for f in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} != @{} meta l4proto . th dport != {{ {} }} return",
+            saddr(f),
+            names::knocking_set(f),
+            firsts.join(", ")
+        );
+    }
+    for door in &cfg.doors {
+        for (suffix, _) in door.knock_lines() {
+            let _ = writeln!(w, "\t\tjump {}{suffix}", names::knock_chain(&door.name));
+        }
     }
     let _ = writeln!(w, "\t}}\n");
 }
@@ -488,8 +567,9 @@ fn render_knock_chain(
             } else {
                 let _ = writeln!(
                     w,
-                    "\t\t{sa} @{from} {} delete @{from} {{ {sa} }} update @{} {{ {sa} }} return",
+                    "\t\t{sa} @{from} {} update @{} {{ {sa} }} delete @{from} {{ {sa} }} update @{} {{ {sa} }} return",
                     port_match(next),
+                    names::knocking_set(f),
                     (names::stage_set(&door.name, stage + 1, f) + suffix)
                 );
             }
@@ -522,11 +602,12 @@ fn render_knock_chain(
     for f in Family::ALL {
         let _ = writeln!(
             w,
-            "\t\t{} {} update @{} {{ {} }} return",
+            "\t\t{} {} update @{} {{ {sa} }} update @{} {{ {sa} }} return",
             nfproto(f),
             port_match(first),
+            names::knocking_set(f),
             (names::stage_set(&door.name, 1, f) + suffix),
-            saddr(f)
+            sa = saddr(f)
         );
     }
     let _ = writeln!(w, "\t}}\n");
@@ -534,6 +615,17 @@ fn render_knock_chain(
 
 fn render_doors_chain(w: &mut String, cfg: &Config) {
     let _ = writeln!(w, "\tchain doors {{");
+    let ports: Vec<String> = cfg
+        .doors
+        .iter()
+        .map(|d| format!("{} . {}", d.port.proto.as_str(), d.port.port))
+        .collect();
+    let _ = writeln!(
+        w,
+        "\t\t# Not for a door: one lookup, however many doors there are.\n\
+         \t\tmeta l4proto . th dport != {{ {} }} return",
+        ports.join(", ")
+    );
     for door in &cfg.doors {
         let entries = names::counter("entries", &door.name);
         let enter_log = log_prefix(&cfg.log_prefix, Event::Enter, Some(&door.name));
@@ -652,6 +744,7 @@ fn replacement(current: Option<&TableState>, cfg: &Config) -> String {
         .doors
         .iter()
         .flat_map(state_sets)
+        .chain(knocking_sets(cfg))
         .map(|s| (s.name, s.comment))
         .collect();
     let refill: Vec<(String, &str)> = Family::ALL
@@ -1016,5 +1109,29 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         let fw = render(&cfg(&format!("mode = \"firewall\"\n{ONE_DOOR}")));
         assert!(fw.contains("policy drop;"));
         assert!(!fw.contains("reject"));
+    }
+
+    #[test]
+    fn knocking_sets_outlast_every_door() {
+        let c = cfg(r#"
+[[door]]
+name = "a"
+port = "22/tcp"
+sequence = ["1001/tcp", "2002/udp", "3003/tcp"]
+sequence_timeout = "5s"
+[[door]]
+name = "b"
+port = "23/tcp"
+sequence = ["4001/udp", "5002/tcp", "6003/udp"]
+sequence_timeout = "20s"
+"#);
+        let sets = knocking_sets(&c);
+        assert_eq!(sets.len(), 2);
+        assert!(sets.iter().all(|s| s.timeout == Duration::from_secs(20)));
+        let text = render(&c);
+        assert!(
+            text.contains("th dport != { tcp . 1001, udp . 4001 } return"),
+            "{text}"
+        );
     }
 }

@@ -239,8 +239,7 @@ impl<'a> Mailer<'a> {
         } else {
             self.spool.next_retry()
         };
-        let digest = (!self.pending.is_empty())
-            .then(|| self.limiter.until_digest(Instant::now()));
+        let digest = (!self.pending.is_empty()).then(|| self.limiter.until_digest(Instant::now()));
         match (retry, digest) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
