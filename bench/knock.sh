@@ -30,8 +30,6 @@ knockd_down() {
 bench_knock() {
     local reps_lat=$(( smoke ? 3 : 100 )) reps_client=$(( smoke ? 3 : 30 ))
     local port; port=$(door_port 1); port=${port%/tcp}
-    on srv socat TCP-LISTEN:"$port",fork,reuseaddr SYSTEM:true &
-    sleep 0.3
     local -A lat
     for backend in nftables iptables; do
         say "knock to open, nfknock $backend"

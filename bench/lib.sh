@@ -15,6 +15,11 @@ lab_up() {
     on srv ip addr add 192.0.2.1/24 dev eth0; on cli ip addr add 192.0.2.2/24 dev eth0
     on srv ip addr add 2001:db8::1/64 dev eth0 nodad; on cli ip addr add 2001:db8::2/64 dev eth0 nodad
     for h in srv cli; do on $h ip link set eth0 up; on $h ip link set lo up; done
+    # Door 1's service, for every section that opens the door. Servers
+    # started in the namespaces end with them (lab_down).
+    local port; port=$(door_port 1)
+    on srv socat TCP-LISTEN:"${port%/tcp}",fork,reuseaddr SYSTEM:true </dev/null >/dev/null 2>&1 &
+    sleep 0.3
 }
 
 lab_down() {

@@ -54,7 +54,7 @@ bench_packet() {
     fi
     mkdir -p "$tmp/packet"
     on srv iperf3 -s -p 5201 >/dev/null 2>&1 &
-    on srv "$CONN" serve 192.0.2.1:8080 &
+    on srv "$CONN" serve 192.0.2.1:8080 </dev/null >/dev/null 2>&1 &
     sleep 0.5
     local r s
     for r in $(seq $reps); do
