@@ -53,6 +53,7 @@ bench_flood "$set_memory" > "$tmp/flood.md"
     echo "one run. Reproduce: \`sudo bash bench/run.sh\` (about 20 minutes)."
     echo
     for f in packet knock watch apply flood; do cat "$tmp/$f.md"; done
+    cat bench/notes.md
 } > "$tmp/report.md"
 
 if [ $smoke = 1 ]; then

@@ -26,6 +26,11 @@ const IPSET: &str = "ipset";
 const MAIN: &str = "NFKNOCK";
 const DOORS: &str = "NFK-DOORS";
 const TRANSIENT: &str = "NFK-TRANSIENT";
+/// Sends only what can knock on to the doors' knock chains (`KNOCKS`).
+const KNOCKING: &str = "NFK-KNOCKING";
+const KNOCKS: &str = "NFK-KNOCKS";
+/// The most ports one multiport match takes.
+const MULTIPORT_MAX: usize = 15;
 const RESET_LOG_RATE: &str = "6/min";
 /// Where a rendered ruleset switches family; `restore` splits on it.
 const V6_MARKER: &str = "# IPv6: ip6tables-restore --noflush";
@@ -92,6 +97,46 @@ fn recent_list(door: &Door, sequence: &[PortSpec], stage: Option<usize>, family:
     format!("nfknock_{}_{what}_{}_{fp:08x}", door.name, family.suffix())
 }
 
+/// The `recent` list of the sources in the middle of any door's sequence:
+/// every knock that moves a source on sets it here too. Its timeout, the
+/// longest `sequence_timeout`, is part of its name, like a door list's.
+fn knocking_list(cfg: &Config, family: Family) -> (String, u64) {
+    let secs = cfg
+        .doors
+        .iter()
+        .map(|d| d.sequence_timeout.as_secs())
+        .max()
+        .unwrap_or_default();
+    let fp = super::fingerprint(&format!("knocking {} {secs}", family.suffix()));
+    (
+        format!("nfknock_knocking_{}_{fp:08x}", family.suffix()),
+        secs,
+    )
+}
+
+/// Matches for "one of these ports", a rule per protocol and per 15 ports.
+fn multiport(ports: &[PortSpec]) -> Vec<String> {
+    let mut out = Vec::new();
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let mut numbers: Vec<u16> = ports
+            .iter()
+            .filter(|p| p.proto == proto)
+            .map(|p| p.port)
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        for chunk in numbers.chunks(MULTIPORT_MAX) {
+            let list: Vec<String> = chunk.iter().map(u16::to_string).collect();
+            out.push(format!(
+                "-p {} -m multiport --dports {}",
+                proto.as_str(),
+                list.join(",")
+            ));
+        }
+    }
+    out
+}
+
 /// Splits a list name back into (door, stage); stage 0 is the open list.
 fn parse_recent_list(name: &str) -> Option<(String, usize)> {
     let rest = name.strip_prefix("nfknock_")?;
@@ -133,7 +178,13 @@ struct Rules {
 }
 
 fn rules(cfg: &Config, f: Family) -> Rules {
-    let mut chains = vec![MAIN.to_string(), DOORS.to_string(), TRANSIENT.to_string()];
+    let mut chains = vec![
+        MAIN.to_string(),
+        DOORS.to_string(),
+        TRANSIENT.to_string(),
+        KNOCKING.to_string(),
+        KNOCKS.to_string(),
+    ];
     for d in &cfg.doors {
         for (suffix, _) in d.knock_lines() {
             chains.push(knock_chain(&d.name) + suffix);
@@ -189,12 +240,33 @@ fn rules(cfg: &Config, f: Family) -> Rules {
             format!("-m set --match-set {} src -j {TRANSIENT}", ipset_name(f)),
         );
     }
+    // Only a source in the middle of a sequence, or a first knock, goes on
+    // to the doors' knock chains; anything else returns after a lookup in
+    // one list and a port match, however many doors there are.
+    let (knocking, knocking_secs) = knocking_list(cfg, f);
+    add(MAIN, format!("-j {KNOCKING}"));
+    add(
+        KNOCKING,
+        format!("{} -g {KNOCKS}", rcheck(&knocking, knocking_secs)),
+    );
+    let firsts: Vec<PortSpec> = cfg
+        .doors
+        .iter()
+        .flat_map(|d| d.knock_lines().into_iter().map(|(_, s)| s[0]))
+        .collect();
+    for ports in multiport(&firsts) {
+        add(KNOCKING, format!("{ports} -g {KNOCKS}"));
+    }
     for d in &cfg.doors {
         for (suffix, _) in d.knock_lines() {
-            add(MAIN, format!("-j {}{suffix}", knock_chain(&d.name)));
+            add(KNOCKS, format!("-j {}{suffix}", knock_chain(&d.name)));
         }
     }
-    add(MAIN, format!("-j {DOORS}"));
+    // Only what is aimed at a door looks at the doors' rules.
+    let door_ports: Vec<PortSpec> = cfg.doors.iter().map(|d| d.port).collect();
+    for ports in multiport(&door_ports) {
+        add(MAIN, format!("{ports} -j {DOORS}"));
+    }
     if !guard {
         if cfg.firewall.icmp {
             let icmp = if f == Family::V4 { "icmp" } else { "ipv6-icmp" };
@@ -224,7 +296,9 @@ fn rules(cfg: &Config, f: Family) -> Rules {
                     format!("-m recent --name {open} --set -g {}", opened_chain(&d.name))
                 } else {
                     let to = recent_list(d, sequence, Some(stage + 1), f);
-                    format!("-m recent --name {to} --set -j RETURN")
+                    format!(
+                        "-m recent --name {knocking} --set -m recent --name {to} --set -j RETURN"
+                    )
                 };
                 add(
                     &k,
@@ -260,7 +334,7 @@ fn rules(cfg: &Config, f: Family) -> Rules {
             add(
                 &k,
                 format!(
-                    "{} -m recent --name {first} --set -j RETURN",
+                    "{} -m recent --name {knocking} --set -m recent --name {first} --set -j RETURN",
                     port_match(sequence[0])
                 ),
             );
