@@ -138,54 +138,23 @@ fn firewall_commands_say_they_need_root() {
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [
-        vec!["frobnicate"],
-        vec!["-q", "-v", "check"],
-        vec!["knock", "192.0.2.1", "99999/tcp"],
-        vec!["knock", "192.0.2.1", "1/sctp"],
-        vec!["knock", "-4", "-6", "192.0.2.1", "1"],
+    for line in [
+        "frobnicate",
+        "-q -v check",
+        "knock 127.0.0.1 99999/tcp",
+        "knock 127.0.0.1 1/sctp",
+        "knock -4 -6 127.0.0.1 1",
         // A rotating door from flags: all of them, sane, and no PORTSPECs.
-        vec![
-            "knock",
-            "127.0.0.1",
-            "--door",
-            "ssh",
-            "--secret-file",
-            "/dev/null",
-        ],
-        vec![
-            "knock",
-            "127.0.0.1",
-            "--door",
-            "ssh",
-            "--door-port",
-            "22",
-            "--period",
-            "60s",
-            "--length",
-            "0",
-            "--secret-file",
-            "/dev/null",
-        ],
-        vec![
-            "knock",
-            "127.0.0.1",
-            "1/tcp",
-            "--door",
-            "ssh",
-            "--door-port",
-            "22",
-            "--period",
-            "60s",
-            "--secret-file",
-            "/dev/null",
-        ],
-        vec!["gen-sequence", "--length", "2"],
-        vec!["completions", "powershell"],
-        vec!["transient", "add", "192.0.2.0/33"],
-        vec!["transient", "add"],
-        vec!["transient", "add", "192.0.2.1", "--timeout", "0s"],
+        "knock 127.0.0.1 --door ssh --secret-file /dev/null",
+        "knock 127.0.0.1 --door ssh --door-port 22 --period 60s --length 0 --secret-file /dev/null",
+        "knock 127.0.0.1 1/tcp --door ssh --door-port 22 --period 60s --secret-file /dev/null",
+        "gen-sequence --length 2",
+        "completions powershell",
+        "transient add 192.0.2.0/33",
+        "transient add",
+        "transient add 192.0.2.1 --timeout 0s",
     ] {
+        let args: Vec<&str> = line.split_whitespace().collect();
         let out = nfknock(&args);
         assert_eq!(
             out.status.code(),
