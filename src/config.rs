@@ -704,6 +704,28 @@ impl Config {
         self.doors.iter().find(|d| d.name == name)
     }
 
+    /// The first knock of every sequence the kernel accepts (both slots of
+    /// a rotating door), each once: what can start a sequence.
+    pub fn first_knocks(&self) -> Vec<PortSpec> {
+        let mut firsts: Vec<PortSpec> = Vec::new();
+        for (_, sequence) in self.doors.iter().flat_map(Door::knock_lines) {
+            if !firsts.contains(&sequence[0]) {
+                firsts.push(sequence[0]);
+            }
+        }
+        firsts
+    }
+
+    /// The longest `sequence_timeout` of any door: how long a source may
+    /// be in the middle of some sequence.
+    pub fn longest_sequence_timeout(&self) -> Duration {
+        self.doors
+            .iter()
+            .map(|d| d.sequence_timeout)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Ports no knock may use: door ports and (firewall mode) open ports.
     pub fn reserved_ports(&self) -> Vec<PortSpec> {
         let mut v: Vec<PortSpec> = self.doors.iter().map(|d| d.port).collect();

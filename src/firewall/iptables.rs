@@ -101,12 +101,7 @@ fn recent_list(door: &Door, sequence: &[PortSpec], stage: Option<usize>, family:
 /// every knock that moves a source on sets it here too. Its timeout, the
 /// longest `sequence_timeout`, is part of its name, like a door list's.
 fn knocking_list(cfg: &Config, family: Family) -> (String, u64) {
-    let secs = cfg
-        .doors
-        .iter()
-        .map(|d| d.sequence_timeout.as_secs())
-        .max()
-        .unwrap_or_default();
+    let secs = cfg.longest_sequence_timeout().as_secs();
     let fp = super::fingerprint(&format!("knocking {} {secs}", family.suffix()));
     (
         format!("nfknock_knocking_{}_{fp:08x}", family.suffix()),
@@ -249,12 +244,7 @@ fn rules(cfg: &Config, f: Family) -> Rules {
         KNOCKING,
         format!("{} -g {KNOCKS}", rcheck(&knocking, knocking_secs)),
     );
-    let firsts: Vec<PortSpec> = cfg
-        .doors
-        .iter()
-        .flat_map(|d| d.knock_lines().into_iter().map(|(_, s)| s[0]))
-        .collect();
-    for ports in multiport(&firsts) {
+    for ports in multiport(&cfg.first_knocks()) {
         add(KNOCKING, format!("{ports} -g {KNOCKS}"));
     }
     for d in &cfg.doors {

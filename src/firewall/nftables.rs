@@ -226,12 +226,7 @@ fn state_sets(door: &Door) -> Vec<StateSet> {
 /// timeout no shorter than any door's, so a source not in them is in no
 /// stage set: its packets need no knock chain unless they are a first knock.
 fn knocking_sets(cfg: &Config) -> Vec<StateSet> {
-    let timeout = cfg
-        .doors
-        .iter()
-        .map(|d| d.sequence_timeout)
-        .max()
-        .unwrap_or_default();
+    let timeout = cfg.longest_sequence_timeout();
     Family::ALL
         .into_iter()
         .map(|family| {
@@ -251,6 +246,15 @@ fn knocking_sets(cfg: &Config) -> Vec<StateSet> {
             }
         })
         .collect()
+}
+
+/// An anonymous set for `meta l4proto . th dport`: `{ tcp . 22, udp . 53 }`.
+fn proto_port_set(ports: &[PortSpec]) -> String {
+    let items: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{} . {}", p.proto.as_str(), p.port))
+        .collect();
+    format!("{{ {} }}", items.join(", "))
 }
 
 fn render_state_set(w: &mut String, set: &StateSet) {
@@ -495,16 +499,7 @@ fn render_input(w: &mut String, cfg: &Config) {
 /// there are. A packet the fast rule cannot read (no transport header)
 /// takes the knock chains, as all did before.
 fn render_knocking_chain(w: &mut String, cfg: &Config) {
-    let mut firsts: Vec<String> = Vec::new();
-    for door in &cfg.doors {
-        for (_, sequence) in door.knock_lines() {
-            let k = sequence[0];
-            let text = format!("{} . {}", k.proto.as_str(), k.port);
-            if !firsts.contains(&text) {
-                firsts.push(text);
-            }
-        }
-    }
+    let firsts = proto_port_set(&cfg.first_knocks());
     let _ = writeln!(w, "\tchain {} {{", names::KNOCKING_CHAIN);
     let _ = writeln!(
         w,
@@ -513,10 +508,9 @@ fn render_knocking_chain(w: &mut String, cfg: &Config) {
     for f in Family::ALL {
         let _ = writeln!(
             w,
-            "\t\t{} != @{} meta l4proto . th dport != {{ {} }} return",
+            "\t\t{} != @{} meta l4proto . th dport != {firsts} return",
             saddr(f),
             names::knocking_set(f),
-            firsts.join(", ")
         );
     }
     for door in &cfg.doors {
@@ -615,16 +609,12 @@ fn render_knock_chain(
 
 fn render_doors_chain(w: &mut String, cfg: &Config) {
     let _ = writeln!(w, "\tchain doors {{");
-    let ports: Vec<String> = cfg
-        .doors
-        .iter()
-        .map(|d| format!("{} . {}", d.port.proto.as_str(), d.port.port))
-        .collect();
+    let doors: Vec<PortSpec> = cfg.doors.iter().map(|d| d.port).collect();
     let _ = writeln!(
         w,
         "\t\t# Not for a door: one lookup, however many doors there are.\n\
-         \t\tmeta l4proto . th dport != {{ {} }} return",
-        ports.join(", ")
+         \t\tmeta l4proto . th dport != {} return",
+        proto_port_set(&doors)
     );
     for door in &cfg.doors {
         let entries = names::counter("entries", &door.name);
