@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
 # Apply times: 1, 16, 64 doors; 10, 1,000, 10,000 transient networks; and
 # the target's case, 64 doors then 10,000 transient networks. nftables.
 # Sourced by bench/run.sh.
@@ -30,7 +32,9 @@ bench_apply() {
             'on srv "$NFK" -q -c "$cfg" transient add $nets'
     done
     say "apply 64 doors + 10000 transient networks"
+    # shellcheck disable=SC2034 # both are used by the commands timed runs
     cfg=$(config "$tmp/apply64.toml" nftables guard 64)
+    # shellcheck disable=SC2034
     nets=$(bench_networks 10000)
     timed "apply 64 doors, then transient add 10000 networks" : \
         'on srv "$NFK" -q -c "$cfg" apply --no-persist && on srv "$NFK" -q -c "$cfg" transient add $nets'

@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
 # State under a flood: spoofed first knocks (hping3 --rand-source) at door
 # 1's first knock port. How many sources the kernel holds mid-sequence, the
 # kernel memory a source costs, and whether a legitimate knock gets through
@@ -17,8 +19,9 @@ print(sum(1 for d in s["doors"] for m in d["in_progress"] if m.get("stage") == 1
 # How many of N legitimate knocks from the client open door 1: "K of N".
 legit_knocks() {
     local port; port=$(door_port 1)
-    local opened
-    opened=$(on cli "$LAT" 192.0.2.1 "${port%/tcp}" "$1" 1100 $(door_sequence 1) | grep -vc timeout || true)
+    local opened knocks
+    door_knocks 1 knocks
+    opened=$(on cli "$LAT" 192.0.2.1 "${port%/tcp}" "$1" 1100 "${knocks[@]}" | grep -vc timeout || true)
     echo "$opened of $1 opened"
 }
 

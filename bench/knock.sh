@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
 # Knock to open (nfknock on both backends vs knockd) and the knock client's
 # wall time (nfknock knock vs knockd's knock). Sourced by bench/run.sh.
 
@@ -9,6 +11,7 @@ knockd_up() {
     cat > "$tmp/knockd.conf" <<CONF
 [options]
 	logfile = $tmp/knockd.log
+	pidfile = $tmp/knockd.pid
 [open]
 	sequence      = $seq
 	seq_timeout   = 5
@@ -23,10 +26,11 @@ CONF
     sleep 1
 }
 knockd_down() {
-    pkill -f "knockd -d -i eth0 -c $tmp/" || true
-    # knockd lags behind its capture after heavy traffic; what is measured
-    # next must not share the cores with it.
-    while pgrep -f "knockd -d -i eth0 -c $tmp/" >/dev/null; do sleep 0.1; done
+    # By its PID, never by name. knockd lags behind its capture after heavy
+    # traffic; what is measured next must not share the cores with it.
+    local pid; pid=$(cat "$tmp/knockd.pid")
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
     on srv iptables -F INPUT
 }
 
@@ -34,15 +38,16 @@ bench_knock() {
     local reps_lat=$(( smoke ? 3 : 100 )) reps_client=$(( smoke ? 3 : 30 ))
     local port; port=$(door_port 1); port=${port%/tcp}
     local -A lat
+    local knocks; door_knocks 1 knocks
     for backend in nftables iptables; do
         say "knock to open, nfknock $backend"
         on srv "$NFK" -q -c "$(config "$tmp/$backend.toml" $backend guard 1)" apply --no-persist
-        lat[$backend]=$(on cli "$LAT" 192.0.2.1 "$port" $reps_lat 1300 $(door_sequence 1) | grep -v timeout | stats)
+        lat[$backend]=$(on cli "$LAT" 192.0.2.1 "$port" $reps_lat 1300 "${knocks[@]}" | grep -v timeout | stats)
         srv_flush
     done
     say "knock to open, knockd"
     knockd_up
-    lat[knockd]=$(on cli "$LAT" 192.0.2.1 "$port" $reps_lat 1300 $(door_sequence 1) | grep -v timeout | stats)
+    lat[knockd]=$(on cli "$LAT" 192.0.2.1 "$port" $reps_lat 1300 "${knocks[@]}" | grep -v timeout | stats)
     knockd_down
 
     say "knock clients"

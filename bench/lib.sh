@@ -1,34 +1,30 @@
+# shellcheck shell=bash
 # Shared by the benchmark sections (sourced by bench/run.sh): the lab, the
 # configs, statistics and table rows. One definition of each.
 #
-# The lab: network namespaces "$id-srv" (192.0.2.1, 2001:db8::1) and
-# "$id-cli" (192.0.2.2, 2001:db8::2) on one veth pair. Nothing leaves them.
+# The lab (scripts/lab.sh): network namespaces srv (192.0.2.1, 2001:db8::1)
+# and cli (192.0.2.2, 2001:db8::2) on one veth pair. Nothing leaves them.
 
-id=nfkbench$$
-on() { local h=$1; shift; ip netns exec "$id-$h" "$@"; }
+source scripts/lab.sh
 now_ns() { date +%s%N; }
 say() { echo "bench: $*" >&2; }
 
 lab_up() {
-    ip netns add "$id-srv"; ip netns add "$id-cli"
-    ip link add eth0 netns "$id-srv" type veth peer name eth0 netns "$id-cli"
-    on srv ip addr add 192.0.2.1/24 dev eth0; on cli ip addr add 192.0.2.2/24 dev eth0
-    on srv ip addr add 2001:db8::1/64 dev eth0 nodad; on cli ip addr add 2001:db8::2/64 dev eth0 nodad
-    for h in srv cli; do on $h ip link set eth0 up; on $h ip link set lo up; done
-    # Door 1's service, for every section that opens the door. Servers
-    # started in the namespaces end with them (lab_down).
+    lab_init "nfkbench$$"
+    lab_host srv; lab_host cli
+    lab_link srv eth0 cli eth0
+    lab_addr srv eth0 192.0.2.1/24 2001:db8::1/64
+    lab_addr cli eth0 192.0.2.2/24 2001:db8::2/64
+    # Door 1's service, for every section that opens the door. Whatever is
+    # started in the namespaces ends with them (lab_down, at exit).
     local port; port=$(door_port 1)
     on srv socat TCP-LISTEN:"${port%/tcp}",fork,reuseaddr SYSTEM:true </dev/null >/dev/null 2>&1 &
     sleep 0.3
 }
 
-lab_down() {
-    # Whatever a section left running in the namespaces goes with them.
-    for h in srv cli; do
-        ip netns pids "$id-$h" 2>/dev/null | xargs -r kill 2>/dev/null || true
-        ip netns del "$id-$h" 2>/dev/null || true
-    done
-}
+# spawn_on HOST CMD...: CMD in the background, with $! its own PID (not
+# that of a subshell), so that it can be stopped and measured.
+spawn_on() { local host=$1; shift; ip netns exec "$(lab_ns "$host")" "$@" & }
 
 # Clears the server's firewall: nfknock's rules, iptables rules, the lot.
 srv_flush() {
@@ -38,6 +34,8 @@ srv_flush() {
 
 # The sequence of door N (1-based), and its port.
 door_sequence() { echo "$((30000 + $1 * 10))/tcp $((40000 + $1 * 10))/udp $((50000 + $1 * 10))/tcp"; }
+# The same as words, into the array named by $2: door_knocks N ARRAY
+door_knocks() { read -ra "$2" <<<"$(door_sequence "$1")"; }
 door_port() { echo "$((2000 + $1))/tcp"; }
 
 # A config of N doors: config FILE BACKEND MODE N [OPEN_PORT...]. Door

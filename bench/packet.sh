@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
 # The packet path: what the rules cost traffic that is not knocking.
 # Established TCP throughput (iperf3) and the NEW-connection rate
 # (examples/conn_rate.rs) from the client to two open services on the

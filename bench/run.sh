@@ -19,20 +19,25 @@ out=${BENCH_OUT:-BENCHMARKS.md}
 bash scripts/deps.sh >/dev/null
 # The watcher's section reads the kernel log through journald.
 bash scripts/journald.sh
-sysctl -q -w net.netfilter.nf_log_all_netns=1
+source bench/lib.sh
+# Kernel log lines from the lab's namespaces reach the journal only so;
+# the old value comes back at exit.
+set_sysctl net.netfilter.nf_log_all_netns 1
 cargo build --release --locked -q --bin nfknock --example knock_latency --example conn_rate --example knock_stream
 NFK=$PWD/target/release/nfknock
 LAT=$PWD/target/release/examples/knock_latency
 CONN=$PWD/target/release/examples/conn_rate
 STREAM=$PWD/target/release/examples/knock_stream
 tmp=$(mktemp -d)
+at_exit rm -rf "$tmp"
 # nfknock keeps a record of what it loads: here, not in /var/lib.
 export STATE_DIRECTORY=$tmp/state
 
-source bench/lib.sh
-for f in packet knock watch apply flood; do source "bench/$f.sh"; done
-cleanup() { pkill -f "knockd -d -i eth0 -c $tmp/" 2>/dev/null || true; lab_down; rm -rf "$tmp"; }
-trap cleanup EXIT
+source bench/packet.sh
+source bench/knock.sh
+source bench/watch.sh
+source bench/apply.sh
+source bench/flood.sh
 lab_up
 
 # Each section writes its part of the report; a failed section fails the run.

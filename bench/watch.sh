@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
 # The watcher: from a knock to the mail a real SMTP server accepts, and the
 # watcher's CPU and memory idle and under a sustained load. The rules log in
 # the server namespace, journald reads the kernel log, `nfknock watch` mails
@@ -15,8 +17,7 @@ accounted() { tail -n +"$2" "$1" | awk '/more nfknock events \(digest\)/ { n += 
 latencies() { paste -d' ' "$1" <(tail -n +"$3" "$2" | cut -d' ' -f1) | awk 'NF == 2 { print $2 - $1 }'; }
 # Waits up to SECS for the mails from line FIRST on to account for N knocks.
 wait_accounted() { # mails first n secs
-    local i
-    for i in $(seq $(($4 * 10))); do [ "$(accounted "$1" "$2")" -ge "$3" ] && return; sleep 0.1; done
+    for _ in $(seq $(($4 * 10))); do [ "$(accounted "$1" "$2")" -ge "$3" ] && return; sleep 0.1; done
 }
 
 # watch_config FILE SMTP_PORT MAX_MAILS: door 1, logging with our prefix.
@@ -40,19 +41,22 @@ CFG
 bench_watch() {
     local reps_lat=$(( smoke ? 5 : 100 )) idle=$(( smoke ? 2 : 60 ))
     local rate=50 secs=$(( smoke ? 2 : 30 ))
-    local port mails=$tmp/mails
-    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    local port mails=$tmp/mails knocks
+    door_knocks 1 knocks
+    # The recorder and the watcher run in the server's namespace, the one
+    # whose firewall logs: they end with it.
+    port=2525
     watch_config "$tmp/watch-each.toml" "$port" 1000000
     watch_config "$tmp/watch-budget.toml" "$port" 20
     on srv "$NFK" -q -c "$tmp/watch-each.toml" apply --no-persist
     touch "$mails"
-    /usr/bin/python3 bench/smtp_recorder.py "$port" "$mails" & local smtp=$!
-    for _ in $(seq 50); do /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break; sleep 0.1; done
+    spawn_on srv /usr/bin/python3 bench/smtp_recorder.py "$port" "$mails"; local smtp=$!
+    for _ in $(seq 50); do on srv /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break; sleep 0.1; done
     local watcher
     start_watcher() { # config
         [ -z "${watcher:-}" ] || { kill "$watcher"; wait "$watcher" 2>/dev/null || true; }
         rm -rf "$tmp/watch-state"
-        STATE_DIRECTORY=$tmp/watch-state "$NFK" -q -c "$1" watch & watcher=$!
+        spawn_on srv env STATE_DIRECTORY="$tmp/watch-state" "$NFK" -q -c "$1" watch; watcher=$!
         sleep 1
     }
     # load LABEL: $rate knocks a second for $secs s; one row of the table.
@@ -61,7 +65,7 @@ bench_watch() {
         say "watcher: $1, $rate knocks a second for $secs s"
         local first=$(( $(wc -l < "$mails") + 1 )) c0 c1 n=$((rate * secs))
         c0=$(cpu_seconds "$watcher")
-        on cli "$STREAM" 192.0.2.1 $rate $n $(door_sequence 1) > "$tmp/sent-load"
+        on cli "$STREAM" 192.0.2.1 $rate $n "${knocks[@]}" > "$tmp/sent-load"
         # The budget's digest leaves digest_delay (10 s) after the first
         # event over it, and again for those that came meanwhile.
         wait_accounted "$mails" "$first" "$n" 90
@@ -72,7 +76,7 @@ bench_watch() {
 
     start_watcher "$tmp/watch-each.toml"
     say "watcher: latency, $reps_lat knocks, 5 a second"
-    on cli "$STREAM" 192.0.2.1 5 "$reps_lat" $(door_sequence 1) > "$tmp/sent"
+    on cli "$STREAM" 192.0.2.1 5 "$reps_lat" "${knocks[@]}" > "$tmp/sent"
     wait_accounted "$mails" 1 "$reps_lat" 20
     local lat; lat=$(latencies "$tmp/sent" "$mails" 1 | stats)
     local got_lat; got_lat=$(accounted "$mails" 1)

@@ -10,37 +10,24 @@ cargo build --release --locked -q
 nfknock=$PWD/target/release/nfknock
 config=$PWD/cfg-sample/nfknock.toml
 server=192.0.2.1
-id=nfkdemo$$
+source scripts/lab.sh
 state=$(mktemp -d)
-
-listener=
-cleanup() {
-    [ -z "$listener" ] || kill "$listener" 2>/dev/null || true
-    for h in srv cli atk lan; do ip netns del "$id-$h" 2>/dev/null || true; done
-    rm -rf "$state"
-}
-trap cleanup EXIT
-
-ip netns add "$id-lan"
-ip -n "$id-lan" link add br0 type bridge
-ip -n "$id-lan" link set br0 up
+at_exit rm -rf "$state"
+# Server, client and attacker on one bridge; the listener and everything
+# else started in the namespaces ends with them.
+lab_init "nfkdemo$$"
+lab_bridge srv cli atk
 n=1
 for h in srv cli atk; do
-    ip netns add "$id-$h"
-    ip -n "$id-lan" link add "p-$h" type veth peer name eth0 netns "$id-$h"
-    ip -n "$id-lan" link set "p-$h" master br0 up
-    ip -n "$id-$h" addr add "192.0.2.$n/24" dev eth0
-    ip -n "$id-$h" link set eth0 up
-    ip -n "$id-$h" link set lo up
+    lab_addr "$h" eth0 "192.0.2.$n/24"
     n=$((n + 1))
 done
-on() { local h=$1; shift; ip netns exec "$id-$h" "$@"; }
+
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 door_state() { on "$1" nmap -n -Pn -sS -p 22 "$server" | awk '$1 == "22/tcp" { print $2 }'; }
 
 say "The server (192.0.2.1) runs a service on 22/tcp and applies cfg-sample/nfknock.toml"
 on srv socat TCP-LISTEN:22,fork,reuseaddr SYSTEM:'echo "hello from behind the door"' &
-listener=$!
 on srv env STATE_DIRECTORY="$state" "$nfknock" -c "$config" check
 on srv env STATE_DIRECTORY="$state" "$nfknock" -c "$config" apply --no-persist
 

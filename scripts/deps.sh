@@ -1,40 +1,40 @@
 #!/bin/bash
 # Installs the Debian 12 packages nfknock's demo and tests use (as root),
-# skipping those already installed. Rust itself (cargo >= 1.85, for the
-# 2024 edition) must already be there: Debian 12's own rustc is too old.
+# checking for what each provides before and after. Rust itself (cargo >=
+# 1.85, for the 2024 edition) must already be there: Debian 12's own rustc
+# is too old.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/require.sh
 
-packages=(
-    nftables    # nft: the kernel firewall nfknock drives
-    iptables    # iptables-restore and friends: the iptables backend
-    ipset       # transient networks with the iptables backend
-    iproute2    # ip netns: the throwaway namespaces
-    nmap        # a real port scanner, to show it cannot walk a sequence
-    knockd      # knockd's `knock`: an independent knock client
-    socat       # a listener behind the demo's hidden door
-    util-linux  # unshare, setpriv
-    diffutils   # diff -u for golden files
-    mandoc      # lints the man pages
-    lintian     # checks the Debian package
-    man-db      # man -w, in the package test
-    gcc         # the linker cargo calls
-    systemd     # systemd-analyze, to verify the units; journald for the watcher
-    libsystemd-dev  # sd-journal, which the watcher links
-    pkg-config      # finds libsystemd for the build
-    python3-aiosmtpd  # a real SMTP server for the watcher tests and benchmark
-    iperf3      # the benchmark: established TCP throughput
-    hping3      # the benchmark: a flood of spoofed first knocks
+needs=(
+    nftables=nft                            # the kernel firewall nfknock drives
+    iptables=iptables-restore               # the iptables backend
+    iptables=ip6tables-restore
+    ipset=ipset                             # transient networks with the iptables backend
+    iproute2=ip                             # ip netns: the throwaway namespaces
+    nmap=nmap                               # a real port scanner, to show it cannot walk a sequence
+    knockd=knock                            # knockd's client: an independent knock client
+    knockd=knockd
+    socat=socat                             # a listener behind the demo's hidden door
+    util-linux=unshare                      # unshare, setpriv
+    util-linux=setpriv
+    diffutils=diff                          # diff -u for golden files
+    mandoc=mandoc                           # lints the man pages
+    lintian=lintian                         # checks the Debian package
+    man-db=man                              # man -w, in the package test
+    gcc=cc                                  # the linker cargo calls
+    systemd=systemd-analyze                 # verifies the units
+    systemd=/lib/systemd/systemd-journald   # the watcher reads the journal
+    systemd=systemd-cat
+    libsystemd-dev=/usr/include/systemd/sd-journal.h  # sd-journal, which the watcher links
+    pkg-config=pkg-config                   # finds libsystemd for the build
+    python3-aiosmtpd=/usr/lib/python3/dist-packages/aiosmtpd  # a real SMTP server for the watcher tests and benchmark
+    iperf3=iperf3                           # the benchmark: established TCP throughput
+    hping3=hping3                           # the benchmark: a flood of spoofed first knocks
+    shellcheck=shellcheck                   # lints every shell script
 )
-
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "Installing: ${missing[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+require "${needs[@]}"
 
 if ! command -v cargo >/dev/null; then
     echo "cargo was not found: install Rust >= 1.85 (e.g. with rustup) first." >&2

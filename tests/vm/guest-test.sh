@@ -23,22 +23,25 @@ poll() { # seconds, command...: true once the command succeeds
 OLD="41001/tcp 42003/udp 43005/tcp"
 NEW="44001/udp 45003/tcp 46005/udp"
 
-# Two clients in their own namespaces, each on a veth to this host:
-# client (192.0.2.2) reaches the host as 192.0.2.1, client2 (192.0.2.6)
-# as 192.0.2.5. A listener stands behind the door, 22/tcp.
+# Two clients in their own namespaces (scripts/lab.sh), each on a veth to
+# this host: client (192.0.2.2) reaches the host as 192.0.2.1, client2
+# (192.0.2.6) as 192.0.2.5. A listener stands behind the door, 22/tcp.
+# shellcheck source=scripts/lab.sh
+source "$(dirname "$0")/lab.sh"
+lab_init vm
 net() {
     local ns=$1 host=$2 peer=$3 dev=$4
-    ip netns add "$ns"
-    ip link add "$dev" type veth peer name eth0 netns "$ns"
-    ip addr add "$host/30" dev "$dev"; ip link set "$dev" up
-    ip -n "$ns" addr add "$peer/30" dev eth0; ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
+    lab_host "$ns"
+    lab_link . "$dev" "$ns" eth0
+    lab_addr . "$dev" "$host/30"
+    lab_addr "$ns" eth0 "$peer/30"
 }
 net client 192.0.2.1 192.0.2.2 veth0
 net client2 192.0.2.5 192.0.2.6 veth1
 systemd-run --quiet --unit=listener /usr/bin/python3 -m http.server --bind 0.0.0.0 22
 poll 10 sh -c 'ss -ltn | grep -q ":22 "'
-open_from() { ip netns exec "$1" timeout 3 bash -c "</dev/tcp/$2/22"; }
-knock() { local ns=$1 to=$2; shift 2; ip netns exec "$ns" setpriv --reuid=65534 --regid=65534 --clear-groups nfknock knock "$to" "$@"; }
+open_from() { on "$1" timeout 3 bash -c "</dev/tcp/$2/22"; }
+knock() { local ns=$1 to=$2; shift 2; on "$ns" setpriv --reuid=65534 --regid=65534 --clear-groups nfknock knock "$to" "$@"; }
 shut_from() { ! open_from "$@"; }
 mails_from() { grep -rl "knock from $1 " /var/mail/sink/new 2>/dev/null | wc -l; }
 mailed() { test "$(mails_from "$1")" -ge 1; }

@@ -16,14 +16,13 @@ work=$(mktemp -d /tmp/nfknock-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 ts() { echo "[$(date +%T)] $*"; }
 
-need=()
-for p in qemu-system-x86 mmdebstrap qemu-utils; do
-    dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || need+=("$p")
-done
-if ((${#need[@]})); then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+# Every tool this script calls, checked before the image build, not after.
+# qemu-system-x86 and qemu-utils must be of one version: a newer qemu-utils
+# already there (from backports) is brought to this release's rather than
+# removed by apt.
+source "$here/../../scripts/require.sh"
+require --same-release qemu-system-x86=qemu-system-x86_64 qemu-utils=qemu-img
+require mmdebstrap=mmdebstrap e2fsprogs=mke2fs
 
 packages=systemd-sysv,udev,linux-image-amd64,initramfs-tools,nftables,iproute2,dbus,debconf,libsystemd0,python3-aiosmtpd,procps
 # What the base image is made of; bump BASE_VERSION when the recipe below changes.
@@ -60,6 +59,7 @@ share=$work/share
 mkdir -p "$share"
 cp "$deb" "$share/nfknock.deb"
 cp "$here/guest-test.sh" "$share/test.sh"
+cp "$here/../../scripts/lab.sh" "$share/lab.sh"
 qemu-img create -q -f qcow2 -b "$base/base.qcow2" -F qcow2 "$work/run.qcow2"
 n=0
 while n=$((n + 1)); [ $n -le 6 ]; do
@@ -75,7 +75,7 @@ while n=$((n + 1)); [ $n -le 6 ]; do
     cat "$share/out.$n" 2>/dev/null || tail -30 "$work/console.$n.log"
     [ "$rc" = 100 ] || break
 done
-ts done
+ts "done"
 grep -h '^ok:\|^FAILED:' "$share"/out.* > "$work/results" || true
 passed=$(grep -c '^ok:' "$work/results" || true)
 failed=$(grep -c '^FAILED:' "$work/results" || true)
