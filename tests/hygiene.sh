@@ -17,7 +17,7 @@ if [ "${1:-}" != --inside ]; then
     exec unshare --mount --propagation private bash "$0" --inside "$@"
 fi
 shift
-interrupt= signal=
+interrupt='' signal=''
 case ${1:-} in
     --ctrl-c-at) signal=INT interrupt=$2; shift 2 ;;
     --kill-at) signal=TERM interrupt=$2; shift 2 ;;
