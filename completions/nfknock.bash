@@ -31,6 +31,9 @@ _nfknock() {
             nfknock,confirm)
                 cmd="nfknock__subcmd__confirm"
                 ;;
+            nfknock,connect)
+                cmd="nfknock__subcmd__connect"
+                ;;
             nfknock,gen-secret)
                 cmd="nfknock__subcmd__gen__subcmd__secret"
                 ;;
@@ -105,6 +108,9 @@ _nfknock() {
                 ;;
             nfknock__subcmd__help,confirm)
                 cmd="nfknock__subcmd__help__subcmd__confirm"
+                ;;
+            nfknock__subcmd__help,connect)
+                cmd="nfknock__subcmd__help__subcmd__connect"
                 ;;
             nfknock__subcmd__help,gen-secret)
                 cmd="nfknock__subcmd__help__subcmd__gen__subcmd__secret"
@@ -203,7 +209,7 @@ _nfknock() {
 
     case "${cmd}" in
         nfknock)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rotate gen-secret rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rotate gen-secret rollback restore remove status transient knock connect watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,6 +444,44 @@ _nfknock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nfknock__subcmd__connect)
+            opts="-4 -6 -c -q -v -h --door --tries --timeout --delay --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --door)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nfknock__subcmd__gen__subcmd__secret)
             opts="-c -q -v -h --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -487,7 +531,7 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help)
-            opts="check show apply confirm rotate gen-secret rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
+            opts="check show apply confirm rotate gen-secret rollback restore remove status transient knock connect watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,6 +629,20 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help__subcmd__confirm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__help__subcmd__connect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -131,6 +131,35 @@ pub enum Command {
         #[arg(short = '6')]
         ipv6: bool,
     },
+    /// Knock, connect to HOST PORT once the door opens, relay stdin and stdout
+    /// (an ssh ProxyCommand; no root needed)
+    Connect {
+        /// Host name or address to connect to (ssh's %h)
+        host: String,
+        /// The door's TCP port (ssh's %p)
+        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// Which door's sequence to send [default: the door on PORT, or the only door]
+        #[arg(long, value_name = "NAME")]
+        door: Option<String>,
+        /// Knock and connect at most N times before giving up
+        #[arg(long, value_name = "N", default_value_t = crate::connect::DEFAULT_TRIES,
+              value_parser = clap::value_parser!(u32).range(1..=100))]
+        tries: u32,
+        /// Give up one connect after DUR, e.g. 3s
+        #[arg(long, value_name = "DUR", default_value = crate::connect::DEFAULT_TIMEOUT,
+              value_parser = positive_duration)]
+        timeout: Duration,
+        /// Pause between two knocks, e.g. 20ms, 1s
+        #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
+        delay: Duration,
+        /// Connect over IPv4 only
+        #[arg(short = '4', conflicts_with = "ipv6")]
+        ipv4: bool,
+        /// Connect over IPv6 only
+        #[arg(short = '6')]
+        ipv6: bool,
+    },
     /// Follow the kernel's messages in the journal and mail every knock
     Watch {
         /// Read the journal files of DIR (e.g. from systemd-journal-remote)

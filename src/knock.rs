@@ -42,31 +42,41 @@ pub enum FamilyChoice {
 /// Resolves `host` to one address of the chosen family (the first one the
 /// resolver returns, which follows the system's address preference).
 pub fn resolve(host: &str, family: FamilyChoice) -> Result<IpAddr, Error> {
+    Ok(resolve_all(host, family)?[0])
+}
+
+/// Every address of `host` of the chosen family, in the resolver's order
+/// (the order ssh tries them in), without duplicates; never empty.
+pub fn resolve_all(host: &str, family: FamilyChoice) -> Result<Vec<IpAddr>, Error> {
     let err = |reason: String| Error::Resolve {
         host: host.to_string(),
         reason,
     };
     // A literal IPv6 address may come in brackets, as in URLs.
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<IpAddr> = (bare, 0)
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    for a in (bare, 0)
         .to_socket_addrs()
         .map_err(|e| err(e.to_string()))?
-        .map(|a| a.ip())
-        .collect();
-    addrs
-        .into_iter()
-        .find(|a| match family {
+    {
+        let a = a.ip();
+        let wanted = match family {
             FamilyChoice::Any => true,
             FamilyChoice::V4 => a.is_ipv4(),
             FamilyChoice::V6 => a.is_ipv6(),
-        })
-        .ok_or_else(|| {
-            err(match family {
-                FamilyChoice::V4 => "no IPv4 address".into(),
-                FamilyChoice::V6 => "no IPv6 address".into(),
-                FamilyChoice::Any => "no address".into(),
-            })
-        })
+        };
+        if wanted && !addrs.contains(&a) {
+            addrs.push(a);
+        }
+    }
+    if addrs.is_empty() {
+        return Err(err(match family {
+            FamilyChoice::V4 => "no IPv4 address".into(),
+            FamilyChoice::V6 => "no IPv6 address".into(),
+            FamilyChoice::Any => "no address".into(),
+        }));
+    }
+    Ok(addrs)
 }
 
 /// Sends the knocks in order, `delay` apart.

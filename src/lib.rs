@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod confirm;
+pub mod connect;
 pub mod edit;
 pub mod exit;
 pub mod firewall;

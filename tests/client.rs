@@ -1,0 +1,364 @@
+//! The client in daily use, on the real kernel in throwaway namespaces:
+//! `nfknock connect` as ssh's ProxyCommand (a real sshd behind the door),
+//! a lost knock that the retry makes up for, and names with both address
+//! families. The client always runs as an unprivileged user.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Family, Host, KNOCKS, Lab, NFKNOCK, one_door_config, text, wait_until};
+
+const SSH: u16 = 22;
+
+/// A lab with the one-door config applied (nftables) and an echo server
+/// behind the door.
+fn lab_with_door(family: Family) -> Option<Lab> {
+    let lab = Lab::new(family)?;
+    let path = lab.config("nfknock.toml", &one_door_config("nftables", ""));
+    lab.apply(&path);
+    lab.listen_tcp(SSH);
+    Some(lab)
+}
+
+/// A client's home that the unprivileged user can read, with a hosts.toml
+/// giving the door "ssh" for each of `names`.
+fn client_home(names: &[&str]) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("nfknock");
+    std::fs::create_dir(&dir).unwrap();
+    let seq: Vec<String> = KNOCKS.iter().map(|k| format!("\"{k}\"")).collect();
+    let text: String = names
+        .iter()
+        .map(|n| format!("[\"{n}\"]\nssh = [{}]\n", seq.join(", ")))
+        .collect();
+    std::fs::write(dir.join("hosts.toml"), text).unwrap();
+    for p in [home.path(), &dir, &dir.join("hosts.toml")] {
+        let mode = if p.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    home
+}
+
+/// `nfknock ARGS` from the client namespace as nobody, with `home` as its
+/// XDG_CONFIG_HOME and `input` on stdin (then closed); killed after 20 s.
+fn client(lab: &Lab, home: &Path, args: &[&str], input: &[u8]) -> Output {
+    let mut cmd = vec![
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        NFKNOCK,
+    ];
+    cmd.extend_from_slice(args);
+    let child = lab
+        .command(Host::Client, &cmd)
+        .env("XDG_CONFIG_HOME", home)
+        .env("HOME", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child, input)
+}
+
+/// Writes `input`, closes stdin and waits (at most 20 s) for the output.
+fn finish(mut child: Child, input: &[u8]) -> Output {
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+// The door opens for `connect`, which relays both ways and half-closes:
+// the echo server sees the end of stdin, answers, closes, and connect exits 0.
+fn connect_relays_through_the_door(family: Family) {
+    let Some(lab) = lab_with_door(family) else {
+        return;
+    };
+    let server = lab.server_addr().to_string();
+    let home = client_home(&[&server]);
+    let out = client(
+        &lab,
+        home.path(),
+        &["connect", &server, "22"],
+        b"hello through the door\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello through the door\n");
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}
+
+/// A table in the client namespace that drops the first knock (1001/tcp)
+/// once: the set remembers it was dropped. `nft flush set inet lossy seen`
+/// arms it again.
+const LOSE_FIRST_KNOCK: &str = r#"table inet lossy {
+    set seen {
+        type inet_service
+        flags dynamic
+    }
+    chain out {
+        type filter hook output priority 0; policy accept;
+        tcp dport @seen accept
+        tcp dport 1001 add @seen { tcp dport } counter drop
+    }
+}
+"#;
+
+fn dropped_knocks(lab: &Lab) -> String {
+    let out = lab.run(
+        Host::Client,
+        &["nft", "list", "chain", "inet", "lossy", "out"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    listing
+        .lines()
+        .find_map(|l| l.split("counter packets ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no counter in {listing}"))
+        .to_string()
+}
+
+// A knock lost on the way: the connect is refused, connect knocks again
+// and gets in. With --tries 1 it gives up: exit 1, one line on stderr.
+fn connect_knocks_again_when_a_knock_is_lost(family: Family) {
+    let Some(lab) = lab_with_door(family) else {
+        return;
+    };
+    let rules = lab.config("lossy.nft", LOSE_FIRST_KNOCK);
+    let out = lab.run(Host::Client, &["nft", "-f", rules.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let server = lab.server_addr().to_string();
+    let home = client_home(&[&server]);
+
+    let out = client(
+        &lab,
+        home.path(),
+        &["connect", &server, "22", "--tries", "1"],
+        b"x",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr,
+        format!(
+            "nfknock: cannot connect to {server} port 22 after 1 knock(s): {server}: connection refused; is the knock sequence right, and the service running?\n"
+        )
+    );
+    assert!(out.stdout.is_empty());
+    assert_eq!(dropped_knocks(&lab), "1");
+
+    let out = lab.run(
+        Host::Client,
+        &["nft", "flush", "set", "inet", "lossy", "seen"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = client(
+        &lab,
+        home.path(),
+        &["-v", "connect", &server, "22"],
+        b"second try\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "second try\n");
+    assert_eq!(dropped_knocks(&lab), "2", "the first knock was not lost");
+    let stderr = text(&out.stderr);
+    let to = SocketAddr::new(lab.server_addr(), SSH);
+    assert!(
+        stderr.contains(&format!("{to}: connection refused")) && stderr.contains("try 2 of 3"),
+        "{stderr}"
+    );
+}
+
+/// An sshd in the server namespace, on port 22 of both families, with a
+/// throwaway host key; root logs in with the key `dir/user_key`. Killed on
+/// drop.
+struct Sshd {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "nfknock-test", "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen (package openssh-client)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+fn sshd(lab: &Lab) -> Option<Sshd> {
+    if !Path::new("/usr/sbin/sshd").exists() {
+        let why = "no /usr/sbin/sshd (package openssh-server)";
+        if std::env::var("NFKNOCK_REQUIRE_NETNS").as_deref() == Ok("1") {
+            panic!("{why}, and NFKNOCK_REQUIRE_NETNS=1");
+        }
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    let dir = lab.dir.path().join("ssh");
+    std::fs::create_dir(&dir).unwrap();
+    keygen(&dir.join("host_key"));
+    keygen(&dir.join("user_key"));
+    std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port 22\nListenAddress 0.0.0.0\nListenAddress ::\nHostKey {d}/host_key\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPidFile none\nUsePAM no\nStrictModes no\n\
+             PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    // sshd's privilege separation directory (the package makes it at boot).
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let child = lab
+        .command(
+            Host::Server,
+            &["/usr/sbin/sshd", "-D", "-e", "-f", config.to_str().unwrap()],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sshd = Sshd { child, dir };
+    // Loopback is never behind a door: ready once it accepts there.
+    let up = wait_until(Duration::from_secs(10), || {
+        lab.in_ns(Host::Server, || {
+            TcpStream::connect_timeout(
+                &SocketAddr::from(([127, 0, 0, 1], SSH)),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+        })
+    });
+    assert!(up.is_some(), "sshd did not start");
+    Some(sshd)
+}
+
+// ssh with `ProxyCommand nfknock connect %h %p` (run unprivileged) logs
+// in through the hidden door, with no separate knock; plain ssh cannot.
+fn ssh_logs_in_through_connect_as_proxy_command(family: Family) {
+    let Some(lab) = Lab::new(family) else {
+        return;
+    };
+    let path = lab.config("nfknock.toml", &one_door_config("nftables", ""));
+    lab.apply(&path);
+    let Some(sshd) = sshd(&lab) else {
+        return;
+    };
+    let server = lab.server_addr().to_string();
+    let home = client_home(&[&server]);
+    let key = sshd.dir.join("user_key");
+    let proxy = format!(
+        "ProxyCommand=setpriv --reuid=65534 --regid=65534 --clear-groups {NFKNOCK} connect %h %p"
+    );
+    let ssh = |proxy: Option<&str>| {
+        let mut cmd = vec![
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            key.to_str().unwrap(),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=3",
+        ];
+        if let Some(p) = proxy {
+            cmd.extend(["-o", p]);
+        }
+        let target = format!("root@{server}");
+        cmd.extend([target.as_str(), "echo", "logged in over", "$SSH_CONNECTION"]);
+        let child = lab
+            .command(Host::Client, &cmd)
+            .env("XDG_CONFIG_HOME", home.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        finish(child, b"")
+    };
+    let out = ssh(None);
+    assert!(!out.status.success(), "ssh got in without knocking");
+    let out = ssh(Some(&proxy));
+    assert!(out.status.success(), "ssh: {}", text(&out.stderr));
+    let client = Host::Client.addr(family).to_string();
+    assert!(
+        text(&out.stdout).starts_with(&format!("logged in over {client} ")),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+// The door is the one on PORT when none is named; the knock of an
+// unreachable host counts as a failed try. In an empty namespace nothing
+// leaves the machine.
+#[test]
+fn connect_picks_the_door_on_its_port() {
+    if !common::netns_available() {
+        return;
+    }
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("cfg-sample/nfknock.toml");
+    let run = |args: &[&str]| {
+        Command::new("unshare")
+            .args(["-n", NFKNOCK, "-c", sample.to_str().unwrap(), "connect"])
+            .args(args)
+            .env_remove("NFKNOCK_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["192.0.2.1", "22", "--tries", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "nfknock: cannot connect to 192.0.2.1 port 22 after 2 knock(s): 192.0.2.1: cannot send knock 48211/tcp to 192.0.2.1"
+        ) && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let out = run(&["192.0.2.1", "8443"]);
+    assert!(text(&out.stderr).contains("cannot send knock 31337/udp"));
+    let out = run(&["192.0.2.1", "2222"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("has 2 doors; pick one with --door"));
+}
+
+family_tests!(
+    connect_relays_through_the_door,
+    connect_knocks_again_when_a_knock_is_lost,
+    ssh_logs_in_through_connect_as_proxy_command,
+);
