@@ -99,9 +99,10 @@ pub enum Command {
     Knock {
         /// Host name or address to knock on
         host: String,
-        /// Knocks to send (PORT, PORT/tcp, PORT/udp, t:PORT, u:PORT);
+        /// Knocks to send (PORT, PORT/tcp, PORT/udp, PORT:udp, t:PORT, u:PORT;
+        /// several in one argument with commas: T:10000,U:10001);
         /// default: the door's sequence from hosts.toml or the config
-        #[arg(value_name = "PORTSPEC")]
+        #[arg(value_name = "PORTSPEC", value_delimiter = ',')]
         knocks: Vec<PortSpec>,
         /// Which door's sequence to send [default: the only door]
         #[arg(long, value_name = "NAME")]

@@ -30,6 +30,11 @@ pub enum Error {
     },
     #[error("cannot read {path}: {reason}")]
     Hosts { path: PathBuf, reason: String },
+    #[error("{path}: {}", problems.join("; "))]
+    HostsInvalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +221,36 @@ pub fn hosts_path() -> Option<PathBuf> {
     Some(base.join("nfknock").join("hosts.toml"))
 }
 
-/// Reads the client file; a missing file is an empty one.
+/// Everything wrong with the client file, by the rules of the config: a
+/// fixed sequence as `config::sequence_problems` says (an empty list is an
+/// error, not a silent knock of nothing), a rotating door's period and
+/// length as `rotate::rotate_problems` says.
+pub fn hosts_problems(hosts: &Hosts) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (host, doors) in hosts {
+        for (door, entry) in doors {
+            let at = format!("host \"{host}\", door \"{door}\"");
+            match entry {
+                HostDoor::Fixed(seq) => {
+                    for p in crate::config::sequence_problems(seq, &Default::default()) {
+                        problems.push(format!("{at}: sequence: {p}"));
+                    }
+                }
+                HostDoor::Rotating(r) => match crate::config::parse_duration(&r.period) {
+                    Ok(period) => {
+                        for p in crate::rotate::rotate_problems(period, r.length) {
+                            problems.push(format!("{at}: {p}"));
+                        }
+                    }
+                    Err(e) => problems.push(format!("{at}: period: {e}")),
+                },
+            }
+        }
+    }
+    problems
+}
+
+/// Reads and checks the client file; a missing file is an empty one.
 pub fn load_hosts(path: &Path) -> Result<Hosts, Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -228,10 +262,18 @@ pub fn load_hosts(path: &Path) -> Result<Hosts, Error> {
             });
         }
     };
-    toml::from_str(&text).map_err(|e| Error::Hosts {
+    let hosts: Hosts = toml::from_str(&text).map_err(|e| Error::Hosts {
         path: path.into(),
         reason: e.to_string(),
-    })
+    })?;
+    let problems = hosts_problems(&hosts);
+    if !problems.is_empty() {
+        return Err(Error::HostsInvalid {
+            path: path.into(),
+            problems,
+        });
+    }
+    Ok(hosts)
 }
 
 #[cfg(test)]
@@ -265,6 +307,38 @@ mod tests {
                 .to_string()
                 .contains("invalid port")
         );
+    }
+
+    #[test]
+    fn hosts_sequences_are_validated_like_the_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.toml");
+        for (text, problem) in [
+            (
+                "ssh = []",
+                "host \"h\", door \"ssh\": sequence: missing or empty",
+            ),
+            (
+                "ssh = [1001, 2002]",
+                "sequence: 2 knocks; at least 3 are needed",
+            ),
+            ("ssh = [1001, 1002, 1003]", "a port scanner walks it"),
+            (
+                "ssh = [1001, 1001, 2002]",
+                "knock 1001/tcp is repeated back to back",
+            ),
+            (
+                "ssh = { port = 22, secret_file = \"s\", period = \"soon\" }",
+                "door \"ssh\": period: ",
+            ),
+        ] {
+            std::fs::write(&path, format!("[\"h\"]\n{text}\n")).unwrap();
+            let e = load_hosts(&path).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{}: ", path.display())), "{e}");
+            assert!(e.contains(problem), "{text}: {e}");
+        }
+        std::fs::write(&path, "[\"h\"]\nssh = [\"1001:tcp\", \"U:2002\", 3003]\n").unwrap();
+        assert!(load_hosts(&path).is_ok());
     }
 
     #[test]

@@ -357,7 +357,62 @@ fn connect_picks_the_door_on_its_port() {
     assert!(text(&out.stderr).contains("has 2 doors; pick one with --door"));
 }
 
+// knockd's client's `PORT:proto` and the original knock.sh's comma lists
+// send the same knocks as `PORT/proto`.
+fn knock_accepts_the_syntax_users_bring(family: Family) {
+    let Some(lab) = lab_with_door(family) else {
+        return;
+    };
+    lab.knock(Host::Client, &["1001:tcp,U:2002", "3003:TCP"], "20ms");
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), common::Probe::Open);
+}
+
+// A hosts.toml sequence is checked like the config's: an empty or short
+// list is a usage error naming the host and door, not a silent exit 0.
+#[test]
+fn hosts_toml_sequences_are_validated() {
+    if !common::netns_available() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("nfknock");
+    std::fs::create_dir(&dir).unwrap();
+    for (entry, problem) in [
+        ("ssh = []", "sequence: missing or empty"),
+        (
+            "ssh = [\"1001:tcp\"]",
+            "sequence: 1 knocks; at least 3 are needed",
+        ),
+    ] {
+        std::fs::write(
+            dir.join("hosts.toml"),
+            format!("[\"192.0.2.1\"]\n{entry}\n"),
+        )
+        .unwrap();
+        for cmd in ["knock", "connect"] {
+            let mut args = vec!["-n", NFKNOCK, cmd, "192.0.2.1"];
+            if cmd == "connect" {
+                args.push("22");
+            }
+            let out = Command::new("unshare")
+                .args(&args)
+                .env("XDG_CONFIG_HOME", home.path())
+                .env_remove("NFKNOCK_CONFIG")
+                .output()
+                .unwrap();
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {entry}: {stderr}");
+            assert!(
+                stderr.contains("hosts.toml: host \"192.0.2.1\", door \"ssh\": ")
+                    && stderr.contains(problem),
+                "{cmd} {entry}: {stderr}"
+            );
+        }
+    }
+}
+
 family_tests!(
+    knock_accepts_the_syntax_users_bring,
     connect_relays_through_the_door,
     connect_knocks_again_when_a_knock_is_lost,
     ssh_logs_in_through_connect_as_proxy_command,
