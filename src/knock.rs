@@ -44,10 +44,19 @@ pub enum FamilyChoice {
     V6,
 }
 
-/// Resolves `host` to one address of the chosen family (the first one the
-/// resolver returns, which follows the system's address preference).
-pub fn resolve(host: &str, family: FamilyChoice) -> Result<IpAddr, Error> {
-    Ok(resolve_all(host, family)?[0])
+/// The addresses to knock on: the first address of each family `host`
+/// has (the first the resolver returns, which follows the system's address
+/// preference), in the resolver's order. A name with A and AAAA records
+/// gets both knocked, so whichever family ssh then uses finds the door
+/// open; `-4`/`-6` keep one.
+pub fn resolve_families(host: &str, family: FamilyChoice) -> Result<Vec<IpAddr>, Error> {
+    let mut first = Vec::new();
+    for a in resolve_all(host, family)? {
+        if !first.iter().any(|f: &IpAddr| f.is_ipv4() == a.is_ipv4()) {
+            first.push(a);
+        }
+    }
+    Ok(first)
 }
 
 /// Every address of `host` of the chosen family, in the resolver's order
@@ -369,16 +378,25 @@ mod tests {
 
     #[test]
     fn resolves_literals_per_family() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(
-            resolve("192.0.2.1", FamilyChoice::Any).unwrap().to_string(),
-            "192.0.2.1"
+            resolve_families("192.0.2.1", FamilyChoice::Any).unwrap(),
+            [v4]
         );
         assert_eq!(
-            resolve("[2001:db8::1]", FamilyChoice::V6)
-                .unwrap()
-                .to_string(),
-            "2001:db8::1"
+            resolve_families("[2001:db8::1]", FamilyChoice::V6).unwrap(),
+            [v6]
         );
-        assert!(resolve("192.0.2.1", FamilyChoice::V6).is_err());
+        assert!(resolve_families("192.0.2.1", FamilyChoice::V6).is_err());
+        assert!(resolve_all("[2001:db8::1]", FamilyChoice::V4).is_err());
+    }
+
+    #[test]
+    fn localhost_is_knocked_once_per_family() {
+        // A second address of one family is never knocked.
+        let addrs = resolve_families("localhost", FamilyChoice::Any).unwrap();
+        assert!(!addrs.is_empty() && addrs.len() <= 2);
+        assert!(addrs.len() < 2 || addrs[0].is_ipv4() != addrs[1].is_ipv4());
     }
 }

@@ -411,6 +411,121 @@ fn hosts_toml_sequences_are_validated() {
     }
 }
 
+/// A host name for the client namespace: `ip netns exec` puts the files
+/// of /etc/netns/NS/ over /etc/, so this `hosts` is the client's only.
+/// Removed on drop.
+struct ClientHosts(PathBuf);
+
+impl ClientHosts {
+    fn new(lab: &Lab, lines: &str) -> ClientHosts {
+        let dir = Path::new("/etc/netns").join(lab.ns(Host::Client));
+        // Another lab's drop may remove /etc/netns in between: try again.
+        let made = wait_until(Duration::from_secs(2), || {
+            std::fs::create_dir_all(&dir).is_ok()
+                && std::fs::write(dir.join("hosts"), lines).is_ok()
+        });
+        assert!(made.is_some(), "cannot write {}/hosts", dir.display());
+        ClientHosts(dir)
+    }
+}
+
+impl Drop for ClientHosts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        // The parent only when no other lab uses it.
+        let _ = std::fs::remove_dir("/etc/netns");
+    }
+}
+
+/// `server.test` with both of the server's addresses.
+fn dual_stack_name(lab: &Lab) -> ClientHosts {
+    ClientHosts::new(
+        lab,
+        &format!(
+            "{} server.test\n{} server.test\n",
+            Host::Server.addr(Family::V4),
+            Host::Server.addr(Family::V6)
+        ),
+    )
+}
+
+// A name with A and AAAA records is knocked on both families, so the
+// door is open whichever one ssh then takes; -6 (or -4) knocks one only.
+#[test]
+fn knock_opens_every_family_of_a_name() {
+    let Some(lab) = lab_with_door(Family::V4) else {
+        return;
+    };
+    let _hosts = dual_stack_name(&lab);
+    let home = client_home(&[]);
+    let knock = |extra: &[&str]| {
+        let mut args = vec!["knock", "server.test", "--delay", "20ms"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&KNOCKS);
+        let out = client(&lab, home.path(), &args, b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    let door = |family| lab.probe_tcp_family(Host::Client, SSH, family);
+    knock(&["-6"]);
+    assert_eq!(door(Family::V6), common::Probe::Open, "-6 knocked IPv6");
+    assert_eq!(
+        door(Family::V4),
+        common::Probe::Closed,
+        "-6 knocked IPv4 too"
+    );
+    knock(&[]);
+    assert_eq!(door(Family::V4), common::Probe::Open, "IPv4 not knocked");
+    assert_eq!(door(Family::V6), common::Probe::Open);
+}
+
+/// A rule in the client namespace that refuses TCP to the server's port
+/// 22 over one family: a path to the server that does not work.
+fn refuse_family(lab: &Lab, family: Family) {
+    let (ip, addr) = match family {
+        Family::V4 => ("ip", Host::Server.addr(family)),
+        Family::V6 => ("ip6", Host::Server.addr(family)),
+    };
+    let rules = lab.config(
+        "broken.nft",
+        &format!(
+            "table inet broken {{\n chain out {{\n  type filter hook output priority 0; policy accept;\n  \
+             {ip} daddr {addr} tcp dport 22 reject with tcp reset\n }}\n}}\n"
+        ),
+    );
+    let out = lab.run(Host::Client, &["nft", "-f", rules.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+// connect tries the name's addresses in the resolver's order, as ssh
+// does, knocking on each just before: when one family's path is broken it
+// gets in over the other. Run with each family broken, so that whichever
+// comes first in the resolver's order, the fallback is exercised.
+#[test]
+fn connect_falls_back_to_the_other_family() {
+    for broken in [Family::V6, Family::V4] {
+        let Some(lab) = lab_with_door(Family::V4) else {
+            return;
+        };
+        let _hosts = dual_stack_name(&lab);
+        refuse_family(&lab, broken);
+        let home = client_home(&["server.test"]);
+        let out = client(
+            &lab,
+            home.path(),
+            &["-v", "connect", "server.test", "22", "--tries", "1"],
+            b"over the other family\n",
+        );
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{broken:?} broken: {stderr}");
+        assert_eq!(text(&out.stdout), "over the other family\n");
+        let good = SocketAddr::new(Host::Server.addr(broken.other()), SSH);
+        assert!(
+            stderr.contains(&format!("connected to {good}")),
+            "{broken:?} broken: {stderr}"
+        );
+    }
+}
+
 family_tests!(
     knock_accepts_the_syntax_users_bring,
     connect_relays_through_the_door,
