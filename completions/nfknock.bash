@@ -49,6 +49,9 @@ _nfknock() {
             nfknock,knock)
                 cmd="nfknock__subcmd__knock"
                 ;;
+            nfknock,metrics)
+                cmd="nfknock__subcmd__metrics"
+                ;;
             nfknock,notify-test)
                 cmd="nfknock__subcmd__notify__subcmd__test"
                 ;;
@@ -126,6 +129,9 @@ _nfknock() {
                 ;;
             nfknock__subcmd__help,knock)
                 cmd="nfknock__subcmd__help__subcmd__knock"
+                ;;
+            nfknock__subcmd__help,metrics)
+                cmd="nfknock__subcmd__help__subcmd__metrics"
                 ;;
             nfknock__subcmd__help,notify-test)
                 cmd="nfknock__subcmd__help__subcmd__notify__subcmd__test"
@@ -209,7 +215,7 @@ _nfknock() {
 
     case "${cmd}" in
         nfknock)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rotate gen-secret rollback restore remove status transient knock connect watch notify-test gen-sequence config import completions help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rotate gen-secret rollback restore remove status metrics transient knock connect watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -531,7 +537,7 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help)
-            opts="check show apply confirm rotate gen-secret rollback restore remove status transient knock connect watch notify-test gen-sequence config import completions help"
+            opts="check show apply confirm rotate gen-secret rollback restore remove status metrics transient knock connect watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -713,6 +719,20 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help__subcmd__knock)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__help__subcmd__metrics)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -958,6 +978,32 @@ _nfknock() {
                     return 0
                     ;;
                 --delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__metrics)
+            opts="-c -q -v -h --textfile --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

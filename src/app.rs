@@ -13,7 +13,7 @@ use crate::exit::Error;
 use crate::firewall::{self, Status};
 use crate::knock::{self, FamilyChoice};
 use crate::port::PortSpec;
-use crate::{confirm, connect, listening, persist, sequence, watch};
+use crate::{confirm, connect, listening, metrics, persist, sequence, watch};
 
 /// Where a command prints: quiet mode keeps only errors and warnings.
 struct Out {
@@ -95,6 +95,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Remove { no_persist } => remove(&out, no_persist),
         Command::Status { json } => status(&out, &config_path, json),
         Command::Transient { action } => transient(&out, &config_path, action),
+        Command::Metrics { textfile } => {
+            require_net_admin("metrics")?;
+            let kind = kernel_backend(&config_path)?;
+            let text = metrics::gather(kind, &persist::state_dir()).map_err(Error::failure)?;
+            match textfile {
+                None => print!("{text}"),
+                Some(dir) => {
+                    let path = metrics::write_textfile(&dir, &text).map_err(Error::failure)?;
+                    out.detail(format!("wrote {}", path.display()));
+                }
+            }
+            Ok(())
+        }
         Command::Knock {
             host,
             knocks,

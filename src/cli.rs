@@ -90,6 +90,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the counters and gauges of `status` for Prometheus (root)
+    Metrics {
+        /// Write DIR/nfknock.prom atomically instead, for node_exporter's
+        /// textfile collector (Debian: /var/lib/prometheus/node-exporter)
+        #[arg(long, value_name = "DIR")]
+        textfile: Option<PathBuf>,
+    },
     /// Let networks in without knocking until the next apply or reboot (root)
     Transient {
         #[command(subcommand)]

@@ -15,6 +15,7 @@ pub mod firewall;
 pub mod import;
 pub mod knock;
 pub mod listening;
+pub mod metrics;
 pub mod persist;
 pub mod port;
 pub mod rotate;
