@@ -139,20 +139,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 }
                 _ => knocks,
             };
-            // Every family the name has; one that cannot be reached (no
-            // IPv6 route, say) is fine as long as another one was knocked.
             let addrs = knock::resolve_families(&host, family)?;
-            let mut failed = Vec::new();
-            for &addr in &addrs {
-                out.detail(format!("knocking on {addr}: {}", join(&knocks)));
-                if let Err(e) = knock::knock(addr, &knocks, delay) {
-                    out.detail(e.to_string());
-                    failed.push(e);
-                }
-            }
-            if failed.len() == addrs.len() {
-                return Err(failed.remove(0).into());
-            }
+            knock::knock_each(&addrs, &knocks, delay, |m| out.detail(m))?;
             Ok(())
         }
         Command::Connect {

@@ -108,6 +108,30 @@ pub fn knock(addr: IpAddr, sequence: &[PortSpec], delay: Duration) -> Result<(),
     Ok(())
 }
 
+/// Knocks on each address in turn (one per family, from
+/// [`resolve_families`]). One that cannot be reached (no IPv6 route, say)
+/// is fine as long as another one was knocked; `log` hears about each.
+pub fn knock_each(
+    addrs: &[IpAddr],
+    sequence: &[PortSpec],
+    delay: Duration,
+    log: impl Fn(String),
+) -> Result<(), Error> {
+    let knocks: Vec<String> = sequence.iter().map(|k| k.to_string()).collect();
+    let mut failed = Vec::new();
+    for &addr in addrs {
+        log(format!("knocking on {addr}: {}", knocks.join(" ")));
+        if let Err(e) = knock(addr, sequence, delay) {
+            log(e.to_string());
+            failed.push(e);
+        }
+    }
+    if !addrs.is_empty() && failed.len() == addrs.len() {
+        return Err(failed.swap_remove(0));
+    }
+    Ok(())
+}
+
 fn send(to: SocketAddr, proto: Proto) -> std::io::Result<()> {
     match proto {
         Proto::Tcp => {

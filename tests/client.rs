@@ -478,6 +478,40 @@ fn knock_opens_every_family_of_a_name() {
     assert_eq!(door(Family::V6), common::Probe::Open);
 }
 
+// A family that cannot be reached (here: an IPv6 address with no route)
+// does not fail the knock when another family was knocked.
+#[test]
+fn knock_skips_an_unreachable_family() {
+    let Some(lab) = lab_with_door(Family::V4) else {
+        return;
+    };
+    let _hosts = ClientHosts::new(
+        &lab,
+        &format!(
+            "2001:db8:ffff::1 server.test\n{} server.test\n",
+            Host::Server.addr(Family::V4)
+        ),
+    );
+    let home = client_home(&[]);
+    let mut args = vec!["-v", "knock", "server.test"];
+    args.extend_from_slice(&KNOCKS);
+    let out = client(&lab, home.path(), &args, b"");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot send knock 1001/tcp to 2001:db8:ffff::1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lab.probe_tcp_family(Host::Client, SSH, Family::V4),
+        common::Probe::Open
+    );
+    // -6 leaves only the unreachable one: that fails.
+    args.insert(2, "-6");
+    let out = client(&lab, home.path(), &args, b"");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
 /// A rule in the client namespace that refuses TCP to the server's port
 /// 22 over one family: a path to the server that does not work.
 fn refuse_family(lab: &Lab, family: Family) {
