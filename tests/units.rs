@@ -154,7 +154,7 @@ fn metrics_units_verify_and_write_only_the_textfile_directory() {
         );
     }
     let timer = unit("nfknock-metrics.timer");
-    assert!(timer.lines().any(|l| l == "OnUnitActiveSec=1min"));
+    assert!(timer.lines().any(|l| l == "OnCalendar=*-*-* *:*:30"));
 }
 
 #[test]
