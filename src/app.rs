@@ -717,7 +717,7 @@ fn sequence_for(
         if let Some(doors) = hosts.get(host) {
             let on_port = doors
                 .iter()
-                .find(|(_, e)| matches!(e, knock::HostDoor::Rotating(r) if Some(r.port) == port));
+                .find(|(_, e)| port.is_some() && e.port() == port);
             let chosen = match door {
                 Some(name) => doors.get_key_value(name),
                 None if on_port.is_some() => on_port,

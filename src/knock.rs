@@ -169,7 +169,9 @@ fn send(to: SocketAddr, proto: Proto) -> std::io::Result<()> {
 /// ssh = ["48211/tcp", "9143/udp", "27733/tcp"]
 /// ```
 ///
-/// A door with a rotating sequence names its secret instead:
+/// With its port too, so that `nfknock connect HOST PORT` finds the door
+/// by its port (`ssh = { port = "22/tcp", sequence = [...] }`). A door
+/// with a rotating sequence names its secret instead:
 ///
 /// ```toml
 /// ["server.example.org"]
@@ -180,6 +182,7 @@ pub type Hosts = BTreeMap<String, BTreeMap<String, HostDoor>>;
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostDoor {
     Fixed(Vec<PortSpec>),
+    OnPort(HostFixed),
     Rotating(HostRotate),
 }
 
@@ -192,14 +195,25 @@ impl<'de> serde::Deserialize<'de> for HostDoor {
             toml::Value::Array(_) => Vec::<PortSpec>::deserialize(v)
                 .map(HostDoor::Fixed)
                 .map_err(D::Error::custom),
+            toml::Value::Table(ref t) if t.contains_key("sequence") => HostFixed::deserialize(v)
+                .map(HostDoor::OnPort)
+                .map_err(D::Error::custom),
             toml::Value::Table(_) => HostRotate::deserialize(v)
                 .map(HostDoor::Rotating)
                 .map_err(D::Error::custom),
             _ => Err(D::Error::custom(
-                "a door is a list of ports or { port, secret_file, period, length }",
+                "a door is a list of ports, { port, sequence } or { port, secret_file, period, length }",
             )),
         }
     }
+}
+
+/// A fixed sequence with the door's port.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFixed {
+    pub port: PortSpec,
+    pub sequence: Vec<PortSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -218,10 +232,20 @@ fn default_length() -> usize {
 }
 
 impl HostDoor {
+    /// The door's hidden port, when the entry says it.
+    pub fn port(&self) -> Option<PortSpec> {
+        match self {
+            HostDoor::Fixed(_) => None,
+            HostDoor::OnPort(f) => Some(f.port),
+            HostDoor::Rotating(r) => Some(r.port),
+        }
+    }
+
     /// The sequence to knock now.
     pub fn sequence(&self, door: &str, now: u64) -> Result<Vec<PortSpec>, String> {
         match self {
             HostDoor::Fixed(seq) => Ok(seq.clone()),
+            HostDoor::OnPort(f) => Ok(f.sequence.clone()),
             HostDoor::Rotating(r) => {
                 let period = crate::config::parse_duration(&r.period)?;
                 let problems = crate::rotate::rotate_problems(period, r.length);
@@ -266,6 +290,12 @@ pub fn hosts_problems(hosts: &Hosts) -> Vec<String> {
             match entry {
                 HostDoor::Fixed(seq) => {
                     for p in crate::config::sequence_problems(seq, &Default::default()) {
+                        problems.push(format!("{at}: sequence: {p}"));
+                    }
+                }
+                HostDoor::OnPort(f) => {
+                    let reserved = [(f.port, "the door's port".to_string())].into();
+                    for p in crate::config::sequence_problems(&f.sequence, &reserved) {
                         problems.push(format!("{at}: sequence: {p}"));
                     }
                 }
@@ -328,6 +358,19 @@ mod tests {
             .unwrap();
         assert_eq!(seq[1], PortSpec::new(9143, Proto::Udp));
         assert_eq!(seq[2], PortSpec::new(27733, Proto::Tcp));
+        assert_eq!(hosts["server.example.org"]["ssh"].port(), None);
+        std::fs::write(
+            &path,
+            "[\"h\"]\nweb = { port = \"8443/tcp\", sequence = [\"31337/udp\", 4242, \"50505/udp\"] }\n",
+        )
+        .unwrap();
+        let hosts = load_hosts(&path).unwrap();
+        let web = &hosts["h"]["web"];
+        assert_eq!(web.port(), Some(PortSpec::new(8443, Proto::Tcp)));
+        assert_eq!(
+            web.sequence("web", 0).unwrap()[1],
+            PortSpec::new(4242, Proto::Tcp)
+        );
         assert!(
             load_hosts(&dir.path().join("none.toml"))
                 .unwrap()
@@ -370,6 +413,16 @@ mod tests {
             assert!(e.starts_with(&format!("{}: ", path.display())), "{e}");
             assert!(e.contains(problem), "{text}: {e}");
         }
+        std::fs::write(
+            &path,
+            "[\"h\"]\nssh = { port = 22, sequence = [1001, 22, 3003] }\n",
+        )
+        .unwrap();
+        let e = load_hosts(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("sequence: knock 22/tcp is the door's port"),
+            "{e}"
+        );
         std::fs::write(&path, "[\"h\"]\nssh = [\"1001:tcp\", \"U:2002\", 3003]\n").unwrap();
         assert!(load_hosts(&path).is_ok());
     }

@@ -29,15 +29,20 @@ fn lab_with_door(family: Family) -> Option<Lab> {
 /// A client's home that the unprivileged user can read, with a hosts.toml
 /// giving the door "ssh" for each of `names`.
 fn client_home(names: &[&str]) -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("nfknock");
-    std::fs::create_dir(&dir).unwrap();
     let seq: Vec<String> = KNOCKS.iter().map(|k| format!("\"{k}\"")).collect();
     let text: String = names
         .iter()
         .map(|n| format!("[\"{n}\"]\nssh = [{}]\n", seq.join(", ")))
         .collect();
-    std::fs::write(dir.join("hosts.toml"), text).unwrap();
+    client_home_with(&text)
+}
+
+/// A client's home with this hosts.toml.
+fn client_home_with(hosts_toml: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("nfknock");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("hosts.toml"), hosts_toml).unwrap();
     for p in [home.path(), &dir, &dir.join("hosts.toml")] {
         let mode = if p.is_dir() { 0o755 } else { 0o644 };
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -99,6 +104,49 @@ fn connect_relays_through_the_door(family: Family) {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hello through the door\n");
     assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}
+
+// With several doors on a host, connect takes the one on PORT: from a
+// hosts.toml entry that names its port, as from a config.
+fn connect_finds_the_door_by_its_port(family: Family) {
+    let Some(lab) = Lab::new(family) else {
+        return;
+    };
+    let web = r#"
+[[door]]
+name = "web"
+port = "8080/tcp"
+sequence = ["4004/udp", "5005/tcp", "6006/udp"]
+"#;
+    let config = lab.config("nfknock.toml", &one_door_config("nftables", web));
+    lab.apply(&config);
+    lab.listen_tcp(SSH);
+    lab.listen_tcp(8080);
+    let server = lab.server_addr().to_string();
+    let home = client_home_with(&format!(
+        "[\"{server}\"]\n\
+         web = {{ port = \"8080/tcp\", sequence = [\"4004:udp\", \"5005\", \"u:6006\"] }}\n\
+         ssh = {{ port = 22, sequence = [\"{}\", \"{}\", \"{}\"] }}\n",
+        KNOCKS[0], KNOCKS[1], KNOCKS[2]
+    ));
+    for port in ["8080", "22"] {
+        let out = client(
+            &lab,
+            home.path(),
+            &["connect", &server, port, "--tries", "1"],
+            b"which door\n",
+        );
+        assert!(out.status.success(), "{port}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "which door\n");
+    }
+    // No door on that port, and two doors: say so, exit 2.
+    let out = client(&lab, home.path(), &["connect", &server, "2222"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("has no door chosen (pick one with --door); doors: ssh, web"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// A table in the client namespace that drops the first knock (1001/tcp)
@@ -561,6 +609,7 @@ fn connect_falls_back_to_the_other_family() {
 }
 
 family_tests!(
+    connect_finds_the_door_by_its_port,
     knock_accepts_the_syntax_users_bring,
     connect_relays_through_the_door,
     connect_knocks_again_when_a_knock_is_lost,
