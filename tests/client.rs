@@ -231,6 +231,34 @@ fn connect_knocks_again_when_a_knock_is_lost(family: Family) {
     );
 }
 
+// The last knock lost: the source waits mid-sequence on the server; the
+// next try's first knock starts it over, and connect still gets in.
+fn connect_gets_in_when_the_last_knock_is_lost(family: Family) {
+    let Some(lab) = lab_with_door(family) else {
+        return;
+    };
+    let rules = lab.config("lossy.nft", &LOSE_FIRST_KNOCK.replace("1001", "3003"));
+    let out = lab.run(Host::Client, &["nft", "-f", rules.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let server = lab.server_addr().to_string();
+    let home = client_home(&[&server]);
+    let out = client(
+        &lab,
+        home.path(),
+        &["-v", "connect", &server, "22"],
+        b"last knock lost\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "last knock lost\n");
+    assert_eq!(dropped_knocks(&lab), "1");
+    // The second try's first knock restarts the sequence: no third try.
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("try 2 of 3") && !stderr.contains("try 3 of 3"),
+        "{stderr}"
+    );
+}
+
 /// An sshd in the server namespace, on port 22 of both families, with a
 /// throwaway host key; root logs in with the key `dir/user_key`. Killed on
 /// drop.
@@ -610,6 +638,7 @@ fn connect_falls_back_to_the_other_family() {
 
 family_tests!(
     connect_finds_the_door_by_its_port,
+    connect_gets_in_when_the_last_knock_is_lost,
     knock_accepts_the_syntax_users_bring,
     connect_relays_through_the_door,
     connect_knocks_again_when_a_knock_is_lost,
