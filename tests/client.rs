@@ -12,15 +12,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Family, Host, KNOCKS, Lab, NFKNOCK, one_door_config, text, wait_until};
+use common::{
+    Backend, Case, Family, Host, KNOCKS, Lab, NFKNOCK, one_door_config, text, wait_until,
+};
 
 const SSH: u16 = 22;
 
 /// A lab with the one-door config applied (nftables) and an echo server
 /// behind the door.
 fn lab_with_door(family: Family) -> Option<Lab> {
-    let lab = Lab::new(family)?;
-    let path = lab.config("nfknock.toml", &one_door_config("nftables", ""));
+    lab_with_door_on(Case {
+        backend: Backend::Nftables,
+        family,
+    })
+}
+
+fn lab_with_door_on(t: Case) -> Option<Lab> {
+    let lab = Lab::new(t.family)?;
+    let path = lab.config("nfknock.toml", &one_door_config(t.backend.name(), ""));
     lab.apply(&path);
     lab.listen_tcp(SSH);
     Some(lab)
@@ -182,8 +191,8 @@ fn dropped_knocks(lab: &Lab) -> String {
 
 // A knock lost on the way: the connect is refused, connect knocks again
 // and gets in. With --tries 1 it gives up: exit 1, one line on stderr.
-fn connect_knocks_again_when_a_knock_is_lost(family: Family) {
-    let Some(lab) = lab_with_door(family) else {
+fn connect_knocks_again_when_a_knock_is_lost(t: Case) {
+    let Some(lab) = lab_with_door_on(t) else {
         return;
     };
     let rules = lab.config("lossy.nft", LOSE_FIRST_KNOCK);
@@ -233,8 +242,8 @@ fn connect_knocks_again_when_a_knock_is_lost(family: Family) {
 
 // The last knock lost: the source waits mid-sequence on the server; the
 // next try's first knock starts it over, and connect still gets in.
-fn connect_gets_in_when_the_last_knock_is_lost(family: Family) {
-    let Some(lab) = lab_with_door(family) else {
+fn connect_gets_in_when_the_last_knock_is_lost(t: Case) {
+    let Some(lab) = lab_with_door_on(t) else {
         return;
     };
     let rules = lab.config("lossy.nft", &LOSE_FIRST_KNOCK.replace("1001", "3003"));
@@ -636,11 +645,14 @@ fn connect_falls_back_to_the_other_family() {
     }
 }
 
+backend_tests!(
+    connect_knocks_again_when_a_knock_is_lost,
+    connect_gets_in_when_the_last_knock_is_lost,
+);
+
 family_tests!(
     connect_finds_the_door_by_its_port,
-    connect_gets_in_when_the_last_knock_is_lost,
     knock_accepts_the_syntax_users_bring,
     connect_relays_through_the_door,
-    connect_knocks_again_when_a_knock_is_lost,
     ssh_logs_in_through_connect_as_proxy_command,
 );
