@@ -141,8 +141,8 @@ complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l period -d 'Wit
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l length -d 'With --secret-file: knocks in the sequence' -r
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l delay -d 'Pause between two knocks, e.g. 20ms, 1s' -r
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s c -l config -d 'Configuration file [default: /etc/nfknock/nfknock.toml]' -r -F
-complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s 4 -d 'Knock on an IPv4 address of HOST'
-complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s 6 -d 'Knock on an IPv6 address of HOST'
+complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s 4 -d 'Knock on HOST\'s IPv4 address only [default: the first address of each family]'
+complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s 6 -d 'Knock on HOST\'s IPv6 address only'
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s q -l quiet -d 'Print only errors and warnings'
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s v -l verbose -d 'Print more about what is done'
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s h -l help -d 'Print help'

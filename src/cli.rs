@@ -132,10 +132,10 @@ pub enum Command {
         /// Pause between two knocks, e.g. 20ms, 1s
         #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
         delay: Duration,
-        /// Knock on an IPv4 address of HOST
+        /// Knock on HOST's IPv4 address only [default: the first address of each family]
         #[arg(short = '4', conflicts_with = "ipv6")]
         ipv4: bool,
-        /// Knock on an IPv6 address of HOST
+        /// Knock on HOST's IPv6 address only
         #[arg(short = '6')]
         ipv6: bool,
     },
