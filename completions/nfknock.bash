@@ -31,6 +31,9 @@ _nfknock() {
             nfknock,confirm)
                 cmd="nfknock__subcmd__confirm"
                 ;;
+            nfknock,connect)
+                cmd="nfknock__subcmd__connect"
+                ;;
             nfknock,gen-secret)
                 cmd="nfknock__subcmd__gen__subcmd__secret"
                 ;;
@@ -45,6 +48,9 @@ _nfknock() {
                 ;;
             nfknock,knock)
                 cmd="nfknock__subcmd__knock"
+                ;;
+            nfknock,metrics)
+                cmd="nfknock__subcmd__metrics"
                 ;;
             nfknock,notify-test)
                 cmd="nfknock__subcmd__notify__subcmd__test"
@@ -106,6 +112,9 @@ _nfknock() {
             nfknock__subcmd__help,confirm)
                 cmd="nfknock__subcmd__help__subcmd__confirm"
                 ;;
+            nfknock__subcmd__help,connect)
+                cmd="nfknock__subcmd__help__subcmd__connect"
+                ;;
             nfknock__subcmd__help,gen-secret)
                 cmd="nfknock__subcmd__help__subcmd__gen__subcmd__secret"
                 ;;
@@ -120,6 +129,9 @@ _nfknock() {
                 ;;
             nfknock__subcmd__help,knock)
                 cmd="nfknock__subcmd__help__subcmd__knock"
+                ;;
+            nfknock__subcmd__help,metrics)
+                cmd="nfknock__subcmd__help__subcmd__metrics"
                 ;;
             nfknock__subcmd__help,notify-test)
                 cmd="nfknock__subcmd__help__subcmd__notify__subcmd__test"
@@ -203,7 +215,7 @@ _nfknock() {
 
     case "${cmd}" in
         nfknock)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rotate gen-secret rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rotate gen-secret rollback restore remove status metrics transient knock connect watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,6 +450,44 @@ _nfknock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nfknock__subcmd__connect)
+            opts="-4 -6 -c -q -v -h --door --tries --timeout --delay --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --door)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nfknock__subcmd__gen__subcmd__secret)
             opts="-c -q -v -h --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -487,7 +537,7 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help)
-            opts="check show apply confirm rotate gen-secret rollback restore remove status transient knock watch notify-test gen-sequence config import completions help"
+            opts="check show apply confirm rotate gen-secret rollback restore remove status metrics transient knock connect watch notify-test gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -598,6 +648,20 @@ _nfknock() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        nfknock__subcmd__help__subcmd__connect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         nfknock__subcmd__help__subcmd__gen__subcmd__secret)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -655,6 +719,20 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help__subcmd__knock)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__help__subcmd__metrics)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -900,6 +978,32 @@ _nfknock() {
                     return 0
                     ;;
                 --delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__metrics)
+            opts="-c -q -v -h --textfile --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -13,7 +13,7 @@ use crate::exit::Error;
 use crate::firewall::{self, Status};
 use crate::knock::{self, FamilyChoice};
 use crate::port::PortSpec;
-use crate::{confirm, listening, persist, sequence, watch};
+use crate::{confirm, connect, listening, metrics, persist, sequence, watch};
 
 /// Where a command prints: quiet mode keeps only errors and warnings.
 struct Out {
@@ -95,6 +95,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Remove { no_persist } => remove(&out, no_persist),
         Command::Status { json } => status(&out, &config_path, json),
         Command::Transient { action } => transient(&out, &config_path, action),
+        Command::Metrics { textfile } => {
+            require_net_admin("metrics")?;
+            let kind = kernel_backend(&config_path)?;
+            let text = metrics::gather(kind, &persist::state_dir()).map_err(Error::failure)?;
+            match textfile {
+                None => print!("{text}"),
+                Some(dir) => {
+                    let path = metrics::write_textfile(&dir, &text).map_err(Error::failure)?;
+                    out.detail(format!("wrote {}", path.display()));
+                }
+            }
+            Ok(())
+        }
         Command::Knock {
             host,
             knocks,
@@ -107,11 +120,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             ipv4,
             ipv6,
         } => {
-            let family = match (ipv4, ipv6) {
-                (true, _) => FamilyChoice::V4,
-                (_, true) => FamilyChoice::V6,
-                _ => FamilyChoice::Any,
-            };
+            let family = family(ipv4, ipv6);
             let knocks = match (secret_file, door_port, period, door) {
                 // clap makes --secret-file come with all three.
                 (Some(secret_file), Some(port), Some(period), Some(door)) => {
@@ -126,14 +135,41 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                         .map_err(|e| Error::usage(anyhow!("--secret-file: {e}")))?
                 }
                 (_, _, _, door) if knocks.is_empty() => {
-                    sequence_for(&host, door.as_deref(), explicit_config.as_deref())?
+                    sequence_for(&host, door.as_deref(), None, explicit_config.as_deref())?
                 }
                 _ => knocks,
             };
-            let addr = knock::resolve(&host, family)?;
-            out.detail(format!("knocking on {addr}: {}", join(&knocks)));
-            knock::knock(addr, &knocks, delay)?;
+            let addrs = knock::resolve_families(&host, family)?;
+            knock::knock_each(&addrs, &knocks, delay, |m| out.detail(m))?;
             Ok(())
+        }
+        Command::Connect {
+            host,
+            port,
+            door,
+            tries,
+            timeout,
+            delay,
+            ipv4,
+            ipv6,
+        } => {
+            let door_port = PortSpec::new(port, crate::port::Proto::Tcp);
+            let sequence = sequence_for(
+                &host,
+                door.as_deref(),
+                Some(door_port),
+                explicit_config.as_deref(),
+            )?;
+            let opts = connect::Options {
+                sequence,
+                delay,
+                tries,
+                timeout,
+            };
+            let addrs = knock::resolve_all(&host, family(ipv4, ipv6))?;
+            let stream = connect::open(&host, &addrs, port, &opts, |m| out.detail(m))?;
+            connect::relay(stream, std::io::stdin(), std::io::stdout())
+                .map_err(|e| Error::failure(anyhow!("{host} port {port}: {e}")))
         }
         Command::Watch {
             journal_dir,
@@ -250,6 +286,15 @@ fn write_config(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+/// `-4`, `-6` or neither.
+fn family(ipv4: bool, ipv6: bool) -> FamilyChoice {
+    match (ipv4, ipv6) {
+        (true, _) => FamilyChoice::V4,
+        (_, true) => FamilyChoice::V6,
+        _ => FamilyChoice::Any,
+    }
 }
 
 fn watch_error(e: watch::Error) -> Error {
@@ -637,18 +682,22 @@ fn print_status(out: &Out, s: &Status) {
 /// The sequence to knock when none is given on the command line: from the
 /// config named with -c (or NFKNOCK_CONFIG), else from the client file's
 /// entry for HOST, else from the default config when it is readable.
+/// Without `door`, the door on `port` (when known) or the only door.
 fn sequence_for(
     host: &str,
     door: Option<&str>,
+    port: Option<PortSpec>,
     explicit: Option<&Path>,
 ) -> Result<Vec<PortSpec>, Error> {
     let from_config = |path: &Path| -> Result<Vec<PortSpec>, Error> {
         let mut cfg = config::load(path)?;
         config::resolve(&mut cfg, crate::rotate::now()).map_err(|e| Error::failure(anyhow!(e)))?;
+        let on_port = port.and_then(|p| cfg.doors.iter().find(|d| d.port == p));
         let d = match door {
             Some(name) => cfg.door(name).ok_or_else(|| {
                 Error::usage(anyhow!("{}: no door named \"{name}\"", path.display()))
             })?,
+            None if on_port.is_some() => on_port.expect("just checked"),
             None if cfg.doors.len() == 1 => &cfg.doors[0],
             None => {
                 return Err(Error::usage(anyhow!(
@@ -666,8 +715,12 @@ fn sequence_for(
     if let Some(hosts_path) = knock::hosts_path() {
         let hosts = knock::load_hosts(&hosts_path).map_err(Error::usage)?;
         if let Some(doors) = hosts.get(host) {
+            let on_port = doors
+                .iter()
+                .find(|(_, e)| port.is_some() && e.port() == port);
             let chosen = match door {
                 Some(name) => doors.get_key_value(name),
+                None if on_port.is_some() => on_port,
                 None if doors.len() == 1 => doors.iter().next(),
                 None => None,
             };

@@ -90,6 +90,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the counters and gauges of `status` for Prometheus (root)
+    Metrics {
+        /// Write DIR/nfknock.prom atomically instead, for node_exporter's
+        /// textfile collector (Debian: /var/lib/prometheus/node-exporter)
+        #[arg(long, value_name = "DIR")]
+        textfile: Option<PathBuf>,
+    },
     /// Let networks in without knocking until the next apply or reboot (root)
     Transient {
         #[command(subcommand)]
@@ -99,9 +106,10 @@ pub enum Command {
     Knock {
         /// Host name or address to knock on
         host: String,
-        /// Knocks to send (PORT, PORT/tcp, PORT/udp, t:PORT, u:PORT);
+        /// Knocks to send (PORT, PORT/tcp, PORT/udp, PORT:udp, t:PORT, u:PORT;
+        /// several in one argument with commas: T:10000,U:10001);
         /// default: the door's sequence from hosts.toml or the config
-        #[arg(value_name = "PORTSPEC")]
+        #[arg(value_name = "PORTSPEC", value_delimiter = ',')]
         knocks: Vec<PortSpec>,
         /// Which door's sequence to send [default: the only door]
         #[arg(long, value_name = "NAME")]
@@ -124,10 +132,39 @@ pub enum Command {
         /// Pause between two knocks, e.g. 20ms, 1s
         #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
         delay: Duration,
-        /// Knock on an IPv4 address of HOST
+        /// Knock on HOST's IPv4 address only [default: the first address of each family]
         #[arg(short = '4', conflicts_with = "ipv6")]
         ipv4: bool,
-        /// Knock on an IPv6 address of HOST
+        /// Knock on HOST's IPv6 address only
+        #[arg(short = '6')]
+        ipv6: bool,
+    },
+    /// Knock, connect to HOST PORT once the door opens, relay stdin and stdout
+    /// (an ssh ProxyCommand; no root needed)
+    Connect {
+        /// Host name or address to connect to (ssh's %h)
+        host: String,
+        /// The door's TCP port (ssh's %p)
+        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// Which door's sequence to send [default: the door on PORT, or the only door]
+        #[arg(long, value_name = "NAME")]
+        door: Option<String>,
+        /// Knock and connect at most N times before giving up
+        #[arg(long, value_name = "N", default_value_t = crate::connect::DEFAULT_TRIES,
+              value_parser = clap::value_parser!(u32).range(1..=100))]
+        tries: u32,
+        /// Give up one connect after DUR, e.g. 3s
+        #[arg(long, value_name = "DUR", default_value = crate::connect::DEFAULT_TIMEOUT,
+              value_parser = positive_duration)]
+        timeout: Duration,
+        /// Pause between two knocks, e.g. 20ms, 1s
+        #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
+        delay: Duration,
+        /// Connect over IPv4 only
+        #[arg(short = '4', conflicts_with = "ipv6")]
+        ipv4: bool,
+        /// Connect over IPv6 only
         #[arg(short = '6')]
         ipv6: bool,
     },

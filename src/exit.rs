@@ -58,6 +58,12 @@ impl From<crate::firewall::Error> for Error {
     }
 }
 
+impl From<crate::connect::Error> for Error {
+    fn from(e: crate::connect::Error) -> Self {
+        Error::failure(e)
+    }
+}
+
 impl From<crate::knock::Error> for Error {
     fn from(e: crate::knock::Error) -> Self {
         Error::failure(e)

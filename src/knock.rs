@@ -30,6 +30,11 @@ pub enum Error {
     },
     #[error("cannot read {path}: {reason}")]
     Hosts { path: PathBuf, reason: String },
+    #[error("{path}: {}", problems.join("; "))]
+    HostsInvalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,34 +44,53 @@ pub enum FamilyChoice {
     V6,
 }
 
-/// Resolves `host` to one address of the chosen family (the first one the
-/// resolver returns, which follows the system's address preference).
-pub fn resolve(host: &str, family: FamilyChoice) -> Result<IpAddr, Error> {
+/// The addresses to knock on: the first address of each family `host`
+/// has (the first the resolver returns, which follows the system's address
+/// preference), in the resolver's order. A name with A and AAAA records
+/// gets both knocked, so whichever family ssh then uses finds the door
+/// open; `-4`/`-6` keep one.
+pub fn resolve_families(host: &str, family: FamilyChoice) -> Result<Vec<IpAddr>, Error> {
+    let mut first = Vec::new();
+    for a in resolve_all(host, family)? {
+        if !first.iter().any(|f: &IpAddr| f.is_ipv4() == a.is_ipv4()) {
+            first.push(a);
+        }
+    }
+    Ok(first)
+}
+
+/// Every address of `host` of the chosen family, in the resolver's order
+/// (the order ssh tries them in), without duplicates; never empty.
+pub fn resolve_all(host: &str, family: FamilyChoice) -> Result<Vec<IpAddr>, Error> {
     let err = |reason: String| Error::Resolve {
         host: host.to_string(),
         reason,
     };
     // A literal IPv6 address may come in brackets, as in URLs.
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<IpAddr> = (bare, 0)
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    for a in (bare, 0)
         .to_socket_addrs()
         .map_err(|e| err(e.to_string()))?
-        .map(|a| a.ip())
-        .collect();
-    addrs
-        .into_iter()
-        .find(|a| match family {
+    {
+        let a = a.ip();
+        let wanted = match family {
             FamilyChoice::Any => true,
             FamilyChoice::V4 => a.is_ipv4(),
             FamilyChoice::V6 => a.is_ipv6(),
-        })
-        .ok_or_else(|| {
-            err(match family {
-                FamilyChoice::V4 => "no IPv4 address".into(),
-                FamilyChoice::V6 => "no IPv6 address".into(),
-                FamilyChoice::Any => "no address".into(),
-            })
-        })
+        };
+        if wanted && !addrs.contains(&a) {
+            addrs.push(a);
+        }
+    }
+    if addrs.is_empty() {
+        return Err(err(match family {
+            FamilyChoice::V4 => "no IPv4 address".into(),
+            FamilyChoice::V6 => "no IPv6 address".into(),
+            FamilyChoice::Any => "no address".into(),
+        }));
+    }
+    Ok(addrs)
 }
 
 /// Sends the knocks in order, `delay` apart.
@@ -80,6 +104,30 @@ pub fn knock(addr: IpAddr, sequence: &[PortSpec], delay: Duration) -> Result<(),
             addr,
             source,
         })?;
+    }
+    Ok(())
+}
+
+/// Knocks on each address in turn (one per family, from
+/// [`resolve_families`]). One that cannot be reached (no IPv6 route, say)
+/// is fine as long as another one was knocked; `log` hears about each.
+pub fn knock_each(
+    addrs: &[IpAddr],
+    sequence: &[PortSpec],
+    delay: Duration,
+    log: impl Fn(String),
+) -> Result<(), Error> {
+    let knocks: Vec<String> = sequence.iter().map(|k| k.to_string()).collect();
+    let mut failed = Vec::new();
+    for &addr in addrs {
+        log(format!("knocking on {addr}: {}", knocks.join(" ")));
+        if let Err(e) = knock(addr, sequence, delay) {
+            log(e.to_string());
+            failed.push(e);
+        }
+    }
+    if !addrs.is_empty() && failed.len() == addrs.len() {
+        return Err(failed.swap_remove(0));
     }
     Ok(())
 }
@@ -121,7 +169,9 @@ fn send(to: SocketAddr, proto: Proto) -> std::io::Result<()> {
 /// ssh = ["48211/tcp", "9143/udp", "27733/tcp"]
 /// ```
 ///
-/// A door with a rotating sequence names its secret instead:
+/// With its port too, so that `nfknock connect HOST PORT` finds the door
+/// by its port (`ssh = { port = "22/tcp", sequence = [...] }`). A door
+/// with a rotating sequence names its secret instead:
 ///
 /// ```toml
 /// ["server.example.org"]
@@ -132,6 +182,7 @@ pub type Hosts = BTreeMap<String, BTreeMap<String, HostDoor>>;
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostDoor {
     Fixed(Vec<PortSpec>),
+    OnPort(HostFixed),
     Rotating(HostRotate),
 }
 
@@ -144,14 +195,25 @@ impl<'de> serde::Deserialize<'de> for HostDoor {
             toml::Value::Array(_) => Vec::<PortSpec>::deserialize(v)
                 .map(HostDoor::Fixed)
                 .map_err(D::Error::custom),
+            toml::Value::Table(ref t) if t.contains_key("sequence") => HostFixed::deserialize(v)
+                .map(HostDoor::OnPort)
+                .map_err(D::Error::custom),
             toml::Value::Table(_) => HostRotate::deserialize(v)
                 .map(HostDoor::Rotating)
                 .map_err(D::Error::custom),
             _ => Err(D::Error::custom(
-                "a door is a list of ports or { port, secret_file, period, length }",
+                "a door is a list of ports, { port, sequence } or { port, secret_file, period, length }",
             )),
         }
     }
+}
+
+/// A fixed sequence with the door's port.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFixed {
+    pub port: PortSpec,
+    pub sequence: Vec<PortSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -170,10 +232,20 @@ fn default_length() -> usize {
 }
 
 impl HostDoor {
+    /// The door's hidden port, when the entry says it.
+    pub fn port(&self) -> Option<PortSpec> {
+        match self {
+            HostDoor::Fixed(_) => None,
+            HostDoor::OnPort(f) => Some(f.port),
+            HostDoor::Rotating(r) => Some(r.port),
+        }
+    }
+
     /// The sequence to knock now.
     pub fn sequence(&self, door: &str, now: u64) -> Result<Vec<PortSpec>, String> {
         match self {
             HostDoor::Fixed(seq) => Ok(seq.clone()),
+            HostDoor::OnPort(f) => Ok(f.sequence.clone()),
             HostDoor::Rotating(r) => {
                 let period = crate::config::parse_duration(&r.period)?;
                 let problems = crate::rotate::rotate_problems(period, r.length);
@@ -206,7 +278,42 @@ pub fn hosts_path() -> Option<PathBuf> {
     Some(base.join("nfknock").join("hosts.toml"))
 }
 
-/// Reads the client file; a missing file is an empty one.
+/// Everything wrong with the client file, by the rules of the config: a
+/// fixed sequence as `config::sequence_problems` says (an empty list is an
+/// error, not a silent knock of nothing), a rotating door's period and
+/// length as `rotate::rotate_problems` says.
+pub fn hosts_problems(hosts: &Hosts) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (host, doors) in hosts {
+        for (door, entry) in doors {
+            let at = format!("host \"{host}\", door \"{door}\"");
+            match entry {
+                HostDoor::Fixed(seq) => {
+                    for p in crate::config::sequence_problems(seq, &Default::default()) {
+                        problems.push(format!("{at}: sequence: {p}"));
+                    }
+                }
+                HostDoor::OnPort(f) => {
+                    let reserved = [(f.port, "the door's port".to_string())].into();
+                    for p in crate::config::sequence_problems(&f.sequence, &reserved) {
+                        problems.push(format!("{at}: sequence: {p}"));
+                    }
+                }
+                HostDoor::Rotating(r) => match crate::config::parse_duration(&r.period) {
+                    Ok(period) => {
+                        for p in crate::rotate::rotate_problems(period, r.length) {
+                            problems.push(format!("{at}: {p}"));
+                        }
+                    }
+                    Err(e) => problems.push(format!("{at}: period: {e}")),
+                },
+            }
+        }
+    }
+    problems
+}
+
+/// Reads and checks the client file; a missing file is an empty one.
 pub fn load_hosts(path: &Path) -> Result<Hosts, Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -218,10 +325,18 @@ pub fn load_hosts(path: &Path) -> Result<Hosts, Error> {
             });
         }
     };
-    toml::from_str(&text).map_err(|e| Error::Hosts {
+    let hosts: Hosts = toml::from_str(&text).map_err(|e| Error::Hosts {
         path: path.into(),
         reason: e.to_string(),
-    })
+    })?;
+    let problems = hosts_problems(&hosts);
+    if !problems.is_empty() {
+        return Err(Error::HostsInvalid {
+            path: path.into(),
+            problems,
+        });
+    }
+    Ok(hosts)
 }
 
 #[cfg(test)]
@@ -243,6 +358,19 @@ mod tests {
             .unwrap();
         assert_eq!(seq[1], PortSpec::new(9143, Proto::Udp));
         assert_eq!(seq[2], PortSpec::new(27733, Proto::Tcp));
+        assert_eq!(hosts["server.example.org"]["ssh"].port(), None);
+        std::fs::write(
+            &path,
+            "[\"h\"]\nweb = { port = \"8443/tcp\", sequence = [\"31337/udp\", 4242, \"50505/udp\"] }\n",
+        )
+        .unwrap();
+        let hosts = load_hosts(&path).unwrap();
+        let web = &hosts["h"]["web"];
+        assert_eq!(web.port(), Some(PortSpec::new(8443, Proto::Tcp)));
+        assert_eq!(
+            web.sequence("web", 0).unwrap()[1],
+            PortSpec::new(4242, Proto::Tcp)
+        );
         assert!(
             load_hosts(&dir.path().join("none.toml"))
                 .unwrap()
@@ -255,6 +383,48 @@ mod tests {
                 .to_string()
                 .contains("invalid port")
         );
+    }
+
+    #[test]
+    fn hosts_sequences_are_validated_like_the_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts.toml");
+        for (text, problem) in [
+            (
+                "ssh = []",
+                "host \"h\", door \"ssh\": sequence: missing or empty",
+            ),
+            (
+                "ssh = [1001, 2002]",
+                "sequence: 2 knocks; at least 3 are needed",
+            ),
+            ("ssh = [1001, 1002, 1003]", "a port scanner walks it"),
+            (
+                "ssh = [1001, 1001, 2002]",
+                "knock 1001/tcp is repeated back to back",
+            ),
+            (
+                "ssh = { port = 22, secret_file = \"s\", period = \"soon\" }",
+                "door \"ssh\": period: ",
+            ),
+        ] {
+            std::fs::write(&path, format!("[\"h\"]\n{text}\n")).unwrap();
+            let e = load_hosts(&path).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{}: ", path.display())), "{e}");
+            assert!(e.contains(problem), "{text}: {e}");
+        }
+        std::fs::write(
+            &path,
+            "[\"h\"]\nssh = { port = 22, sequence = [1001, 22, 3003] }\n",
+        )
+        .unwrap();
+        let e = load_hosts(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("sequence: knock 22/tcp is the door's port"),
+            "{e}"
+        );
+        std::fs::write(&path, "[\"h\"]\nssh = [\"1001:tcp\", \"U:2002\", 3003]\n").unwrap();
+        assert!(load_hosts(&path).is_ok());
     }
 
     #[test]
@@ -285,16 +455,25 @@ mod tests {
 
     #[test]
     fn resolves_literals_per_family() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
         assert_eq!(
-            resolve("192.0.2.1", FamilyChoice::Any).unwrap().to_string(),
-            "192.0.2.1"
+            resolve_families("192.0.2.1", FamilyChoice::Any).unwrap(),
+            [v4]
         );
         assert_eq!(
-            resolve("[2001:db8::1]", FamilyChoice::V6)
-                .unwrap()
-                .to_string(),
-            "2001:db8::1"
+            resolve_families("[2001:db8::1]", FamilyChoice::V6).unwrap(),
+            [v6]
         );
-        assert!(resolve("192.0.2.1", FamilyChoice::V6).is_err());
+        assert!(resolve_families("192.0.2.1", FamilyChoice::V6).is_err());
+        assert!(resolve_all("[2001:db8::1]", FamilyChoice::V4).is_err());
+    }
+
+    #[test]
+    fn localhost_is_knocked_once_per_family() {
+        // A second address of one family is never knocked.
+        let addrs = resolve_families("localhost", FamilyChoice::Any).unwrap();
+        assert!(!addrs.is_empty() && addrs.len() <= 2);
+        assert!(addrs.len() < 2 || addrs[0].is_ipv4() != addrs[1].is_ipv4());
     }
 }

@@ -76,14 +76,16 @@ pub fn save(dir: &Path, record: &Record, ruleset: &str) -> Result<(), Error> {
         path: dir.to_path_buf(),
         source,
     })?;
-    write_atomic(&dir.join(RULESET_FILE), ruleset.as_bytes())?;
+    write_atomic(&dir.join(RULESET_FILE), ruleset.as_bytes(), 0o600)?;
     let mut json = serde_json::to_string_pretty(record).expect("a record serializes");
     json.push('\n');
-    write_atomic(&dir.join(RECORD_FILE), json.as_bytes())
+    write_atomic(&dir.join(RECORD_FILE), json.as_bytes(), 0o600)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Writes `path` whole or not at all (a temporary file beside it, synced,
+/// then renamed over it), with exactly `mode`.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let err = |source| Error::Write {
         path: path.to_path_buf(),
         source,
@@ -94,8 +96,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&tmp)
+        .map_err(err)?;
+    // The umask may have taken bits away.
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(err)?;
     f.write_all(bytes).map_err(err)?;
     f.sync_all().map_err(err)?;

@@ -1,5 +1,5 @@
-//! Port specifications: `22/tcp`, `53/udp`, a bare `22` (TCP), and the
-//! original nfknock's `t:22` / `u:53`.
+//! Port specifications: `22/tcp`, `53/udp`, a bare `22` (TCP), the
+//! original nfknock's `t:22` / `u:53` and knockd's client's `53:udp`.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -44,7 +44,7 @@ impl fmt::Display for PortSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid port `{0}`: expected PORT, PORT/tcp, PORT/udp, t:PORT or u:PORT with PORT from 1 to 65535"
+    "invalid port `{0}`: expected PORT, PORT/tcp, PORT/udp, PORT:tcp, PORT:udp, t:PORT or u:PORT with PORT from 1 to 65535"
 )]
 pub struct ParsePortError(pub String);
 
@@ -58,7 +58,7 @@ impl FromStr for PortSpec {
             (n, Proto::Tcp)
         } else if let Some(n) = lower.strip_prefix("u:") {
             (n, Proto::Udp)
-        } else if let Some((n, p)) = lower.split_once('/') {
+        } else if let Some((n, p)) = lower.split_once(['/', ':']) {
             match p {
                 "tcp" => (n, Proto::Tcp),
                 "udp" => (n, Proto::Udp),
@@ -123,12 +123,28 @@ mod tests {
         assert_eq!(p("t:2222"), Ok(PortSpec::new(2222, Proto::Tcp)));
         assert_eq!(p("U:65535"), Ok(PortSpec::new(65535, Proto::Udp)));
         assert_eq!(p("443/TCP"), Ok(PortSpec::new(443, Proto::Tcp)));
+        // knockd's client.
+        assert_eq!(p("7000:udp"), Ok(PortSpec::new(7000, Proto::Udp)));
+        assert_eq!(p("8000:TCP"), Ok(PortSpec::new(8000, Proto::Tcp)));
     }
 
     #[test]
     fn rejects_out_of_range_and_junk() {
         for bad in [
-            "0", "65536", "22/sctp", "", "t:", "+22", "-1", "22/", "x:22", "2 2",
+            "0",
+            "65536",
+            "22/sctp",
+            "",
+            "t:",
+            "+22",
+            "-1",
+            "22/",
+            "x:22",
+            "2 2",
+            "22:",
+            "22:t",
+            "t:22:udp",
+            "22/tcp:udp",
         ] {
             assert!(p(bad).is_err(), "{bad:?} was accepted");
         }

@@ -112,6 +112,51 @@ fn watcher_unit_runs_unprivileged_with_the_config_as_a_credential() {
     }
 }
 
+/// Not enabled by default; hardened like the rotate unit, writing only the
+/// textfile directory.
+#[test]
+fn metrics_units_verify_and_write_only_the_textfile_directory() {
+    for name in ["nfknock-metrics.service", "nfknock-metrics.timer"] {
+        let (ok, output) = verify(name);
+        assert!(ok && output.trim().is_empty(), "{name}: {output}");
+    }
+    let u = unit("nfknock-metrics.service");
+    for line in [
+        "Type=oneshot",
+        "ExecStart=/usr/bin/nfknock metrics --textfile /var/lib/prometheus/node-exporter",
+        "ReadWritePaths=/var/lib/prometheus/node-exporter -/run/xtables.lock",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW",
+        "SystemCallFilter=@system-service",
+        "Documentation=man:nfknock(8)",
+    ] {
+        assert!(u.lines().any(|l| l == line), "missing `{line}`");
+    }
+    // As hardened as the rotate unit: every setting it has, this has too.
+    let rotate = unit("nfknock-rotate.service");
+    for line in rotate.lines().filter(|l| {
+        !l.starts_with('#')
+            && l.contains('=')
+            && ![
+                "Description=",
+                "After=",
+                "ExecStart=",
+                "StateDirectory",
+                "ReadWritePaths=",
+            ]
+            .iter()
+            .any(|k| l.starts_with(k))
+            && !l.starts_with("ConditionPathExists=")
+    }) {
+        assert!(
+            u.lines().any(|l| l == line),
+            "missing `{line}` (rotate has it)"
+        );
+    }
+    let timer = unit("nfknock-metrics.timer");
+    assert!(timer.lines().any(|l| l == "OnCalendar=*-*-* *:*:30"));
+}
+
 #[test]
 fn rotate_units_verify() {
     for name in ["nfknock-rotate.service", "nfknock-rotate.timer"] {

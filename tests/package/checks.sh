@@ -34,6 +34,7 @@ check "config 0600 root" test "$(mode_of $CONF)" = "600 root"
 check "config is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' nfknock | grep -q ' $CONF '"
 check "units installed" test -f /usr/lib/systemd/system/nfknock.service -a -f /usr/lib/systemd/system/nfknock-watch.service
 check "boot restore enabled, watcher not" sh -c 'test -L /etc/systemd/system/sysinit.target.wants/nfknock.service && ! test -e /etc/systemd/system/multi-user.target.wants/nfknock-watch.service'
+check "metrics units installed, not enabled" sh -c 'test -f /usr/lib/systemd/system/nfknock-metrics.service -a -f /usr/lib/systemd/system/nfknock-metrics.timer && ! test -e /etc/systemd/system/timers.target.wants/nfknock-metrics.timer'
 check "man -w finds nfknock(8) and nfknock.toml(5)" sh -c 'man -w nfknock && man -w 5 nfknock.toml'
 check "completions installed" test -f /usr/share/bash-completion/completions/nfknock -a -f /usr/share/zsh/vendor-completions/_nfknock -a -f /usr/share/fish/vendor_completions.d/nfknock.fish
 check "example config installed" test -f /usr/share/doc/nfknock/examples/nfknock.toml
