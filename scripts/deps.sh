@@ -32,6 +32,9 @@ needs=(
     python3-aiosmtpd=/usr/lib/python3/dist-packages/aiosmtpd  # a real SMTP server for the watcher tests and benchmark
     iperf3=iperf3                           # the benchmark: established TCP throughput
     hping3=hping3                           # the benchmark: a flood of spoofed first knocks
+    openssh-server=/usr/sbin/sshd               # a real sshd behind a door, for nfknock connect
+    openssh-client=ssh                          # ... and the ssh that uses it as ProxyCommand
+    python3-prometheus-client=/usr/lib/python3/dist-packages/prometheus_client  # parses nfknock metrics
     shellcheck=shellcheck                   # lints every shell script
 )
 require "${needs[@]}"
