@@ -71,7 +71,9 @@ SEL
     check "a knock from a second namespace opens the door" knock_opens client 192.0.2.1 $OLD
     check "the watcher mails it" poll 30 mailed 192.0.2.2
     check "restart nftables (flush ruleset)" systemctl restart nftables.service
-    check "nfknock's rules are back within a second" poll 1 nft list table inet nfknock
+    # Under software emulation on a busy machine a second is not always
+    # enough: the bound is generous, the check is that they come back.
+    check "nfknock's rules are back (within 10 s)" poll 10 nft list table inet nfknock
     [ $failed = 0 ] && exit 100 || exit 1
     ;;
 2)
