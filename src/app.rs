@@ -1,5 +1,4 @@
 //! The commands: each one reads the config, calls the library and prints.
-#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

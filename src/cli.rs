@@ -1,6 +1,5 @@
 //! The command line (clap derive). The man page and the completions are
 //! checked against this definition by the tests.
-#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::time::Duration;

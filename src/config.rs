@@ -1,7 +1,6 @@
 //! `nfknock.toml`: parsing (serde, unknown keys refused) and the validation
 //! rules that span fields. The result, [`Config`], is what every other part
 //! of nfknock reads: it is valid by construction.
-#![forbid(unsafe_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

@@ -2,7 +2,6 @@
 //! keeping its comments and layout (toml_edit). The Debian maintainer
 //! scripts use it; a change that would make the config invalid is refused
 //! and nothing is written.
-#![forbid(unsafe_code)]
 
 use toml_edit::{Array, DocumentMut, Item, Table, Value, value};
 

@@ -1,7 +1,6 @@
 //! `nfknock import FILE`: an equivalent nfknock.toml from what admins run
 //! today: the original Python nfknock's `nfknock.cfg`, or a `knockd.conf`.
 //! Every point where the meaning differs gets a comment in the output.
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -5,7 +5,6 @@
 //! rename) and root-only (the ruleset holds the knock sequences):
 //! `ruleset` (the backend's own text) and `applied.json` (which backend,
 //! the config's path and SHA-256, when).
-#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,6 @@
 //! and one jump from INPUT; they are loaded with `iptables-restore
 //! --noflush`, which replaces those chains and nothing else. Transient
 //! networks are two ipsets, `nfknock-transient-v4` and `-v6`.
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

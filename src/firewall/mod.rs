@@ -2,7 +2,6 @@
 //! loading them, removing them and reading the kernel's knock state back.
 //! One module per backend behind [`Backend`]; the names and log prefixes that
 //! the rules, `status` and the watcher share are defined here, once.
-#![forbid(unsafe_code)]
 
 pub mod iptables;
 pub mod nftables;

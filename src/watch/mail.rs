@@ -1,6 +1,5 @@
 //! Mails: what an event's mail says, and sending it with lettre over SMTP
 //! (plain, STARTTLS, implicit TLS, AUTH) or the local sendmail.
-#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};

@@ -1,7 +1,6 @@
 //! The spool: mails the SMTP server did not take yet, one file each, and
 //! the events waiting for the next digest. Written atomically and kept in
 //! the state directory, so neither a dead server nor a restart loses one.
-#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
