@@ -9,7 +9,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command, ConfigAction, TransientAction};
 use crate::config::{self, Config};
 use crate::exit::Error;
-use crate::firewall::{self, Status};
+use crate::firewall::{self, Plan, Status};
 use crate::knock::{self, FamilyChoice};
 use crate::port::PortSpec;
 use crate::{confirm, listening, persist, sequence, watch};
@@ -49,7 +49,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Check { show_secrets } => check(&out, &config_path, show_secrets),
         Command::Show => {
             let cfg = resolved(&out, &config_path)?;
-            print!("{}", firewall::backend(cfg.backend)?.render(&cfg));
+            print!(
+                "{}",
+                firewall::backend(cfg.backend)?.render(&Plan::new(&cfg))
+            );
             Ok(())
         }
         Command::Apply {
@@ -64,7 +67,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 return Ok(());
             }
             // The timer runs often; most runs find the period unchanged.
-            let rendered = firewall::backend(cfg.backend)?.render(&cfg);
+            let rendered = firewall::backend(cfg.backend)?.render(&Plan::new(&cfg));
             let loaded = persist::load(&confirm::loaded_dir(&persist::state_dir()))
                 .ok()
                 .flatten();
@@ -354,7 +357,8 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
         Some(secs) => Some(confirm::begin(&state, secs).map_err(state_err)?),
         None => None,
     };
-    let ruleset = match firewall::backend(cfg.backend).and_then(|b| b.apply(&cfg)) {
+    let plan = Plan::new(&cfg);
+    let ruleset = match firewall::backend(cfg.backend).and_then(|b| b.apply(&plan)) {
         Ok(r) => r,
         Err(e) => {
             if let Some((_, true)) = pending {

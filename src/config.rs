@@ -107,24 +107,6 @@ pub struct Door {
     pub rotation: Option<(u64, Vec<PortSpec>)>,
 }
 
-impl Door {
-    /// The sequences the kernel accepts, each with the suffix that names
-    /// its chain and sets: one for a fixed door; the current and the
-    /// previous period's for a rotating one, in slots `_a` (even periods)
-    /// and `_b` (odd), so a rotation replaces only the older slot.
-    pub fn knock_lines(&self) -> Vec<(&'static str, &[PortSpec])> {
-        match &self.rotation {
-            None => vec![("", &self.sequence)],
-            Some((n, previous)) => {
-                let slot = |m: u64| if m.is_multiple_of(2) { "_a" } else { "_b" };
-                let mut lines = vec![(slot(*n), &self.sequence[..]), (slot(n + 1), &previous[..])];
-                lines.sort_by_key(|(s, _)| *s);
-                lines
-            }
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Allow {
     pub ipv4: Vec<Ipv4Net>,
@@ -701,18 +683,6 @@ pub fn resolve(cfg: &mut Config, now: u64) -> Result<(), String> {
 impl Config {
     pub fn door(&self, name: &str) -> Option<&Door> {
         self.doors.iter().find(|d| d.name == name)
-    }
-
-    /// The first knock of every sequence the kernel accepts (both slots of
-    /// a rotating door), each once: what can start a sequence.
-    pub fn first_knocks(&self) -> Vec<PortSpec> {
-        let mut firsts: Vec<PortSpec> = Vec::new();
-        for (_, sequence) in self.doors.iter().flat_map(Door::knock_lines) {
-            if !firsts.contains(&sequence[0]) {
-                firsts.push(sequence[0]);
-            }
-        }
-        firsts
     }
 
     /// The longest `sequence_timeout` of any door: how long a source may

@@ -1,10 +1,14 @@
-//! The firewall side of nfknock: rendering a validated config into rules,
+//! The firewall side of nfknock: turning a validated config into rules,
 //! loading them, removing them and reading the kernel's knock state back.
-//! One module per backend behind [`Backend`]; the names and log prefixes that
-//! the rules, `status` and the watcher share are defined here, once.
+//! [`plan`] decides once what the rules must do; one module per backend
+//! behind [`Backend`] prints that plan in its syntax and reads its status
+//! back. [`names`] names every kernel object; the log prefixes that the
+//! rules and the watcher share are defined here.
 
 pub mod iptables;
+pub mod names;
 pub mod nftables;
+pub mod plan;
 mod run;
 
 use std::time::Duration;
@@ -12,8 +16,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::config::{Backend as BackendKind, Config, Event};
+use crate::config::{Backend as BackendKind, Event};
 
+pub use plan::{Plan, fingerprint};
 pub use run::Error;
 
 /// How many sources one dynamic set holds. Every door has one set per knock
@@ -39,87 +44,6 @@ impl Family {
             Family::V6 => "v6",
         }
     }
-}
-
-/// The names of nfknock's kernel objects. `status` parses them back, so
-/// they are built only here.
-pub mod names {
-    use super::Family;
-
-    pub const TABLE: &str = "nfknock";
-
-    /// Sources that sent the first `stage` knocks of `door` in order.
-    pub fn stage_set(door: &str, stage: usize, family: Family) -> String {
-        format!("stage{stage}_{door}_{}", family.suffix())
-    }
-
-    /// Sources that completed the sequence: the door is open for them.
-    pub fn open_set(door: &str, family: Family) -> String {
-        format!("open_{door}_{}", family.suffix())
-    }
-
-    pub fn allow_set(family: Family) -> String {
-        format!("allow_{}", family.suffix())
-    }
-
-    /// Networks let in without knocking until the next apply or reboot.
-    pub fn transient_set(family: Family) -> String {
-        format!("transient_{}", family.suffix())
-    }
-
-    pub fn knock_chain(door: &str) -> String {
-        format!("knock_{door}")
-    }
-
-    /// nftables: sources in the middle of any door's sequence. Packets of
-    /// every other source skip the doors' knock chains unless they are a
-    /// first knock. (Not `knock_...`: that could be a door's chain.)
-    pub fn knocking_set(family: Family) -> String {
-        format!("knocking_{}", family.suffix())
-    }
-
-    /// nftables: the chain that sends only what can knock to the doors'
-    /// knock chains.
-    pub const KNOCKING_CHAIN: &str = "knocking";
-
-    pub const COUNTER_KINDS: [&str; 3] = ["knocks", "entries", "resets"];
-
-    /// Per-door counters: `knocks` (completed sequences), `entries` (NEW
-    /// connections through the open door), `resets`.
-    pub fn counter(kind: &str, door: &str) -> String {
-        format!("{kind}_{door}")
-    }
-
-    /// Splits `stage2_ssh_v4` into ("ssh", 2) and `open_ssh_v4` into
-    /// ("ssh", 0); anything else is not a knock-state set.
-    pub fn parse_state_set(name: &str) -> Option<(String, usize)> {
-        // A rotating door's slot comes last: `stage1_ssh_v4_a`.
-        let name = name
-            .strip_suffix("_a")
-            .or_else(|| name.strip_suffix("_b"))
-            .unwrap_or(name);
-        let base = name
-            .strip_suffix("_v4")
-            .or_else(|| name.strip_suffix("_v6"))?;
-        if let Some(door) = base.strip_prefix("open_") {
-            return Some((door.to_string(), 0));
-        }
-        let rest = base.strip_prefix("stage")?;
-        let (num, door) = rest.split_once('_')?;
-        let stage = num.parse().ok().filter(|s| *s > 0)?;
-        Some((door.to_string(), stage))
-    }
-}
-
-/// FNV-1a, folded to 32 bits: stable across Rust versions, unlike
-/// `DefaultHasher`. Names what a knock-state set or list means.
-pub fn fingerprint(text: &str) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h ^ (h >> 32)) as u32
 }
 
 /// The kernel log prefix of one event: `<prefix>: <event> door=<door> `.
@@ -216,10 +140,10 @@ pub struct Transient {
 /// One firewall backend.
 pub trait Backend {
     /// The ruleset `apply` loads, as the firewall tool's input text.
-    fn render(&self, cfg: &Config) -> String;
+    fn render(&self, plan: &Plan) -> String;
     /// Checks and loads the ruleset atomically, replacing only nfknock's
     /// own rules; returns what was loaded.
-    fn apply(&self, cfg: &Config) -> Result<String, Error>;
+    fn apply(&self, plan: &Plan) -> Result<String, Error>;
     /// Loads a ruleset saved by `apply` (what `render` returned), replacing
     /// nfknock's rules atomically; the text is checked first.
     fn restore(&self, saved: &str) -> Result<(), Error>;
@@ -264,24 +188,6 @@ pub fn backend(kind: BackendKind) -> Result<Box<dyn Backend>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn state_set_names_round_trip() {
-        for door in ["ssh", "a-b_c", "2fa"] {
-            for f in Family::ALL {
-                assert_eq!(
-                    names::parse_state_set(&names::stage_set(door, 3, f)),
-                    Some((door.to_string(), 3))
-                );
-                assert_eq!(
-                    names::parse_state_set(&names::open_set(door, f)),
-                    Some((door.to_string(), 0))
-                );
-            }
-        }
-        assert_eq!(names::parse_state_set("allow_v4"), None);
-        assert_eq!(names::parse_state_set("stage0_x_v4"), None);
-    }
 
     #[test]
     fn log_prefixes_match_the_contract() {
