@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, ConfigAction, TransientAction};
-use crate::config::{self, Config};
+use crate::config::{self, Config, Knocks, Resolved};
 use crate::exit::Error;
 use crate::firewall::{self, Plan, Status};
 use crate::knock::{self, FamilyChoice};
@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Confirm => confirm_pending(&out),
         Command::Rotate => {
             let cfg = resolved(&out, &config_path)?;
-            if cfg.doors.iter().all(|d| d.rotate.is_none()) {
+            if !cfg.rotates() {
                 out.detail("nfknock: no door has a rotating sequence; nothing to do");
                 return Ok(());
             }
@@ -156,7 +156,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::GenSequence { length } => {
             // Avoid this host's door and open ports when a config is at hand.
-            let reserved = config::load(&config_path)
+            let reserved = crate::load::load(&config_path)
                 .map(|c| c.reserved_ports())
                 .unwrap_or_default();
             let seq = sequence::generate(usize::from(length), &reserved).map_err(Error::failure)?;
@@ -223,7 +223,7 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
                 new = crate::edit::set(&new, k, v)
                     .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
             }
-            config::parse(&new, path)?;
+            crate::load::parse(&new, path)?;
             write_config(path, &new)
                 .map_err(|e| Error::failure(anyhow!("cannot write {}: {e}", path.display())))?;
             out.detail(format!("{}: changed", path.display()));
@@ -269,7 +269,7 @@ fn join(seq: &[PortSpec]) -> String {
 }
 
 fn load(out: &Out, path: &Path) -> Result<Config, Error> {
-    let cfg = config::load(path)?;
+    let cfg = crate::load::load(path)?;
     for w in &cfg.warnings {
         out.warn(format!("{}: {w}", path.display()));
     }
@@ -278,17 +278,27 @@ fn load(out: &Out, path: &Path) -> Result<Config, Error> {
 
 /// The config with rotating doors' sequences derived for now: what
 /// show, apply and rotate render.
-fn resolved(out: &Out, path: &Path) -> Result<Config, Error> {
-    let mut cfg = load(out, path)?;
-    config::resolve(&mut cfg, crate::rotate::now()).map_err(|e| Error::failure(anyhow!(e)))?;
-    Ok(cfg)
+fn resolved(out: &Out, path: &Path) -> Result<Resolved, Error> {
+    let cfg = load(out, path)?;
+    crate::rotate::resolve(cfg, crate::rotate::now()).map_err(|e| Error::failure(anyhow!(e)))
 }
 
 fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
-    let mut cfg = load(out, path)?;
-    if let Err(e) = config::resolve(&mut cfg, crate::rotate::now()) {
-        out.warn(format!("{}: {e}", path.display()));
-    }
+    let cfg = load(out, path)?;
+    let resolved = crate::rotate::resolve(cfg.clone(), crate::rotate::now())
+        .inspect_err(|e| out.warn(format!("{}: {e}", path.display())))
+        .ok();
+    // A rotating door's sequence, when its secret could be read.
+    let sequence = |d: &config::Door| -> Vec<PortSpec> {
+        match (&d.knocks, &resolved) {
+            (Knocks::Fixed(s), _) => s.clone(),
+            (Knocks::Rotating(_), Some(r)) => r
+                .door(&d.name)
+                .map(|rd| rd.sequence.to_vec())
+                .unwrap_or_default(),
+            (Knocks::Rotating(_), None) => Vec::new(),
+        }
+    };
     out.info(format!(
         "{}: valid; backend {}, mode {}, {} door(s)",
         path.display(),
@@ -297,10 +307,11 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         cfg.doors.len()
     ));
     for d in &cfg.doors {
-        let seq = if let (Some(r), false) = (&d.rotate, show_secrets) {
+        let knocks = sequence(d);
+        let seq = if let (Some(r), false) = (d.rotate(), show_secrets) {
             format!("rotating every {}", humantime::format_duration(r.period))
         } else if show_secrets {
-            join(&d.sequence)
+            join(&knocks)
         } else {
             "hidden, --show-secrets prints it".to_string()
         };
@@ -308,7 +319,7 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
             "  door {}: {} behind {} knocks ({seq}); knock gap {}, open {}",
             d.name,
             d.port,
-            d.sequence.len(),
+            knocks.len(),
             humantime::format_duration(d.sequence_timeout),
             humantime::format_duration(d.door_timeout)
         ));
@@ -320,7 +331,7 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
     ));
     let listening = listening::listening();
     for d in &cfg.doors {
-        for k in d.sequence.iter().filter(|k| listening.contains(k)) {
+        for k in sequence(d).iter().filter(|k| listening.contains(k)) {
             out.warn(format!(
                 "door {}: knock {k} is a port this host listens on; knocks will reach that service",
                 d.name
@@ -507,7 +518,9 @@ fn remove(out: &Out, no_persist: bool) -> Result<(), Error> {
 fn kernel_backend(path: &Path) -> Result<config::Backend, Error> {
     Ok(match firewall::loaded_backend()? {
         Some(kind) => kind,
-        None => config::load(path).map(|c| c.backend).unwrap_or_default(),
+        None => crate::load::load(path)
+            .map(|c| c.backend)
+            .unwrap_or_default(),
     })
 }
 
@@ -646,13 +659,13 @@ fn sequence_for(
     explicit: Option<&Path>,
 ) -> Result<Vec<PortSpec>, Error> {
     let from_config = |path: &Path| -> Result<Vec<PortSpec>, Error> {
-        let mut cfg = config::load(path)?;
-        config::resolve(&mut cfg, crate::rotate::now()).map_err(|e| Error::failure(anyhow!(e)))?;
+        let cfg = crate::rotate::resolve(crate::load::load(path)?, crate::rotate::now())
+            .map_err(|e| Error::failure(anyhow!(e)))?;
         let d = match door {
             Some(name) => cfg.door(name).ok_or_else(|| {
                 Error::usage(anyhow!("{}: no door named \"{name}\"", path.display()))
             })?,
-            None if cfg.doors.len() == 1 => &cfg.doors[0],
+            None if cfg.doors.len() == 1 => cfg.door(&cfg.doors[0].name).expect("its own door"),
             None => {
                 return Err(Error::usage(anyhow!(
                     "{} has {} doors; pick one with --door",
@@ -661,7 +674,7 @@ fn sequence_for(
                 )));
             }
         };
-        Ok(d.sequence.clone())
+        Ok(d.sequence.to_vec())
     };
     if let Some(path) = explicit {
         return from_config(path);

@@ -1,9 +1,18 @@
 //! `nfknock.toml`: parsing (serde, unknown keys refused) and the validation
 //! rules that span fields. The result, [`Config`], is what every other part
-//! of nfknock reads: it is valid by construction.
+//! of nfknock reads: it is valid by construction, and its names are types
+//! that only validation makes ([`DoorName`], [`LogPrefix`]).
+//!
+//! This module is at the bottom: it imports nothing of nfknock but `port`.
+//! The checks that belong elsewhere (what a firewall backend can do, what a
+//! mail address is) come in through [`Checks`], which the one loader,
+//! `crate::load`, fills in. A rotating door's sequences depend on a secret
+//! file and the time: [`Resolved`] is a config that has them, made by
+//! `crate::rotate::resolve`, and the only thing the firewall takes.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +20,6 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::port::PortSpec;
-use crate::rotate::Rotate;
 
 pub const DEFAULT_PATH: &str = "/etc/nfknock/nfknock.toml";
 pub const DEFAULT_SEQUENCE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,6 +29,10 @@ pub const MIN_SEQUENCE_LEN: usize = 3;
 /// Long enough for any sensible secret; keeps the ruleset and comments small.
 pub const MAX_SEQUENCE_LEN: usize = 16;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// The shortest rotation period.
+pub const MIN_PERIOD: Duration = Duration::from_secs(10);
+/// Knocks in a rotating sequence when `length` is not given.
+pub const DEFAULT_ROTATE_LENGTH: usize = 4;
 /// The kernel's log prefix holds 127 bytes; `<prefix>: reset door=<16> ` must fit.
 const MAX_LOG_PREFIX_LEN: usize = 64;
 
@@ -87,24 +99,261 @@ pub struct Config {
     pub doors: Vec<Door>,
     pub allow: Allow,
     pub firewall: Firewall,
-    pub log_prefix: String,
+    pub log_prefix: LogPrefix,
     pub notify: Option<Notify>,
     /// Problems worth telling but not fatal.
     pub warnings: Vec<String>,
 }
 
+/// A door's name: `[a-z0-9_-]{1,16}`, so it is safe in every kernel
+/// object name, rule and log prefix. Only [`DoorName::new`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DoorName(String);
+
+impl DoorName {
+    pub fn new(name: &str) -> Option<DoorName> {
+        valid_door_name(name).then(|| DoorName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `[log] prefix` of every kernel log line of nfknock's rules:
+/// 1 to 64 characters from A-Z, a-z, 0-9, `_`, `-` and `.`. Only
+/// [`LogPrefix::new`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPrefix(String);
+
+impl LogPrefix {
+    pub fn new(prefix: &str) -> Option<LogPrefix> {
+        let ok = !prefix.is_empty()
+            && prefix.len() <= MAX_LOG_PREFIX_LEN
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        ok.then(|| LogPrefix(prefix.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for LogPrefix {
+    fn default() -> Self {
+        LogPrefix(DEFAULT_LOG_PREFIX.to_string())
+    }
+}
+
+macro_rules! text_newtype {
+    ($t:ty) => {
+        impl Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+text_newtype!(DoorName);
+text_newtype!(LogPrefix);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Door {
-    pub name: String,
+    pub name: DoorName,
     pub port: PortSpec,
-    /// The knocks; for a rotating door, the current period's once
-    /// [`resolve`] ran (empty before).
-    pub sequence: Vec<PortSpec>,
+    pub knocks: Knocks,
     pub sequence_timeout: Duration,
     pub door_timeout: Duration,
-    pub rotate: Option<Rotate>,
-    /// A rotating door's period number and previous period's sequence.
-    pub rotation: Option<(u64, Vec<PortSpec>)>,
+}
+
+/// Where a door's knock sequence comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Knocks {
+    /// A sequence written in the config.
+    Fixed(Vec<PortSpec>),
+    /// A sequence derived from a secret for each period of time (see
+    /// `crate::rotate`): known only once [`Resolved`].
+    Rotating(Rotate),
+}
+
+/// `rotate = { secret_file, period, length }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotate {
+    pub secret_file: PathBuf,
+    pub period: Duration,
+    pub length: usize,
+}
+
+impl Door {
+    /// The rotation, for a rotating door.
+    pub fn rotate(&self) -> Option<&Rotate> {
+        match &self.knocks {
+            Knocks::Rotating(r) => Some(r),
+            Knocks::Fixed(_) => None,
+        }
+    }
+}
+
+/// A rotating door's sequences for one period: valid sequences, both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    period: u64,
+    current: Vec<PortSpec>,
+    previous: Vec<PortSpec>,
+}
+
+impl Rotation {
+    /// The sequences of period `period` and of the one before, for a door
+    /// whose port is `door_port`; refused unless both pass the rules of a
+    /// fixed sequence.
+    pub fn new(
+        period: u64,
+        current: Vec<PortSpec>,
+        previous: Vec<PortSpec>,
+        door_port: PortSpec,
+    ) -> Result<Rotation, String> {
+        let reserved = HashMap::from([(door_port, "the door's port".to_string())]);
+        for seq in [&current, &previous] {
+            if let Some(p) = sequence_problems(seq, &reserved).first() {
+                return Err(format!("a derived sequence is not valid: {p}"));
+            }
+        }
+        Ok(Rotation {
+            period,
+            current,
+            previous,
+        })
+    }
+
+    /// The period number of [`Rotation::current`].
+    pub fn period(&self) -> u64 {
+        self.period
+    }
+
+    pub fn current(&self) -> &[PortSpec] {
+        &self.current
+    }
+
+    /// The previous period's sequence, which the kernel accepts too.
+    pub fn previous(&self) -> &[PortSpec] {
+        &self.previous
+    }
+}
+
+/// A configuration whose every door has the sequences the kernel accepts
+/// now: the only thing the firewall's plan is made from. Made only by
+/// [`Resolved::new`], which asks for every rotating door's [`Rotation`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    config: Config,
+    /// Per door, in order: its rotation, for a rotating door.
+    rotations: Vec<Option<Rotation>>,
+}
+
+/// One door of a [`Resolved`] configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ResolvedDoor<'a> {
+    pub door: &'a Door,
+    /// The sequence that opens it now.
+    pub sequence: &'a [PortSpec],
+    /// A rotating door's rotation and this period's sequences.
+    pub rotation: Option<(&'a Rotate, &'a Rotation)>,
+}
+
+impl Resolved {
+    /// Resolves `config`, asking `rotation` for each rotating door's
+    /// sequences.
+    pub fn new<E>(
+        config: Config,
+        mut rotation: impl FnMut(&Door, &Rotate) -> Result<Rotation, E>,
+    ) -> Result<Resolved, E> {
+        let rotations = config
+            .doors
+            .iter()
+            .map(|d| match &d.knocks {
+                Knocks::Fixed(_) => Ok(None),
+                Knocks::Rotating(r) => rotation(d, r).map(Some),
+            })
+            .collect::<Result<_, E>>()?;
+        Ok(Resolved { config, rotations })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn doors(&self) -> impl Iterator<Item = ResolvedDoor<'_>> {
+        self.config
+            .doors
+            .iter()
+            .zip(&self.rotations)
+            .map(|(door, rotation)| match (&door.knocks, rotation) {
+                (Knocks::Rotating(r), Some(rotation)) => ResolvedDoor {
+                    door,
+                    sequence: rotation.current(),
+                    rotation: Some((r, rotation)),
+                },
+                (Knocks::Fixed(sequence), _) => ResolvedDoor {
+                    door,
+                    sequence,
+                    rotation: None,
+                },
+                (Knocks::Rotating(_), None) => unreachable!("Resolved::new resolves every door"),
+            })
+    }
+
+    pub fn door(&self, name: &str) -> Option<ResolvedDoor<'_>> {
+        self.doors().find(|d| d.door.name == name)
+    }
+}
+
+impl Deref for Resolved {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// The checks of a config that belong to the modules that use that part
+/// of it: what the backend can do, what the watcher can send. The loader
+/// (`crate::load`) gives them, so that one run reports every problem.
+pub trait Checks {
+    /// Problems of `[notify]`, each starting with `[notify] <key>:`.
+    fn notify(&self, notify: &Notify) -> Vec<String>;
+    /// What the configured backend cannot do with an otherwise valid
+    /// config, each naming the door and the key.
+    fn backend(&self, config: &Config) -> Vec<String>;
+}
+
+/// No checks but this module's own (for tests and tools that only need the
+/// schema).
+pub struct OwnChecks;
+
+impl Checks for OwnChecks {
+    fn notify(&self, _: &Notify) -> Vec<String> {
+        Vec::new()
+    }
+    fn backend(&self, _: &Config) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -280,7 +529,7 @@ struct RawRotate {
 }
 
 fn default_rotate_length() -> usize {
-    crate::rotate::DEFAULT_LENGTH
+    DEFAULT_ROTATE_LENGTH
 }
 
 #[derive(Deserialize)]
@@ -354,27 +603,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 // ---- loading and validation ----------------------------------------------
 
 /// Reads and validates a configuration file.
-pub fn load(path: &Path) -> Result<Config, Error> {
+pub fn load(path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    parse(&text, path, checks)
 }
 
 /// Parses and validates configuration text; `path` only names it in errors.
-pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
+pub fn parse(text: &str, path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
         source: Box::new(e),
     })?;
-    validate(raw).map_err(|problems| Error::Invalid {
+    validate(raw, checks).map_err(|problems| Error::Invalid {
         path: path.to_path_buf(),
         problems,
     })
 }
 
-fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
+fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<String>> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
 
@@ -424,7 +673,8 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
     let mut doors = Vec::new();
     for d in &raw.door {
         let at = format!("door \"{}\"", d.name);
-        if !valid_door_name(&d.name) {
+        let name = DoorName::new(&d.name);
+        if name.is_none() {
             problems.push(format!(
                 "{at}: name: must be 1 to 16 characters from a-z, 0-9, `_` and `-`"
             ));
@@ -444,15 +694,15 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
                 d.port
             ));
         }
-        let rotate = match &d.rotate {
+        let knocks = match &d.rotate {
             Some(r) => {
                 if !d.sequence.is_empty() {
                     problems.push(format!("{at}: sequence and rotate: give one or the other"));
                 }
-                for p in crate::rotate::rotate_problems(r.period, r.length) {
+                for p in rotate_problems(r.period, r.length) {
                     problems.push(format!("{at}: rotate: {p}"));
                 }
-                Some(Rotate {
+                Knocks::Rotating(Rotate {
                     secret_file: r.secret_file.clone(),
                     period: r.period,
                     length: r.length,
@@ -469,7 +719,7 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
                         "{at}: sequence: starts with {first} like door \"{other}\" (ambiguous)"
                     ));
                 }
-                None
+                Knocks::Fixed(d.sequence.clone())
             }
         };
         let sequence_timeout = d.sequence_timeout.unwrap_or(default_seq);
@@ -484,15 +734,15 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         if d.door_timeout.is_some() {
             check_timeout(&format!("{at}: door_timeout"), door_timeout, &mut problems);
         }
-        doors.push(Door {
-            name: d.name.clone(),
-            port: d.port,
-            sequence: d.sequence.clone(),
-            sequence_timeout,
-            door_timeout,
-            rotate,
-            rotation: None,
-        });
+        if let Some(name) = name {
+            doors.push(Door {
+                name,
+                port: d.port,
+                knocks,
+                sequence_timeout,
+                door_timeout,
+            });
+        }
     }
 
     let allow = match raw.allow {
@@ -509,15 +759,11 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         },
     };
 
-    let prefix = raw.log.prefix;
-    if prefix.is_empty()
-        || prefix.len() > MAX_LOG_PREFIX_LEN
-        || !prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-    {
+    let prefix = LogPrefix::new(&raw.log.prefix);
+    if prefix.is_none() {
         problems.push(format!(
-            "[log] prefix: `{prefix}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`"
+            "[log] prefix: `{}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`",
+            raw.log.prefix
         ));
     }
 
@@ -526,25 +772,12 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
             problems.push("[notify] max_mails_per_hour: must be at least 1".to_string());
         }
         check_timeout("[notify] digest_delay", n.digest_delay, &mut problems);
-        for to in &n.email_to {
-            if to.parse::<lettre::Address>().is_err() {
-                problems.push(format!("[notify] email_to: `{to}` is not a mail address"));
-            }
-        }
-        if n.email_from.parse::<lettre::Address>().is_err() {
-            problems.push(format!(
-                "[notify] email_from: `{}` is not a mail address",
-                n.email_from
-            ));
-        }
-        if let Err(e) = crate::watch::mail::check_smtp_url(&n.smtp) {
-            problems.push(format!("[notify] smtp: {e}"));
-        }
+        problems.extend(checks.notify(n));
     }
 
-    if !problems.is_empty() {
+    let Some(prefix) = prefix.filter(|_| problems.is_empty()) else {
         return Err(problems);
-    }
+    };
     let config = Config {
         backend: raw.backend,
         mode: raw.mode,
@@ -555,11 +788,9 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         notify: raw.notify,
         warnings,
     };
-    if config.backend == Backend::Iptables {
-        let problems = crate::firewall::iptables::fits(&config);
-        if !problems.is_empty() {
-            return Err(problems);
-        }
+    let problems = checks.backend(&config);
+    if !problems.is_empty() {
+        return Err(problems);
     }
     Ok(config)
 }
@@ -664,25 +895,34 @@ pub fn scanner_walkable(seq: &[PortSpec]) -> bool {
     steps.iter().all(|&s| s == 1) || steps.iter().all(|&s| s == -1)
 }
 
-/// Derives the sequences of rotating doors for the time `now` (from their
-/// secret files); fixed doors are left as they are.
-pub fn resolve(cfg: &mut Config, now: u64) -> Result<(), String> {
-    for d in &mut cfg.doors {
-        let Some(r) = &d.rotate else { continue };
-        let secret = crate::rotate::read_secret(&r.secret_file)
-            .map_err(|e| format!("door \"{}\": rotate: {e}", d.name))?;
-        let n = crate::rotate::period_index(now, r.period);
-        d.sequence = crate::rotate::derive(&secret, &d.name, d.port, n, r.length);
-        let previous =
-            crate::rotate::derive(&secret, &d.name, d.port, n.saturating_sub(1), r.length);
-        d.rotation = Some((n, previous));
+/// What is wrong with a rotation's period and length: the same rules for
+/// the server's config and the client's hosts.toml or flags.
+pub fn rotate_problems(period: Duration, length: usize) -> Vec<String> {
+    let mut problems = Vec::new();
+    if period < MIN_PERIOD || period > MAX_TIMEOUT {
+        problems.push(format!(
+            "period {} is out of range (10s to 1 day)",
+            humantime::format_duration(period)
+        ));
+    } else if period.subsec_nanos() != 0 {
+        problems.push("period must be whole seconds".to_string());
     }
-    Ok(())
+    if !(MIN_SEQUENCE_LEN..=MAX_SEQUENCE_LEN).contains(&length) {
+        problems.push(format!(
+            "length {length} is out of range ({MIN_SEQUENCE_LEN} to {MAX_SEQUENCE_LEN})"
+        ));
+    }
+    problems
 }
 
 impl Config {
     pub fn door(&self, name: &str) -> Option<&Door> {
         self.doors.iter().find(|d| d.name == name)
+    }
+
+    /// Whether any door's sequence rotates.
+    pub fn rotates(&self) -> bool {
+        self.doors.iter().any(|d| d.rotate().is_some())
     }
 
     /// The longest `sequence_timeout` of any door: how long a source may
@@ -720,7 +960,7 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
 "#;
 
     fn parse_str(text: &str) -> Result<Config, Error> {
-        parse(text, Path::new("test.toml"))
+        parse(text, Path::new("test.toml"), &OwnChecks)
     }
 
     fn problems(text: &str) -> String {
@@ -751,12 +991,12 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
     fn old_port_syntax_and_integers() {
         let c = parse_str(&with_door(r#"sequence = ["t:1000", "U:2000", 3000]"#)).unwrap();
         assert_eq!(
-            c.doors[0].sequence,
-            vec![
+            c.doors[0].knocks,
+            Knocks::Fixed(vec![
                 PortSpec::new(1000, Proto::Tcp),
                 PortSpec::new(2000, Proto::Udp),
                 PortSpec::new(3000, Proto::Tcp)
-            ]
+            ])
         );
     }
 
@@ -923,6 +1163,48 @@ sequence = ["4000", "5000", "6000"]"#,
         assert!(e.contains("name: must be") && e.contains("1 knocks"), "{e}");
         assert_eq!(e.lines().count(), 2, "{e}");
         assert!(e.lines().all(|l| l.starts_with("test.toml: ")), "{e}");
+    }
+
+    #[test]
+    fn only_rotating_doors_are_resolved_and_with_valid_sequences() {
+        let text = format!(
+            "{}[[door]]\nname = \"web\"\nport = 443\nrotate = {{ secret_file = \"/nonexistent\", period = \"60s\" }}\n",
+            with_door(r#"sequence = ["1000", "2000", "3000"]"#)
+        );
+        let cfg = parse_str(&text).unwrap();
+        assert!(cfg.rotates());
+        let mut asked = Vec::new();
+        let seq = |p: &[u16]| -> Vec<PortSpec> {
+            p.iter().map(|p| PortSpec::new(*p, Proto::Udp)).collect()
+        };
+        let port = cfg.doors[1].port;
+        let r = Resolved::new(cfg.clone(), |d, rotate| {
+            asked.push((d.name.to_string(), rotate.length));
+            Rotation::new(7, seq(&[5, 9, 4, 8]), seq(&[6, 1, 3, 7]), port)
+        })
+        .unwrap();
+        assert_eq!(asked, [("web".to_string(), DEFAULT_ROTATE_LENGTH)]);
+        let web = r.door("web").unwrap();
+        assert_eq!(web.sequence, seq(&[5, 9, 4, 8]));
+        assert_eq!(web.rotation.unwrap().1.previous(), seq(&[6, 1, 3, 7]));
+        assert_eq!(r.door("ssh").unwrap().sequence.len(), 3);
+        // A derived sequence must pass the rules of a written one.
+        assert!(Rotation::new(1, seq(&[1, 2, 3]), seq(&[5, 9, 4]), port).is_err());
+        assert!(Rotation::new(1, seq(&[443, 2, 9]), seq(&[5, 9, 4]), port).is_ok());
+        let udp443 = PortSpec::new(443, Proto::Udp);
+        assert!(Rotation::new(1, seq(&[443, 2, 9]), seq(&[5, 9, 4]), udp443).is_err());
+        // No rotation, no resolved config.
+        assert!(Resolved::new(cfg, |_, _| Err("no secret")).is_err());
+    }
+
+    #[test]
+    fn names_are_types_made_by_validation() {
+        assert_eq!(DoorName::new("a-b_9").unwrap(), "a-b_9");
+        assert!(DoorName::new("A").is_none() && DoorName::new("").is_none());
+        assert!(DoorName::new(&"x".repeat(17)).is_none());
+        assert_eq!(LogPrefix::new("nfk.1").unwrap().as_str(), "nfk.1");
+        assert!(LogPrefix::new("a b").is_none() && LogPrefix::new("a\"").is_none());
+        assert_eq!(LogPrefix::default(), DEFAULT_LOG_PREFIX);
     }
 
     #[test]

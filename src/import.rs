@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::config::{self, sequence_problems};
+use crate::config::sequence_problems;
 use crate::port::{PortSpec, Proto};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -332,7 +332,7 @@ fn from_knockd(ini: &Ini) -> String {
 
 /// Whether an imported config is valid as it stands (for the CLI's note).
 pub fn check(text: &str) -> Result<(), String> {
-    config::parse(text, std::path::Path::new("imported"))
+    crate::load::parse(text, std::path::Path::new("imported"))
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

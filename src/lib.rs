@@ -14,6 +14,7 @@ pub mod firewall;
 pub mod import;
 pub mod knock;
 pub mod listening;
+pub mod load;
 pub mod persist;
 pub mod port;
 pub mod rotate;

@@ -7,32 +7,26 @@
 //! after two periods.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::config::sequence_problems;
+use crate::config::{Config, Resolved, Rotation, sequence_problems};
 use crate::port::{PortSpec, Proto};
+
+pub use crate::config::{
+    DEFAULT_ROTATE_LENGTH as DEFAULT_LENGTH, MIN_PERIOD, Rotate, rotate_problems,
+};
 
 /// Secrets shorter than this are refused: they could be guessed.
 pub const MIN_SECRET: usize = 16;
-pub const MIN_PERIOD: Duration = Duration::from_secs(10);
-/// Knocks in a rotating sequence when `length` is not given.
-pub const DEFAULT_LENGTH: usize = 4;
 /// Knocks come from the registered/dynamic range (a rotating knock may
 /// land on a service's port of 1024 and up; it is still only a knock).
 const LOWEST: u16 = 1024;
 /// Tells tests which time it is; nothing else sets it.
 pub const FAKE_TIME_ENV: &str = "NFKNOCK_FAKE_TIME";
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rotate {
-    pub secret_file: PathBuf,
-    pub period: Duration,
-    pub length: usize,
-}
 
 /// Seconds since the epoch (or `NFKNOCK_FAKE_TIME`, for tests).
 pub fn now() -> u64 {
@@ -132,25 +126,18 @@ pub fn derive(
     }
 }
 
-/// What is wrong with a rotation's period and length: the same rules for
-/// the server's config and the client's hosts.toml or flags.
-pub fn rotate_problems(period: Duration, length: usize) -> Vec<String> {
-    use crate::config::{MAX_SEQUENCE_LEN, MAX_TIMEOUT, MIN_SEQUENCE_LEN};
-    let mut problems = Vec::new();
-    if period < MIN_PERIOD || period > MAX_TIMEOUT {
-        problems.push(format!(
-            "period {} is out of range (10s to 1 day)",
-            humantime::format_duration(period)
-        ));
-    } else if period.subsec_nanos() != 0 {
-        problems.push("period must be whole seconds".to_string());
-    }
-    if !(MIN_SEQUENCE_LEN..=MAX_SEQUENCE_LEN).contains(&length) {
-        problems.push(format!(
-            "length {length} is out of range ({MIN_SEQUENCE_LEN} to {MAX_SEQUENCE_LEN})"
-        ));
-    }
-    problems
+/// Derives the sequences of rotating doors for the time `now` from their
+/// secret files: the config the firewall can render.
+pub fn resolve(cfg: Config, now: u64) -> Result<Resolved, String> {
+    Resolved::new(cfg, |d, r| {
+        let secret =
+            read_secret(&r.secret_file).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))?;
+        let n = period_index(now, r.period);
+        let current = derive(&secret, &d.name, d.port, n, r.length);
+        let previous = derive(&secret, &d.name, d.port, n.saturating_sub(1), r.length);
+        Rotation::new(n, current, previous, d.port)
+            .map_err(|e| format!("door \"{}\": rotate: {e}", d.name))
+    })
 }
 
 #[cfg(test)]

@@ -519,6 +519,10 @@ fn snapshot(tool: &Tool) -> Result<String, Error> {
 }
 
 impl Backend for Iptables {
+    fn fits(&self, cfg: &Config) -> Vec<String> {
+        fits(cfg)
+    }
+
     fn render(&self, plan: &Plan) -> String {
         render(plan)
     }
@@ -828,7 +832,7 @@ fn only_nfknock_chains(script: &str) -> Result<(), String> {
 
 /// Checks that a configuration fits this backend: `recent` counts whole
 /// seconds and LOG keeps 29 characters of prefix.
-pub fn fits(cfg: &Config) -> Vec<String> {
+fn fits(cfg: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     for d in &cfg.doors {
         for (key, t) in [
@@ -859,11 +863,11 @@ mod tests {
     use std::path::Path;
 
     fn cfg(text: &str) -> Config {
-        crate::config::parse(text, Path::new("t.toml")).unwrap()
+        crate::load::parse(text, Path::new("t.toml")).unwrap()
     }
 
     fn plan(text: &str) -> Plan {
-        Plan::new(&cfg(text))
+        super::super::plan::test_plan(text)
     }
 
     const ONE_DOOR: &str = r#"
@@ -952,7 +956,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
     fn configs_that_do_not_fit() {
         // check refuses them: validation asks this backend.
         let err = |t: &str| {
-            crate::config::parse(t, Path::new("t.toml"))
+            crate::load::parse(t, Path::new("t.toml"))
                 .unwrap_err()
                 .to_string()
         };
@@ -963,7 +967,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
             e.contains("door \"a_b\": sequence_timeout: the iptables backend counts whole seconds"),
             "{e}"
         );
-        assert!(fits(&cfg(ONE_DOOR)).is_empty());
+        assert!(Iptables.fits(&cfg(ONE_DOOR)).is_empty());
         // The same doors are fine with nftables.
         cfg(&ONE_DOOR
             .replace("a_b", "a-very-long-door")

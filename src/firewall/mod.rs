@@ -16,7 +16,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::config::{Backend as BackendKind, Event};
+use crate::config::{Backend as BackendKind, Config, Event};
 
 pub use plan::{Plan, fingerprint};
 pub use run::Error;
@@ -139,6 +139,12 @@ pub struct Transient {
 
 /// One firewall backend.
 pub trait Backend {
+    /// What this backend cannot do with a valid config, each problem
+    /// naming the door and the key (the loader reports them with the
+    /// config's own).
+    fn fits(&self, _cfg: &Config) -> Vec<String> {
+        Vec::new()
+    }
     /// The ruleset `apply` loads, as the firewall tool's input text.
     fn render(&self, plan: &Plan) -> String;
     /// Checks and loads the ruleset atomically, replacing only nfknock's

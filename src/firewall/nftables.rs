@@ -912,10 +912,9 @@ fn status_of(table: Option<&TableState>) -> Status {
 mod tests {
     use super::*;
     use crate::firewall::Source;
-    use std::path::Path;
 
     fn cfg(text: &str) -> Plan {
-        Plan::new(&crate::config::parse(text, Path::new("t.toml")).unwrap())
+        super::super::plan::test_plan(text)
     }
 
     const ONE_DOOR: &str = r#"

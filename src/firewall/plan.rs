@@ -27,7 +27,7 @@
 use std::time::Duration;
 
 use super::{Family, SET_SIZE};
-use crate::config::{Allow, Config, Door, Firewall, Mode};
+use crate::config::{Allow, DoorName, Firewall, LogPrefix, Mode, Resolved, ResolvedDoor};
 use crate::port::PortSpec;
 
 /// Which sequence of a door a line is: a fixed door has one; a rotating
@@ -55,12 +55,12 @@ impl Slot {
 pub enum State {
     /// Sources that sent these knocks of a door's line, in order.
     Sent {
-        door: String,
+        door: DoorName,
         slot: Slot,
         sent: Vec<PortSpec>,
     },
     /// Sources for which the door is open.
-    Open { door: String, port: PortSpec },
+    Open { door: DoorName, port: PortSpec },
     /// Sources in the middle of any door's sequence.
     Knocking,
 }
@@ -172,7 +172,8 @@ pub struct Line {
 }
 
 impl Line {
-    fn new(door: &Door, slot: Slot, sequence: &[PortSpec]) -> Line {
+    fn new(door: ResolvedDoor<'_>, slot: Slot, sequence: &[PortSpec]) -> Line {
+        let door = door.door;
         let set = |sent: usize| StateSet {
             state: State::Sent {
                 door: door.name.clone(),
@@ -266,7 +267,7 @@ pub struct Rotation {
 /// One door: its port, its lines and its open set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DoorPlan {
-    pub name: String,
+    pub name: DoorName,
     pub port: PortSpec,
     /// The sequence that opens it now (a rotating door's current one).
     pub sequence: Vec<PortSpec>,
@@ -292,7 +293,7 @@ impl DoorPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub mode: Mode,
-    pub log_prefix: String,
+    pub log_prefix: LogPrefix,
     /// Networks that pass without knocking.
     pub allow: Allow,
     /// The open ports and ICMP of firewall mode.
@@ -307,8 +308,10 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(cfg: &Config) -> Plan {
-        let doors: Vec<DoorPlan> = cfg.doors.iter().map(door_plan).collect();
+    /// The plan of a resolved config: a rotating door's sequences are
+    /// known only once it is resolved.
+    pub fn new(cfg: &Resolved) -> Plan {
+        let doors: Vec<DoorPlan> = cfg.doors().map(door_plan).collect();
         let mut first_knocks: Vec<PortSpec> = Vec::new();
         for line in doors.iter().flat_map(|d| &d.lines) {
             if !first_knocks.contains(&line.first()) {
@@ -339,27 +342,29 @@ impl Plan {
     }
 }
 
-fn door_plan(door: &Door) -> DoorPlan {
-    let (lines, rotation) = match (&door.rotate, &door.rotation) {
-        (Some(r), Some((n, previous))) => {
+fn door_plan(d: ResolvedDoor<'_>) -> DoorPlan {
+    let door = d.door;
+    let (lines, rotation) = match d.rotation {
+        Some((r, rotation)) => {
+            let n = rotation.period();
             let mut lines = vec![
-                Line::new(door, Slot::of_period(*n), &door.sequence),
-                Line::new(door, Slot::of_period(n + 1), previous),
+                Line::new(d, Slot::of_period(n), rotation.current()),
+                Line::new(d, Slot::of_period(n + 1), rotation.previous()),
             ];
             lines.sort_by_key(|l| l.slot);
             let rotation = Rotation {
                 every: r.period,
-                period: *n,
-                previous: previous.clone(),
+                period: n,
+                previous: rotation.previous().to_vec(),
             };
             (lines, Some(rotation))
         }
-        _ => (vec![Line::new(door, Slot::Fixed, &door.sequence)], None),
+        None => (vec![Line::new(d, Slot::Fixed, d.sequence)], None),
     };
     DoorPlan {
         name: door.name.clone(),
         port: door.port,
-        sequence: door.sequence.clone(),
+        sequence: d.sequence.to_vec(),
         sequence_timeout: door.sequence_timeout,
         door_timeout: door.door_timeout,
         rotation,
@@ -374,6 +379,13 @@ fn door_plan(door: &Door) -> DoorPlan {
     }
 }
 
+/// The plan of a config with fixed doors only, for the tests.
+#[cfg(test)]
+pub(crate) fn test_plan(text: &str) -> Plan {
+    let cfg = crate::load::parse(text, std::path::Path::new("t.toml")).unwrap();
+    Plan::new(&crate::rotate::resolve(cfg, 0).unwrap())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,7 +393,7 @@ mod tests {
     use std::path::Path;
 
     fn plan(text: &str) -> Plan {
-        Plan::new(&crate::config::parse(text, Path::new("t.toml")).unwrap())
+        test_plan(text)
     }
 
     fn door(sequence: &str) -> String {
@@ -452,13 +464,13 @@ mod tests {
         assert!(!opens(r#""48211/tcp", "48213/tcp", "48215/tcp""#));
         assert!(!opens(r#""1000/tcp", "2000/udp", "3000/tcp""#));
         // What validation refuses, for the reason it does.
-        let line = Line::new(
-            &crate::config::parse(&door(r#""1", "5", "9""#), Path::new("t"))
-                .unwrap()
-                .doors[0],
-            Slot::Fixed,
-            &[tcp(1000), tcp(1001), tcp(1002)],
-        );
+        let cfg = crate::rotate::resolve(
+            crate::load::parse(&door(r#""1", "5", "9""#), Path::new("t")).unwrap(),
+            0,
+        )
+        .unwrap();
+        let walkable = [tcp(1000), tcp(1001), tcp(1002)];
+        let line = Line::new(cfg.door("ssh").unwrap(), Slot::Fixed, &walkable);
         assert!(run(&line, &scan).contains(&Progress::Open));
     }
 

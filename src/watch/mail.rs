@@ -39,6 +39,27 @@ pub fn check_smtp_url(url: &str) -> Result<(), String> {
         .map_err(|e| format!("`{url}`: {e}"))
 }
 
+/// What is wrong with the addresses and the server of `[notify]`; the
+/// loader adds these to the config's own problems.
+pub fn notify_problems(n: &Notify) -> Vec<String> {
+    let mut problems = Vec::new();
+    for to in &n.email_to {
+        if to.parse::<Address>().is_err() {
+            problems.push(format!("[notify] email_to: `{to}` is not a mail address"));
+        }
+    }
+    if n.email_from.parse::<Address>().is_err() {
+        problems.push(format!(
+            "[notify] email_from: `{}` is not a mail address",
+            n.email_from
+        ));
+    }
+    if let Err(e) = check_smtp_url(&n.smtp) {
+        problems.push(format!("[notify] smtp: {e}"));
+    }
+    problems
+}
+
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
