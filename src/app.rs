@@ -11,8 +11,10 @@ use crate::config::{self, Config, Knocks, Resolved};
 use crate::exit::Error;
 use crate::firewall::{self, Plan, Status};
 use crate::knock::{self, FamilyChoice};
+use crate::lifecycle::{self, Say};
 use crate::port::PortSpec;
-use crate::{confirm, listening, persist, sequence, watch};
+use crate::state::StateDir;
+use crate::{clock, listening, sequence, state, watch};
 
 /// Where a command prints: quiet mode keeps only errors and warnings.
 struct Out {
@@ -33,6 +35,15 @@ impl Out {
     }
     fn warn(&self, msg: impl AsRef<str>) {
         eprintln!("warning: {}", msg.as_ref());
+    }
+}
+
+impl Say for Out {
+    fn info(&self, msg: &str) {
+        Out::info(self, msg);
+    }
+    fn detail(&self, msg: &str) {
+        Out::detail(self, msg);
     }
 }
 
@@ -59,7 +70,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             no_persist,
             confirm,
         } => apply(&out, &config_path, no_persist, confirm),
-        Command::Confirm => confirm_pending(&out),
+        Command::Confirm => {
+            require_net_admin("confirm")?;
+            lifecycle::confirm(&out, &StateDir::from_env())
+        }
         Command::Rotate => {
             let cfg = resolved(&out, &config_path)?;
             if !cfg.rotates() {
@@ -67,11 +81,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 return Ok(());
             }
             // The timer runs often; most runs find the period unchanged.
-            let rendered = firewall::backend(cfg.backend)?.render(&Plan::new(&cfg));
-            let loaded = persist::load(&confirm::loaded_dir(&persist::state_dir()))
-                .ok()
-                .flatten();
-            if loaded.is_some_and(|l| l.ruleset == rendered) {
+            if lifecycle::is_loaded(&cfg, &StateDir::from_env())? {
                 out.detail("nfknock: the loaded sequences are current");
                 return Ok(());
             }
@@ -92,9 +102,17 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             ));
             Ok(())
         }
-        Command::Rollback { token, after } => rollback(&out, &token, after),
-        Command::Restore => restore(&out),
-        Command::Remove { no_persist } => remove(&out, no_persist),
+        Command::Rollback { token, after } => {
+            lifecycle::rollback(&out, &StateDir::from_env(), &token, after)
+        }
+        Command::Restore => {
+            require_net_admin("restore")?;
+            lifecycle::restore(&out, &StateDir::from_env())
+        }
+        Command::Remove { no_persist } => {
+            require_net_admin("remove")?;
+            lifecycle::remove(&out, &StateDir::from_env(), no_persist)
+        }
         Command::Status { json } => status(&out, &config_path, json),
         Command::Transient { action } => transient(&out, &config_path, action),
         Command::Knock {
@@ -124,7 +142,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                         length,
                     });
                     rotating
-                        .sequence(&door, crate::rotate::now())
+                        .sequence(&door, clock::now())
                         .map_err(|e| Error::usage(anyhow!("--secret-file: {e}")))?
                 }
                 (_, _, _, door) if knocks.is_empty() => {
@@ -145,7 +163,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             let opts = watch::Options {
                 journal_dir,
                 dry_run,
-                state_dir: persist::state_dir(),
+                state_dir: StateDir::from_env().path().to_path_buf(),
             };
             watch::watch(&cfg, &opts).map_err(watch_error)
         }
@@ -235,23 +253,9 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
 /// Writes the config atomically, keeping its mode (new files: 0600, as
 /// it holds the knock sequences).
 fn write_config(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    state::write_atomic(path, text.as_bytes(), mode)
 }
 
 fn watch_error(e: watch::Error) -> Error {
@@ -280,12 +284,12 @@ fn load(out: &Out, path: &Path) -> Result<Config, Error> {
 /// show, apply and rotate render.
 fn resolved(out: &Out, path: &Path) -> Result<Resolved, Error> {
     let cfg = load(out, path)?;
-    crate::rotate::resolve(cfg, crate::rotate::now()).map_err(|e| Error::failure(anyhow!(e)))
+    crate::rotate::resolve(cfg, clock::now()).map_err(|e| Error::failure(anyhow!(e)))
 }
 
 fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
     let cfg = load(out, path)?;
-    let resolved = crate::rotate::resolve(cfg.clone(), crate::rotate::now())
+    let resolved = crate::rotate::resolve(cfg.clone(), clock::now())
         .inspect_err(|e| out.warn(format!("{}: {e}", path.display())))
         .ok();
     // A rotating door's sequence, when its secret could be read.
@@ -361,156 +365,7 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     // Validation first: a bad config changes nothing, even for non-root.
     let cfg = resolved(out, path)?;
     require_net_admin("apply")?;
-    let state = persist::state_dir();
-    let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
-    // The baseline is taken before anything changes.
-    let pending = match confirm {
-        Some(secs) => Some(confirm::begin(&state, secs).map_err(state_err)?),
-        None => None,
-    };
-    let plan = Plan::new(&cfg);
-    let ruleset = match firewall::backend(cfg.backend).and_then(|b| b.apply(&plan)) {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some((_, true)) = pending {
-                confirm::clear(&state).map_err(state_err)?;
-            }
-            return Err(e.into());
-        }
-    };
-    // Moving to another backend: the old one's rules must not stay behind.
-    for other in other_backends(cfg.backend) {
-        remove_with(other)?;
-    }
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let record = persist::Record {
-        backend: cfg.backend,
-        config: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
-        config_sha256: persist::sha256_hex(&bytes),
-        applied_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-    };
-    persist::save(&confirm::loaded_dir(&state), &record, &ruleset).map_err(state_err)?;
-    out.info(format!(
-        "nfknock: {} door(s) hidden ({} mode, {})",
-        cfg.doors.len(),
-        cfg.mode,
-        cfg.backend
-    ));
-    if let Some((p, _)) = pending {
-        let how = confirm::schedule(&p, &state).map_err(|e| {
-            Error::failure(anyhow!(
-                "the rules are loaded but no rollback could be scheduled ({e}); run `nfknock confirm` to keep them"
-            ))
-        })?;
-        out.info(format!(
-            "nfknock: run `nfknock confirm` within {}s to keep these rules; otherwise {how} puts the previous ones back",
-            p.deadline.saturating_sub(confirm::now())
-        ));
-        // Persistence happens only on confirm.
-        return Ok(());
-    }
-    if !no_persist {
-        persist::save(&state, &record, &ruleset).map_err(|e| {
-            Error::failure(anyhow!("the rules are loaded, but not saved for boot: {e}"))
-        })?;
-        out.detail(format!("saved to {}", state.display()));
-    }
-    Ok(())
-}
-
-fn confirm_pending(out: &Out) -> Result<(), Error> {
-    require_net_admin("confirm")?;
-    let state = persist::state_dir();
-    let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
-    if confirm::load_pending(&state).is_none() {
-        return Err(Error::failure(anyhow!(
-            "nothing to confirm: no `apply --confirm` is pending"
-        )));
-    }
-    confirm::clear(&state).map_err(state_err)?;
-    if let Some(loaded) = persist::load(&confirm::loaded_dir(&state)).map_err(state_err)? {
-        persist::save(&state, &loaded.record, &loaded.ruleset).map_err(state_err)?;
-    }
-    out.info("nfknock: confirmed; the rules stay and are saved for boot");
-    Ok(())
-}
-
-fn rollback(out: &Out, token: &str, after: Option<u64>) -> Result<(), Error> {
-    let state = persist::state_dir();
-    let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
-    let Some(pending) = confirm::wait_until_due(&state, token, after) else {
-        return Ok(()); // confirmed, or renewed by a later apply --confirm
-    };
-    let baseline = confirm::baseline(&state).map_err(state_err)?;
-    // Claim it before acting: a later `apply --confirm` starts a new one.
-    confirm::clear(&state).map_err(state_err)?;
-    match baseline.filter(|_| pending.had_rules) {
-        Some(saved) => {
-            firewall::backend(saved.record.backend)?.restore(&saved.ruleset)?;
-            for other in other_backends(saved.record.backend) {
-                remove_with(other)?;
-            }
-            persist::save(&confirm::loaded_dir(&state), &saved.record, &saved.ruleset)
-                .map_err(state_err)?;
-        }
-        None => {
-            for kind in [config::Backend::Nftables, config::Backend::Iptables] {
-                remove_with(kind)?;
-            }
-            persist::forget(&confirm::loaded_dir(&state)).map_err(state_err)?;
-        }
-    }
-    watch::log(
-        4,
-        "apply --confirm was not confirmed in time: the previous rules are back",
-        &[],
-    );
-    out.detail("rolled back");
-    Ok(())
-}
-
-fn restore(out: &Out) -> Result<(), Error> {
-    require_net_admin("restore")?;
-    let dir = persist::state_dir();
-    let Some(saved) = persist::load(&dir).map_err(Error::failure)? else {
-        out.info(format!(
-            "nfknock: nothing saved in {}; nothing to restore",
-            dir.display()
-        ));
-        return Ok(());
-    };
-    firewall::backend(saved.record.backend)?.restore(&saved.ruleset)?;
-    persist::save(&confirm::loaded_dir(&dir), &saved.record, &saved.ruleset)
-        .map_err(|e| Error::failure(anyhow!("the state directory: {e}")))?;
-    out.info(format!(
-        "nfknock: restored the rules applied at {} from {}",
-        saved.record.applied_at,
-        saved.record.config.display()
-    ));
-    Ok(())
-}
-
-fn remove(out: &Out, no_persist: bool) -> Result<(), Error> {
-    require_net_admin("remove")?;
-    // Removal does not need a valid config (it may be what is broken): it
-    // removes what any backend loaded.
-    let mut removed = false;
-    for kind in [config::Backend::Nftables, config::Backend::Iptables] {
-        removed |= remove_with(kind)?;
-    }
-    out.info(if removed {
-        "nfknock: rules removed; the doors are no longer hidden"
-    } else {
-        "nfknock: no rules were loaded"
-    });
-    let state = persist::state_dir();
-    persist::forget(&confirm::loaded_dir(&state)).map_err(Error::failure)?;
-    // Nothing is left for a pending confirmation to go back from.
-    confirm::clear(&state).map_err(Error::failure)?;
-    if !no_persist {
-        persist::forget(&state).map_err(Error::failure)?;
-    }
-    Ok(())
+    lifecycle::apply(out, &cfg, path, &StateDir::from_env(), no_persist, confirm)
 }
 
 /// The backend whose rules are loaded; when none is, the config's (or the
@@ -524,27 +379,10 @@ fn kernel_backend(path: &Path) -> Result<config::Backend, Error> {
     })
 }
 
-fn other_backends(kind: config::Backend) -> Vec<config::Backend> {
-    [config::Backend::Nftables, config::Backend::Iptables]
-        .into_iter()
-        .filter(|k| *k != kind)
-        .collect()
-}
-
-/// Removes one backend's rules; a backend whose tools are not installed
-/// cannot have loaded any.
-fn remove_with(kind: config::Backend) -> Result<bool, Error> {
-    match firewall::backend(kind)?.remove() {
-        Err(firewall::Error::Missing { .. }) => Ok(false),
-        other => Ok(other?),
-    }
-}
-
 fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     require_net_admin("status")?;
     let mut status = firewall::backend(kernel_backend(path)?)?.status()?;
-    status.confirm_within = confirm::load_pending(&persist::state_dir())
-        .map(|p| p.deadline.saturating_sub(confirm::now()));
+    status.confirm_within = lifecycle::confirm_within(&StateDir::from_env());
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
         println!("{text}");
@@ -659,7 +497,7 @@ fn sequence_for(
     explicit: Option<&Path>,
 ) -> Result<Vec<PortSpec>, Error> {
     let from_config = |path: &Path| -> Result<Vec<PortSpec>, Error> {
-        let cfg = crate::rotate::resolve(crate::load::load(path)?, crate::rotate::now())
+        let cfg = crate::rotate::resolve(crate::load::load(path)?, clock::now())
             .map_err(|e| Error::failure(anyhow!(e)))?;
         let d = match door {
             Some(name) => cfg.door(name).ok_or_else(|| {
@@ -688,7 +526,7 @@ fn sequence_for(
                 None => None,
             };
             if let Some((name, entry)) = chosen {
-                return entry.sequence(name, crate::rotate::now()).map_err(|e| {
+                return entry.sequence(name, clock::now()).map_err(|e| {
                     Error::failure(anyhow!("{}: door \"{name}\": {e}", hosts_path.display()))
                 });
             }

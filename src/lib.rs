@@ -6,17 +6,19 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod confirm;
 pub mod edit;
 pub mod exit;
 pub mod firewall;
+pub mod hex;
 pub mod import;
 pub mod knock;
+pub mod lifecycle;
 pub mod listening;
 pub mod load;
-pub mod persist;
 pub mod port;
 pub mod rotate;
 pub mod sequence;
+pub mod state;
 pub mod watch;

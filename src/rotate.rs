@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -16,6 +16,7 @@ use sha2::Sha256;
 use crate::config::{Config, Resolved, Rotation, sequence_problems};
 use crate::port::{PortSpec, Proto};
 
+pub use crate::clock::{FAKE_TIME_ENV, now};
 pub use crate::config::{
     DEFAULT_ROTATE_LENGTH as DEFAULT_LENGTH, MIN_PERIOD, Rotate, rotate_problems,
 };
@@ -25,21 +26,6 @@ pub const MIN_SECRET: usize = 16;
 /// Knocks come from the registered/dynamic range (a rotating knock may
 /// land on a service's port of 1024 and up; it is still only a knock).
 const LOWEST: u16 = 1024;
-/// Tells tests which time it is; nothing else sets it.
-pub const FAKE_TIME_ENV: &str = "NFKNOCK_FAKE_TIME";
-
-/// Seconds since the epoch (or `NFKNOCK_FAKE_TIME`, for tests).
-pub fn now() -> u64 {
-    if let Some(t) = std::env::var(FAKE_TIME_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return t;
-    }
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 pub fn period_index(now: u64, period: Duration) -> u64 {
     now / period.as_secs().max(1)
@@ -66,7 +52,7 @@ pub fn gen_secret(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = crate::hex::encode(&b);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
