@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, ConfigAction, TransientAction};
+use crate::cli::{
+    Cli, Command, ConfigAction, ConfigGetArgs, ConfigSetArgs, KnockArgs, TransientAction,
+    TransientAddArgs, TransientDelArgs, TransientListArgs,
+};
 use crate::config::{self, Config, Knocks, Resolved};
 use crate::exit::Error;
 use crate::firewall::{self, Plan, Status};
@@ -52,154 +55,56 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
-    let explicit_config = cli.config.clone();
-    let config_path = cli
+    let explicit = cli.config.as_deref();
+    let config = cli
         .config
+        .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    let path = config.as_path();
+    let state = StateDir::from_env();
     match cli.command {
-        Command::Check { show_secrets } => check(&out, &config_path, show_secrets),
-        Command::Show => {
-            let cfg = resolved(&out, &config_path)?;
-            print!(
-                "{}",
-                firewall::backend(cfg.backend)?.render(&Plan::new(&cfg))
-            );
-            Ok(())
-        }
-        Command::Apply {
-            no_persist,
-            confirm,
-        } => apply(&out, &config_path, no_persist, confirm),
+        Command::Check(a) => check(&out, path, a.show_secrets),
+        Command::Show => show(&out, path),
+        Command::Apply(a) => apply(&out, path, a.no_persist, a.confirm),
         Command::Confirm => {
             require_net_admin("confirm")?;
-            lifecycle::confirm(&out, &StateDir::from_env())
+            lifecycle::confirm(&out, &state)
         }
-        Command::Rotate => {
-            let cfg = resolved(&out, &config_path)?;
-            if !cfg.rotates() {
-                out.detail("nfknock: no door has a rotating sequence; nothing to do");
-                return Ok(());
-            }
-            // The timer runs often; most runs find the period unchanged.
-            if lifecycle::is_loaded(&cfg, &StateDir::from_env())? {
-                out.detail("nfknock: the loaded sequences are current");
-                return Ok(());
-            }
-            // A rotation is an apply: the unchanged slot's sets, the open
-            // doors and the other doors keep their state.
-            let quiet = Out {
-                quiet: !out.verbose,
-                verbose: out.verbose,
-            };
-            apply(&quiet, &config_path, false, None)
-        }
-        Command::GenSecret { file } => {
-            crate::rotate::gen_secret(&file)
-                .map_err(|e| Error::failure(anyhow!("cannot write {}: {e}", file.display())))?;
-            out.info(format!(
-                "nfknock: wrote a new secret to {} (mode 0600)",
-                file.display()
-            ));
-            Ok(())
-        }
-        Command::Rollback { token, after } => {
-            lifecycle::rollback(&out, &StateDir::from_env(), &token, after)
-        }
+        Command::Rotate => rotate(&out, path),
+        Command::GenSecret(a) => gen_secret(&out, &a.file),
+        Command::Rollback(a) => lifecycle::rollback(&out, &state, &a.token, a.after),
         Command::Restore => {
             require_net_admin("restore")?;
-            lifecycle::restore(&out, &StateDir::from_env())
+            lifecycle::restore(&out, &state)
         }
-        Command::Remove { no_persist } => {
+        Command::Remove(a) => {
             require_net_admin("remove")?;
-            lifecycle::remove(&out, &StateDir::from_env(), no_persist)
+            lifecycle::remove(&out, &state, a.no_persist)
         }
-        Command::Status { json } => status(&out, &config_path, json),
-        Command::Transient { action } => transient(&out, &config_path, action),
-        Command::Knock {
-            host,
-            knocks,
-            door,
-            secret_file,
-            door_port,
-            period,
-            length,
-            delay,
-            ipv4,
-            ipv6,
-        } => {
-            let family = match (ipv4, ipv6) {
-                (true, _) => FamilyChoice::V4,
-                (_, true) => FamilyChoice::V6,
-                _ => FamilyChoice::Any,
-            };
-            let knocks = match (secret_file, door_port, period, door) {
-                // clap makes --secret-file come with all three.
-                (Some(secret_file), Some(port), Some(period), Some(door)) => {
-                    let rotating = knock::HostDoor::Rotating(knock::HostRotate {
-                        port,
-                        secret_file,
-                        period,
-                        length,
-                    });
-                    rotating
-                        .sequence(&door, clock::now())
-                        .map_err(|e| Error::usage(anyhow!("--secret-file: {e}")))?
-                }
-                (_, _, _, door) if knocks.is_empty() => {
-                    sequence_for(&host, door.as_deref(), explicit_config.as_deref())?
-                }
-                _ => knocks,
-            };
-            let addr = knock::resolve(&host, family)?;
-            out.detail(format!("knocking on {addr}: {}", join(&knocks)));
-            knock::knock(addr, &knocks, delay)?;
-            Ok(())
-        }
-        Command::Watch {
-            journal_dir,
-            dry_run,
-        } => {
-            let cfg = load(&out, &config_path)?;
+        Command::Status(a) => status(&out, path, a.json),
+        Command::Transient { action } => transient(&out, path, action),
+        Command::Knock(a) => send_knocks(&out, a, explicit),
+        Command::Watch(a) => {
+            let cfg = load(&out, path)?;
             let opts = watch::Options {
-                journal_dir,
-                dry_run,
-                state_dir: StateDir::from_env().path().to_path_buf(),
+                journal_dir: a.journal_dir,
+                dry_run: a.dry_run,
+                state_dir: state.path().to_path_buf(),
             };
             watch::watch(&cfg, &opts).map_err(watch_error)
         }
         Command::NotifyTest => {
-            let cfg = load(&out, &config_path)?;
+            let cfg = load(&out, path)?;
             out.info(watch::notify_test(&cfg).map_err(watch_error)?);
             Ok(())
         }
-        Command::GenSequence { length } => {
-            // Avoid this host's door and open ports when a config is at hand.
-            let reserved = crate::load::load(&config_path)
-                .map(|c| c.reserved_ports())
-                .unwrap_or_default();
-            let seq = sequence::generate(usize::from(length), &reserved).map_err(Error::failure)?;
-            println!("{}", join(&seq));
-            Ok(())
-        }
-        Command::Config { action } => config_edit(&out, &config_path, action),
-        Command::Import { file } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", file.display())))?;
-            let toml = crate::import::import(&text)
-                .map_err(|e| Error::usage(anyhow!("{}: {e}", file.display())))?;
-            print!("{toml}");
-            if let Err(e) = crate::import::check(&toml) {
-                out.warn(format!(
-                    "the result needs editing before nfknock accepts it (see its comments):\n{e}"
-                ));
-            }
-            Ok(())
-        }
-        Command::Completions { shell } => {
-            let mut cmd = Cli::command();
+        Command::GenSequence(a) => gen_sequence(path, a.length),
+        Command::Config { action } => config_edit(&out, path, action),
+        Command::Import(a) => import_file(&out, &a.file),
+        Command::Completions(a) => {
             clap_complete::generate(
-                clap_complete::Shell::from(shell),
-                &mut cmd,
+                clap_complete::Shell::from(a.shell),
+                &mut Cli::command(),
                 "nfknock",
                 &mut std::io::stdout(),
             );
@@ -208,13 +113,106 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+fn show(out: &Out, path: &Path) -> Result<(), Error> {
+    let cfg = resolved(out, path)?;
+    print!(
+        "{}",
+        firewall::backend(cfg.backend)?.render(&Plan::new(&cfg))
+    );
+    Ok(())
+}
+
+fn rotate(out: &Out, path: &Path) -> Result<(), Error> {
+    let cfg = resolved(out, path)?;
+    if !cfg.rotates() {
+        out.detail("nfknock: no door has a rotating sequence; nothing to do");
+        return Ok(());
+    }
+    // The timer runs often; most runs find the period unchanged.
+    if lifecycle::is_loaded(&cfg, &StateDir::from_env())? {
+        out.detail("nfknock: the loaded sequences are current");
+        return Ok(());
+    }
+    // A rotation is an apply: the unchanged slot's sets, the open doors and
+    // the other doors keep their state.
+    let quiet = Out {
+        quiet: !out.verbose,
+        verbose: out.verbose,
+    };
+    apply(&quiet, path, false, None)
+}
+
+fn gen_secret(out: &Out, file: &Path) -> Result<(), Error> {
+    crate::rotate::gen_secret(file)
+        .map_err(|e| Error::failure(anyhow!("cannot write {}: {e}", file.display())))?;
+    out.info(format!(
+        "nfknock: wrote a new secret to {} (mode 0600)",
+        file.display()
+    ));
+    Ok(())
+}
+
+fn send_knocks(out: &Out, a: KnockArgs, explicit_config: Option<&Path>) -> Result<(), Error> {
+    let family = match (a.ipv4, a.ipv6) {
+        (true, _) => FamilyChoice::V4,
+        (_, true) => FamilyChoice::V6,
+        _ => FamilyChoice::Any,
+    };
+    let knocks = match (a.secret_file, a.door_port, a.period, a.door) {
+        // clap makes --secret-file come with all three.
+        (Some(secret_file), Some(port), Some(period), Some(door)) => {
+            let rotating = knock::HostDoor::Rotating(knock::HostRotate {
+                port,
+                secret_file,
+                period,
+                length: a.length,
+            });
+            rotating
+                .sequence(&door, clock::now())
+                .map_err(|e| Error::usage(anyhow!("--secret-file: {e}")))?
+        }
+        (_, _, _, door) if a.knocks.is_empty() => {
+            sequence_for(&a.host, door.as_deref(), explicit_config)?
+        }
+        _ => a.knocks,
+    };
+    let addr = knock::resolve(&a.host, family)?;
+    out.detail(format!("knocking on {addr}: {}", join(&knocks)));
+    knock::knock(addr, &knocks, a.delay)?;
+    Ok(())
+}
+
+fn gen_sequence(path: &Path, length: u8) -> Result<(), Error> {
+    // Avoid this host's door and open ports when a config is at hand.
+    let reserved = crate::load::load(path)
+        .map(|c| c.reserved_ports())
+        .unwrap_or_default();
+    let seq = sequence::generate(usize::from(length), &reserved).map_err(Error::failure)?;
+    println!("{}", join(&seq));
+    Ok(())
+}
+
+fn import_file(out: &Out, file: &Path) -> Result<(), Error> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", file.display())))?;
+    let toml = crate::import::import(&text)
+        .map_err(|e| Error::usage(anyhow!("{}: {e}", file.display())))?;
+    print!("{toml}");
+    if let Err(e) = crate::import::check(&toml) {
+        out.warn(format!(
+            "the result needs editing before nfknock accepts it (see its comments):\n{e}"
+        ));
+    }
+    Ok(())
+}
+
 fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error> {
     let read = |p: &Path| {
         std::fs::read_to_string(p)
             .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", p.display())))
     };
     match action {
-        ConfigAction::Get { key } => {
+        ConfigAction::Get(ConfigGetArgs { key }) => {
             let text = read(path)?;
             let v = crate::edit::get(&text, &key)
                 .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
@@ -223,7 +221,7 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
             }
             Ok(())
         }
-        ConfigAction::Set { key, value, more } => {
+        ConfigAction::Set(ConfigSetArgs { key, value, more }) => {
             if more.len() % 2 != 0 {
                 return Err(Error::usage(anyhow!(
                     "config set takes KEY VALUE pairs; `{}` has no value",
@@ -396,7 +394,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
     require_net_admin("transient")?;
     let backend = firewall::backend(kernel_backend(path)?)?;
     match action {
-        TransientAction::Add { nets, timeout } => {
+        TransientAction::Add(TransientAddArgs { nets, timeout }) => {
             backend.transient_add(&nets, timeout)?;
             let until = timeout.map_or("the next apply or reboot".to_string(), |t| {
                 format!("{} from now", humantime::format_duration(t))
@@ -406,7 +404,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
                 nets.len()
             ));
         }
-        TransientAction::Del { nets } => {
+        TransientAction::Del(TransientDelArgs { nets }) => {
             backend.transient_del(&nets)?;
             out.info(format!(
                 "nfknock: {} transient network(s) removed",
@@ -417,7 +415,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
             backend.transient_flush()?;
             out.info("nfknock: all transient networks removed");
         }
-        TransientAction::List { json } => {
+        TransientAction::List(TransientListArgs { json }) => {
             let list = backend.transient_list()?;
             if json {
                 println!(
