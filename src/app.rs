@@ -431,7 +431,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
                         .map_or("until the next apply or reboot".to_string(), |s| {
                             format!("{s:.0}s left")
                         });
-                    println!("{:<43} {until}", t.network);
+                    println!("{:<43} {until}", t.network.to_string());
                 }
             }
         }
@@ -458,7 +458,7 @@ fn print_status(out: &Out, s: &Status) {
         for src in &d.in_progress {
             text += &format!(
                 "  knocking  {:<39} sent {}/{}, {:.0}s left\n",
-                src.address,
+                src.address.to_string(),
                 src.stage.unwrap_or(0),
                 d.knocks,
                 src.expires_in
@@ -467,14 +467,15 @@ fn print_status(out: &Out, s: &Status) {
         for src in &d.open {
             text += &format!(
                 "  open      {:<39} {:.0}s left\n",
-                src.address, src.expires_in
+                src.address.to_string(),
+                src.expires_in
             );
         }
     }
     for t in &s.transient {
         text += &format!(
             "transient {:<39} {}\n",
-            t.network,
+            t.network.to_string(),
             t.expires_in
                 .map_or("until the next apply or reboot".to_string(), |e| format!(
                     "{e:.0}s left"

@@ -10,15 +10,17 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::names::Counter;
 use super::names::ipt::{self, MAIN};
 use super::plan::{Next, Plan, RECENT_LISTS, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
-use crate::config::{Config, Event, Mode};
+use crate::config::{Backend as BackendKind, Config, Event, Mode};
 use crate::port::{PortSpec, Proto};
 
 const PACKAGE: &str = "iptables";
@@ -173,7 +175,8 @@ fn rules(plan: &Plan, f: Family) -> Rules {
     add(
         TRANSIENT,
         format!(
-            "-m comment --comment \"nfknock:transient\" {}",
+            "-m comment --comment \"{}\" {}",
+            ipt::TRANSIENT_COMMENT,
             log(&transient_log)
         ),
     );
@@ -273,7 +276,7 @@ fn rules(plan: &Plan, f: Family) -> Rules {
                     format!(
                         "{} -m recent --name {at} --remove -m comment --comment \"{}\"",
                         rcheck(&at, secs),
-                        ipt::counter_comment("resets", &d.name)
+                        ipt::counter_comment(Counter::Resets, &d.name)
                     ),
                 );
             }
@@ -292,7 +295,7 @@ fn rules(plan: &Plan, f: Family) -> Rules {
             &ipt::opened_chain(&d.name),
             format!(
                 "-m comment --comment \"{}\" {}",
-                ipt::counter_comment("knocks", &d.name),
+                ipt::counter_comment(Counter::Knocks, &d.name),
                 log(&knock_log)
             ),
         );
@@ -303,7 +306,7 @@ fn rules(plan: &Plan, f: Family) -> Rules {
             &ec,
             format!(
                 "-m comment --comment \"{}\" {}",
-                ipt::counter_comment("entries", &d.name),
+                ipt::counter_comment(Counter::Entries, &d.name),
                 log(&enter_log)
             ),
         );
@@ -597,7 +600,7 @@ impl Backend for Iptables {
 
     fn status(&self) -> Result<Status, Error> {
         let mut status = Status {
-            backend: "iptables".into(),
+            backend: BackendKind::Iptables,
             ..Status::default()
         };
         let mut saves = Vec::new();
@@ -631,11 +634,11 @@ impl Backend for Iptables {
             }
         }
         for d in &mut status.doors {
-            let count = |kind: &str| counter(&all, &ipt::counter_comment(kind, &d.name));
+            let count = |kind| counter(&all, &ipt::counter_comment(kind, &d.name));
             d.counters = Counters {
-                knocks: count("knocks"),
-                entries: count("entries"),
-                resets: count("resets"),
+                knocks: count(Counter::Knocks),
+                entries: count(Counter::Entries),
+                resets: count(Counter::Resets),
             };
         }
         status.transient = self.transient_list()?;
@@ -707,12 +710,13 @@ fn parse_ipset_save(text: &str, f: Family) -> Vec<Transient> {
                 (Some("timeout"), Some(t)) => t.parse::<f64>().ok().filter(|t| *t > 0.0),
                 _ => None,
             };
+            let network = if net.contains('/') {
+                net.parse().ok()?
+            } else {
+                format!("{net}/{host}").parse().ok()?
+            };
             Some(Transient {
-                network: if net.contains('/') {
-                    net.to_string()
-                } else {
-                    format!("{net}/{host}")
-                },
+                network,
                 expires_in: timeout,
             })
         })
@@ -754,10 +758,10 @@ fn counter(save: &str, comment: &str) -> u64 {
 }
 
 /// `src=192.0.2.2 ttl: 64 last_seen: 4295383281 oldest_pkt: ...`
-fn parse_recent_entries(text: &str) -> Vec<(String, u64)> {
+fn parse_recent_entries(text: &str) -> Vec<(IpAddr, u64)> {
     text.lines()
         .filter_map(|l| {
-            let addr: std::net::IpAddr = l
+            let addr: IpAddr = l
                 .split_whitespace()
                 .next()?
                 .strip_prefix("src=")?
@@ -766,8 +770,8 @@ fn parse_recent_entries(text: &str) -> Vec<(String, u64)> {
             let mut w = l.split_whitespace();
             w.find(|x| *x == "last_seen:")?;
             let seen = w.next()?.parse().ok()?;
-            // The kernel prints IPv6 in full; show it compressed.
-            Some((addr.to_string(), seen))
+            // The kernel prints IPv6 in full; IpAddr shows it compressed.
+            Some((addr, seen))
         })
         .collect()
 }
@@ -940,15 +944,15 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
             parse_recent_entries(
                 "src=2001:0db8:0000:0000:0000:0000:0000:0002 ttl: 64 last_seen: 4295383281 oldest_pkt: 1 4295383281\n"
             ),
-            vec![("2001:db8::2".to_string(), 4295383281)]
+            vec![("2001:db8::2".parse().unwrap(), 4295383281)]
         );
         let t = parse_ipset_save(
             "create s hash:net family inet\nadd s 192.0.2.0/24 timeout 59\nadd s 198.51.100.7 timeout 0\n",
             Family::V4,
         );
-        assert_eq!(t[0].network, "192.0.2.0/24");
+        assert_eq!(t[0].network.to_string(), "192.0.2.0/24");
         assert_eq!(t[0].expires_in, Some(59.0));
-        assert_eq!(t[1].network, "198.51.100.7/32");
+        assert_eq!(t[1].network.to_string(), "198.51.100.7/32");
         assert_eq!(t[1].expires_in, None);
     }
 

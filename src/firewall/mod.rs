@@ -11,6 +11,7 @@ pub mod nftables;
 pub mod plan;
 mod run;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -58,7 +59,7 @@ pub fn log_prefix(prefix: &str, event: Event, door: Option<&str>) -> String {
 /// What the kernel holds now, as `nfknock status` shows it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Status {
-    pub backend: String,
+    pub backend: BackendKind,
     pub loaded: bool,
     pub doors: Vec<DoorStatus>,
     pub transient: Vec<Transient>,
@@ -86,7 +87,7 @@ impl Status {
 impl DoorStatus {
     /// Records a source that sent `stage` knocks (0: the door is open for
     /// it).
-    pub fn add_source(&mut self, stage: usize, address: String, expires_in: f64) {
+    pub fn add_source(&mut self, stage: usize, address: IpAddr, expires_in: f64) {
         let source = Source {
             address,
             stage: (stage > 0).then_some(stage),
@@ -121,7 +122,7 @@ pub struct Counters {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Source {
-    pub address: String,
+    pub address: IpAddr,
     /// Knocks sent so far (0 for an open door).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<usize>,
@@ -132,7 +133,7 @@ pub struct Source {
 /// A network in the transient sets.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Transient {
-    pub network: String,
+    pub network: IpNet,
     /// Seconds left; None when it stays until the next apply or reboot.
     pub expires_in: Option<f64>,
 }
@@ -194,6 +195,25 @@ pub fn backend(kind: BackendKind) -> Result<Box<dyn Backend>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_json_writes_addresses_networks_and_backend_as_text() {
+        let mut s = Status {
+            backend: BackendKind::Iptables,
+            loaded: true,
+            ..Status::default()
+        };
+        s.door_mut("ssh")
+            .add_source(0, "2001:db8::2".parse().unwrap(), 21.0);
+        s.transient.push(Transient {
+            network: "192.0.2.0/24".parse().unwrap(),
+            expires_in: None,
+        });
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"backend":"iptables","loaded":true,"doors":[{"name":"ssh","knocks":0,"counters":{"knocks":0,"entries":0,"resets":0},"in_progress":[],"open":[{"address":"2001:db8::2","expires_in":21.0}]}],"transient":[{"network":"192.0.2.0/24","expires_in":null}]}"#
+        );
+    }
 
     #[test]
     fn log_prefixes_match_the_contract() {

@@ -15,15 +15,41 @@ pub fn slot_suffix(slot: Slot) -> &'static str {
     }
 }
 
-/// The kinds of per-door counters: `knocks` (completed sequences),
-/// `entries` (NEW connections through the open door), `resets`.
-pub const COUNTER_KINDS: [&str; 3] = ["knocks", "entries", "resets"];
+/// The per-door counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Completed sequences.
+    Knocks,
+    /// NEW connections through the open door.
+    Entries,
+    /// Sources sent back to the start.
+    Resets,
+}
+
+impl Counter {
+    pub const ALL: [Counter; 3] = [Counter::Knocks, Counter::Entries, Counter::Resets];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Counter::Knocks => "knocks",
+            Counter::Entries => "entries",
+            Counter::Resets => "resets",
+        }
+    }
+}
 
 /// The nftables backend: everything in one `inet` table.
 pub mod nft {
-    use super::{Family, Slot, State, StateSet, slot_suffix};
+    use super::{Counter, Family, Slot, State, StateSet, slot_suffix};
 
     pub const TABLE: &str = "nfknock";
+
+    /// Marks the [allow] sets; a re-apply empties and refills a set with
+    /// this comment in place, so the table keeps its layout.
+    pub const ALLOW_COMMENT: &str = "[allow] networks";
+
+    /// Marks the transient sets, emptied in place the same way.
+    pub const TRANSIENT_COMMENT: &str = "transient networks";
 
     /// The base chain hooked to input.
     pub const INPUT_CHAIN: &str = "input";
@@ -79,9 +105,9 @@ pub mod nft {
         format!("knock_{door}{}", slot_suffix(slot))
     }
 
-    /// Per-door counters, `kind` one of [`super::COUNTER_KINDS`].
-    pub fn counter(kind: &str, door: &str) -> String {
-        format!("{kind}_{door}")
+    /// A per-door counter object.
+    pub fn counter(kind: Counter, door: &str) -> String {
+        format!("{}_{door}", kind.as_str())
     }
 
     /// Splits `stage2_ssh_v4` into ("ssh", 2) and `open_ssh_v4` into
@@ -108,7 +134,7 @@ pub mod nft {
 /// The iptables backend: chains `NFKNOCK` and `NFK-*`, `recent` lists and
 /// two ipsets.
 pub mod ipt {
-    use super::{Family, Slot, State, StateSet, slot_suffix};
+    use super::{Counter, Family, Slot, State, StateSet, slot_suffix};
 
     /// The chain INPUT jumps to; every other chain of nfknock starts with `NFK-`.
     pub const MAIN: &str = "NFKNOCK";
@@ -148,9 +174,12 @@ pub mod ipt {
     }
 
     /// Marks the rules whose counters `status` reads.
-    pub fn counter_comment(kind: &str, door: &str) -> String {
-        format!("nfknock:{kind}:{door}")
+    pub fn counter_comment(kind: Counter, door: &str) -> String {
+        format!("nfknock:{}:{door}", kind.as_str())
     }
+
+    /// Marks the rule that logs transient networks.
+    pub const TRANSIENT_COMMENT: &str = "nfknock:transient";
 
     /// The `recent` list that holds a knock state of the plan. The
     /// fingerprint of what the list means is part of the name: a re-apply

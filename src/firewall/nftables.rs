@@ -10,10 +10,12 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use super::names::Counter;
+use super::names::nft::{ALLOW_COMMENT, TRANSIENT_COMMENT};
 use super::plan::{DoorPlan, Line, NFT_SETS, Next, Plan, State, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix, names};
-use crate::config::{Event, Mode};
+use crate::config::{Backend as BackendKind, Event, Mode};
 use crate::port::{PortSpec, Proto};
 
 const NFT: &str = "nft";
@@ -28,12 +30,6 @@ const RESET_LOG_RATE: &str = "6/minute";
 /// The ICMPv6 types IPv6 needs to work at all (neighbour discovery).
 const ND_TYPES: &str =
     "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert";
-
-/// Marks the [allow] sets; a re-apply empties and refills a set with this
-/// comment in place, so the table keeps its layout.
-const ALLOW_COMMENT: &str = "[allow] networks";
-/// Marks the transient sets, emptied in place the same way.
-const TRANSIENT_COMMENT: &str = "transient networks";
 
 pub struct Nftables;
 
@@ -112,14 +108,16 @@ fn transient_of(table: &TableState) -> Vec<Transient> {
                 Family::V4 => 32,
                 Family::V6 => 128,
             };
-            out.extend(set.elements.iter().map(|e| Transient {
-                // Always a network, as it was added: nft lists hosts bare.
-                network: if e.address.contains('/') {
-                    e.address.clone()
-                } else {
-                    format!("{}/{host_len}", e.address)
-                },
-                expires_in: e.timed.then_some(e.expires),
+            out.extend(set.elements.iter().filter_map(|e| {
+                Some(Transient {
+                    // Always a network, as it was added: nft lists hosts bare.
+                    network: if e.address.contains('/') {
+                        e.address.parse().ok()?
+                    } else {
+                        format!("{}/{host_len}", e.address).parse().ok()?
+                    },
+                    expires_in: e.timed.then_some(e.expires),
+                })
             }));
         }
     }
@@ -371,7 +369,7 @@ fn render_door_state(w: &mut String, door: &DoorPlan) {
     for set in door_sets(door) {
         render_state_set(w, &set);
     }
-    for kind in names::COUNTER_KINDS {
+    for kind in Counter::ALL {
         let _ = writeln!(
             w,
             "\tcounter {} {{\n\t}}",
@@ -499,8 +497,8 @@ fn render_knocking_chain(w: &mut String, plan: &Plan) {
 /// walk the sequence.
 fn render_knock_chain(w: &mut String, plan: &Plan, door: &DoorPlan, line: &Line) {
     let n = line.len();
-    let knocks = names::nft::counter("knocks", &door.name);
-    let resets = names::nft::counter("resets", &door.name);
+    let knocks = names::nft::counter(Counter::Knocks, &door.name);
+    let resets = names::nft::counter(Counter::Resets, &door.name);
     let knock_log = log_prefix(&plan.log_prefix, Event::Knock, Some(&door.name));
     let reset_log = log_prefix(&plan.log_prefix, Event::Reset, Some(&door.name));
     let _ = writeln!(
@@ -592,7 +590,7 @@ fn render_doors_chain(w: &mut String, plan: &Plan) {
         proto_port_set(&plan.door_ports)
     );
     for door in &plan.doors {
-        let entries = names::nft::counter("entries", &door.name);
+        let entries = names::nft::counter(Counter::Entries, &door.name);
         let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&door.name));
         let _ = writeln!(w, "\t\t# Door \"{}\" ({}).", door.name, door.port);
         for f in Family::ALL {
@@ -735,7 +733,7 @@ fn replacement(current: Option<&TableState>, plan: &Plan) -> String {
     let counters: Vec<String> = plan
         .doors
         .iter()
-        .flat_map(|d| names::COUNTER_KINDS.map(|k| names::nft::counter(k, &d.name)))
+        .flat_map(|d| Counter::ALL.map(|k| names::nft::counter(k, &d.name)))
         .collect();
     for c in &cur.counters {
         if !counters.contains(&c.name) {
@@ -869,7 +867,7 @@ fn element_text(v: &serde_json::Value) -> Option<String> {
 
 fn status_of(table: Option<&TableState>) -> Status {
     let mut status = Status {
-        backend: "nftables".into(),
+        backend: BackendKind::Nftables,
         loaded: table.is_some(),
         ..Status::default()
     };
@@ -885,11 +883,14 @@ fn status_of(table: Option<&TableState>) -> Status {
         // The last stage set is stage n-1 for a sequence of n knocks.
         d.knocks = d.knocks.max(stage + 1);
         for e in &set.elements {
-            d.add_source(stage, e.address.clone(), e.expires);
+            // A knock-state set holds addresses only.
+            if let Ok(address) = e.address.parse() {
+                d.add_source(stage, address, e.expires);
+            }
         }
     }
     for d in &mut status.doors {
-        let count = |kind: &str| {
+        let count = |kind: Counter| {
             let name = names::nft::counter(kind, &d.name);
             table
                 .counters
@@ -898,12 +899,12 @@ fn status_of(table: Option<&TableState>) -> Status {
                 .map_or(0, |c| c.packets)
         };
         d.counters = Counters {
-            knocks: count("knocks"),
-            entries: count("entries"),
-            resets: count("resets"),
+            knocks: count(Counter::Knocks),
+            entries: count(Counter::Entries),
+            resets: count(Counter::Resets),
         };
-        d.in_progress.sort_by(|a, b| a.address.cmp(&b.address));
-        d.open.sort_by(|a, b| a.address.cmp(&b.address));
+        d.in_progress.sort_by_cached_key(|s| s.address.to_string());
+        d.open.sort_by_cached_key(|s| s.address.to_string());
     }
     status
 }
@@ -1029,7 +1030,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         assert_eq!(
             d.in_progress,
             vec![Source {
-                address: "192.0.2.5".into(),
+                address: "192.0.2.5".parse().unwrap(),
                 stage: Some(1),
                 expires_in: 9.0
             }]
@@ -1037,7 +1038,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         assert_eq!(
             d.open,
             vec![Source {
-                address: "2001:db8::2".into(),
+                address: "2001:db8::2".parse().unwrap(),
                 stage: None,
                 expires_in: 21.0
             }]
