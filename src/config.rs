@@ -48,11 +48,66 @@ pub enum Error {
         path: PathBuf,
         source: Box<toml::de::Error>,
     },
-    #[error("{path}: {}", problems.join(&format!("\n{}: ", path.display())))]
+    #[error("{path}: {}", join(problems, &format!("\n{}: ", path.display())))]
     Invalid {
         path: PathBuf,
-        problems: Vec<String>,
+        problems: Vec<Problem>,
     },
+}
+
+fn join(problems: &[Problem], sep: &str) -> String {
+    let texts: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    texts.join(sep)
+}
+
+/// One thing wrong with a config: where, which key, what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: At,
+    /// The key, e.g. `sequence`, `door_timeout`; empty for the file as a
+    /// whole.
+    pub key: String,
+    pub message: String,
+}
+
+/// Where a [`Problem`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum At {
+    /// The top level of the file.
+    Top,
+    /// A `[[door]]`, by its name as written.
+    Door(String),
+    /// A table: `log`, `allow`, `notify`.
+    Table(&'static str),
+}
+
+impl Problem {
+    pub fn new(at: At, key: &str, message: impl Into<String>) -> Problem {
+        Problem {
+            at,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A problem with a door's key.
+    pub fn door(door: &str, key: &str, message: impl Into<String>) -> Problem {
+        Problem::new(At::Door(door.to_string()), key, message)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.at {
+            At::Top => {}
+            At::Door(name) => write!(f, "door \"{name}\": ")?,
+            At::Table(t) => write!(f, "[{t}] ")?,
+        }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -336,11 +391,11 @@ impl Deref for Resolved {
 /// of it: what the backend can do, what the watcher can send. The loader
 /// (`crate::load`) gives them, so that one run reports every problem.
 pub trait Checks {
-    /// Problems of `[notify]`, each starting with `[notify] <key>:`.
-    fn notify(&self, notify: &Notify) -> Vec<String>;
+    /// Problems of `[notify]`.
+    fn notify(&self, notify: &Notify) -> Vec<Problem>;
     /// What the configured backend cannot do with an otherwise valid
-    /// config, each naming the door and the key.
-    fn backend(&self, config: &Config) -> Vec<String>;
+    /// config.
+    fn backend(&self, config: &Config) -> Vec<Problem>;
 }
 
 /// No checks but this module's own (for tests and tools that only need the
@@ -348,10 +403,10 @@ pub trait Checks {
 pub struct OwnChecks;
 
 impl Checks for OwnChecks {
-    fn notify(&self, _: &Notify) -> Vec<String> {
+    fn notify(&self, _: &Notify) -> Vec<Problem> {
         Vec::new()
     }
-    fn backend(&self, _: &Config) -> Vec<String> {
+    fn backend(&self, _: &Config) -> Vec<Problem> {
         Vec::new()
     }
 }
@@ -623,14 +678,14 @@ pub fn parse(text: &str, path: &Path, checks: &dyn Checks) -> Result<Config, Err
     })
 }
 
-fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<String>> {
+fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
 
     let default_seq = raw.sequence_timeout.unwrap_or(DEFAULT_SEQUENCE_TIMEOUT);
     let default_door = raw.door_timeout.unwrap_or(DEFAULT_DOOR_TIMEOUT);
-    check_timeout("sequence_timeout", default_seq, &mut problems);
-    check_timeout("door_timeout", default_door, &mut problems);
+    check_timeout(At::Top, "sequence_timeout", default_seq, &mut problems);
+    check_timeout(At::Top, "door_timeout", default_door, &mut problems);
 
     let firewall = match raw.firewall {
         Some(f) => {
@@ -665,42 +720,46 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<String>> 
     }
 
     if raw.door.is_empty() {
-        problems.push("no [[door]]: nothing to hide".to_string());
+        problems.push(Problem::new(At::Top, "", "no [[door]]: nothing to hide"));
     }
     let mut names = HashSet::new();
     let mut ports: HashMap<PortSpec, &str> = HashMap::new();
     let mut first_knocks: HashMap<PortSpec, &str> = HashMap::new();
     let mut doors = Vec::new();
     for d in &raw.door {
-        let at = format!("door \"{}\"", d.name);
+        let at = |key: &str, message: String| Problem::door(&d.name, key, message);
         let name = DoorName::new(&d.name);
         if name.is_none() {
-            problems.push(format!(
-                "{at}: name: must be 1 to 16 characters from a-z, 0-9, `_` and `-`"
+            problems.push(at(
+                "name",
+                "must be 1 to 16 characters from a-z, 0-9, `_` and `-`".into(),
             ));
         }
         if !names.insert(d.name.as_str()) {
-            problems.push(format!("{at}: name: two doors have this name"));
+            problems.push(at("name", "two doors have this name".into()));
         }
         if let Some(other) = ports.insert(d.port, &d.name) {
-            problems.push(format!(
-                "{at}: port: {} is already the port of door \"{other}\"",
-                d.port
+            problems.push(at(
+                "port",
+                format!("{} is already the port of door \"{other}\"", d.port),
             ));
         }
         if raw.mode == Mode::Firewall && firewall.open.contains(&d.port) {
-            problems.push(format!(
-                "{at}: port: {} is also in [firewall] open, so it would not be hidden",
-                d.port
+            problems.push(at(
+                "port",
+                format!(
+                    "{} is also in [firewall] open, so it would not be hidden",
+                    d.port
+                ),
             ));
         }
         let knocks = match &d.rotate {
             Some(r) => {
                 if !d.sequence.is_empty() {
-                    problems.push(format!("{at}: sequence and rotate: give one or the other"));
+                    problems.push(at("sequence and rotate", "give one or the other".into()));
                 }
                 for p in rotate_problems(r.period, r.length) {
-                    problems.push(format!("{at}: rotate: {p}"));
+                    problems.push(at("rotate", p));
                 }
                 Knocks::Rotating(Rotate {
                     secret_file: r.secret_file.clone(),
@@ -710,13 +769,14 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<String>> 
             }
             None => {
                 for p in sequence_problems(&d.sequence, &reserved) {
-                    problems.push(format!("{at}: sequence: {p}"));
+                    problems.push(at("sequence", p));
                 }
                 if let Some(first) = d.sequence.first()
                     && let Some(other) = first_knocks.insert(*first, &d.name)
                 {
-                    problems.push(format!(
-                        "{at}: sequence: starts with {first} like door \"{other}\" (ambiguous)"
+                    problems.push(at(
+                        "sequence",
+                        format!("starts with {first} like door \"{other}\" (ambiguous)"),
                     ));
                 }
                 Knocks::Fixed(d.sequence.clone())
@@ -724,15 +784,12 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<String>> 
         };
         let sequence_timeout = d.sequence_timeout.unwrap_or(default_seq);
         let door_timeout = d.door_timeout.unwrap_or(default_door);
+        let door = || At::Door(d.name.clone());
         if d.sequence_timeout.is_some() {
-            check_timeout(
-                &format!("{at}: sequence_timeout"),
-                sequence_timeout,
-                &mut problems,
-            );
+            check_timeout(door(), "sequence_timeout", sequence_timeout, &mut problems);
         }
         if d.door_timeout.is_some() {
-            check_timeout(&format!("{at}: door_timeout"), door_timeout, &mut problems);
+            check_timeout(door(), "door_timeout", door_timeout, &mut problems);
         }
         if let Some(name) = name {
             doors.push(Door {
@@ -761,17 +818,30 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<String>> 
 
     let prefix = LogPrefix::new(&raw.log.prefix);
     if prefix.is_none() {
-        problems.push(format!(
-            "[log] prefix: `{}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`",
-            raw.log.prefix
+        problems.push(Problem::new(
+            At::Table("log"),
+            "prefix",
+            format!(
+                "`{}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`",
+                raw.log.prefix
+            ),
         ));
     }
 
     if let Some(n) = &raw.notify {
         if n.max_mails_per_hour == 0 {
-            problems.push("[notify] max_mails_per_hour: must be at least 1".to_string());
+            problems.push(Problem::new(
+                At::Table("notify"),
+                "max_mails_per_hour",
+                "must be at least 1",
+            ));
         }
-        check_timeout("[notify] digest_delay", n.digest_delay, &mut problems);
+        check_timeout(
+            At::Table("notify"),
+            "digest_delay",
+            n.digest_delay,
+            &mut problems,
+        );
         problems.extend(checks.notify(n));
     }
 
@@ -803,16 +873,19 @@ pub fn valid_door_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-fn check_timeout(key: &str, value: Duration, problems: &mut Vec<String>) {
+fn check_timeout(at: At, key: &str, value: Duration, problems: &mut Vec<Problem>) {
+    let text = humantime::format_duration(value);
     if value.is_zero() || value > MAX_TIMEOUT {
-        problems.push(format!(
-            "{key}: {} is out of range (more than 0, at most 1 day)",
-            humantime::format_duration(value)
+        problems.push(Problem::new(
+            at,
+            key,
+            format!("{text} is out of range (more than 0, at most 1 day)"),
         ));
     } else if value.subsec_millis() * 1_000_000 != value.subsec_nanos() {
-        problems.push(format!(
-            "{key}: {} is finer than the kernel's millisecond timers",
-            humantime::format_duration(value)
+        problems.push(Problem::new(
+            at,
+            key,
+            format!("{text} is finer than the kernel's millisecond timers"),
         ));
     }
 }
@@ -820,7 +893,7 @@ fn check_timeout(key: &str, value: Duration, problems: &mut Vec<String>) {
 fn networks<T>(
     texts: &[String],
     key: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
     family: impl Fn(IpNet) -> Option<T>,
 ) -> Vec<T> {
     let mut out = Vec::new();
@@ -832,12 +905,20 @@ fn networks<T>(
         match parsed {
             Ok(net) => match family(net) {
                 Some(n) => out.push(n),
-                None => problems.push(format!(
-                    "[allow] {key}: `{t}` is not an {} network",
-                    if key == "ipv4" { "IPv4" } else { "IPv6" }
+                None => problems.push(Problem::new(
+                    At::Table("allow"),
+                    key,
+                    format!(
+                        "`{t}` is not an {} network",
+                        if key == "ipv4" { "IPv4" } else { "IPv6" }
+                    ),
                 )),
             },
-            Err(_) => problems.push(format!("[allow] {key}: `{t}` is not a network (CIDR)")),
+            Err(_) => problems.push(Problem::new(
+                At::Table("allow"),
+                key,
+                format!("`{t}` is not a network (CIDR)"),
+            )),
         }
     }
     out
@@ -1195,6 +1276,35 @@ sequence = ["4000", "5000", "6000"]"#,
         assert!(Rotation::new(1, seq(&[443, 2, 9]), seq(&[5, 9, 4]), udp443).is_err());
         // No rotation, no resolved config.
         assert!(Resolved::new(cfg, |_, _| Err("no secret")).is_err());
+    }
+
+    #[test]
+    fn problems_say_where_which_key_and_what() {
+        let e = parse_str(&format!(
+            "door_timeout = 0\n[log]\nprefix = \"\"\n{}",
+            with_door(r#"sequence = ["1"]"#)
+        ))
+        .unwrap_err();
+        let Error::Invalid { problems, .. } = e else {
+            panic!("{e}")
+        };
+        let at: Vec<(&At, &str)> = problems.iter().map(|p| (&p.at, p.key.as_str())).collect();
+        assert_eq!(
+            at,
+            [
+                (&At::Top, "door_timeout"),
+                (&At::Door("ssh".into()), "sequence"),
+                (&At::Table("log"), "prefix")
+            ]
+        );
+        assert_eq!(
+            Problem::new(At::Top, "", "no [[door]]: nothing to hide").to_string(),
+            "no [[door]]: nothing to hide"
+        );
+        assert_eq!(
+            Problem::door("ssh", "port", "taken").to_string(),
+            "door \"ssh\": port: taken"
+        );
     }
 
     #[test]

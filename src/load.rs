@@ -5,18 +5,18 @@
 
 use std::path::Path;
 
-use crate::config::{self, Checks, Config, Notify};
+use crate::config::{self, Checks, Config, Notify, Problem};
 use crate::{firewall, watch};
 
 /// Every check of nfknock.
 struct All;
 
 impl Checks for All {
-    fn notify(&self, notify: &Notify) -> Vec<String> {
+    fn notify(&self, notify: &Notify) -> Vec<Problem> {
         watch::mail::notify_problems(notify)
     }
 
-    fn backend(&self, config: &Config) -> Vec<String> {
+    fn backend(&self, config: &Config) -> Vec<Problem> {
         firewall::backend(config.backend)
             .map(|b| b.fits(config))
             .unwrap_or_default()

@@ -20,7 +20,7 @@ use super::names::ipt::{self, MAIN};
 use super::plan::{Next, Plan, RECENT_LISTS, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
-use crate::config::{Backend as BackendKind, Config, Event, Mode};
+use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};
 use crate::port::{PortSpec, Proto};
 
 const PACKAGE: &str = "iptables";
@@ -522,7 +522,7 @@ fn snapshot(tool: &Tool) -> Result<String, Error> {
 }
 
 impl Backend for Iptables {
-    fn fits(&self, cfg: &Config) -> Vec<String> {
+    fn fits(&self, cfg: &Config) -> Vec<Problem> {
         fits(cfg)
     }
 
@@ -836,7 +836,7 @@ fn only_nfknock_chains(script: &str) -> Result<(), String> {
 
 /// Checks that a configuration fits this backend: `recent` counts whole
 /// seconds and LOG keeps 29 characters of prefix.
-fn fits(cfg: &Config) -> Vec<String> {
+fn fits(cfg: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
     for d in &cfg.doors {
         for (key, t) in [
@@ -844,17 +844,22 @@ fn fits(cfg: &Config) -> Vec<String> {
             ("door_timeout", d.door_timeout),
         ] {
             if t.subsec_millis() != 0 {
-                problems.push(format!(
-                    "door \"{}\": {key}: the iptables backend counts whole seconds",
-                    d.name
+                problems.push(Problem::door(
+                    &d.name,
+                    key,
+                    "the iptables backend counts whole seconds",
                 ));
             }
         }
         let longest = log_prefix(&cfg.log_prefix, Event::Reset, Some(&d.name));
         if longest.len() > MAX_LOG_PREFIX {
-            problems.push(format!(
-                "door \"{}\": name: with [log] prefix \"{}\", the log prefix `{longest}` is longer than the {MAX_LOG_PREFIX} characters iptables keeps; shorten the door name or the prefix",
-                d.name, cfg.log_prefix
+            problems.push(Problem::door(
+                &d.name,
+                "name",
+                format!(
+                    "with [log] prefix \"{}\", the log prefix `{longest}` is longer than the {MAX_LOG_PREFIX} characters iptables keeps; shorten the door name or the prefix",
+                    cfg.log_prefix
+                ),
             ));
         }
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::config::{Backend as BackendKind, Config, Event};
+use crate::config::{Backend as BackendKind, Config, Event, Problem};
 
 pub use plan::{Plan, fingerprint};
 pub use run::Error;
@@ -143,7 +143,7 @@ pub trait Backend {
     /// What this backend cannot do with a valid config, each problem
     /// naming the door and the key (the loader reports them with the
     /// config's own).
-    fn fits(&self, _cfg: &Config) -> Vec<String> {
+    fn fits(&self, _cfg: &Config) -> Vec<Problem> {
         Vec::new()
     }
     /// The ruleset `apply` loads, as the firewall tool's input text.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::Event;
 use super::lookup::Lookups;
-use crate::config::Notify;
+use crate::config::{At, Notify, Problem};
 
 /// How long one SMTP conversation may take before the mail is spooled.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,21 +41,22 @@ pub fn check_smtp_url(url: &str) -> Result<(), String> {
 
 /// What is wrong with the addresses and the server of `[notify]`; the
 /// loader adds these to the config's own problems.
-pub fn notify_problems(n: &Notify) -> Vec<String> {
+pub fn notify_problems(n: &Notify) -> Vec<Problem> {
+    let problem = |key, message| Problem::new(At::Table("notify"), key, message);
     let mut problems = Vec::new();
     for to in &n.email_to {
         if to.parse::<Address>().is_err() {
-            problems.push(format!("[notify] email_to: `{to}` is not a mail address"));
+            problems.push(problem("email_to", format!("`{to}` is not a mail address")));
         }
     }
     if n.email_from.parse::<Address>().is_err() {
-        problems.push(format!(
-            "[notify] email_from: `{}` is not a mail address",
-            n.email_from
+        problems.push(problem(
+            "email_from",
+            format!("`{}` is not a mail address", n.email_from),
         ));
     }
     if let Err(e) = check_smtp_url(&n.smtp) {
-        problems.push(format!("[notify] smtp: {e}"));
+        problems.push(problem("smtp", e));
     }
     problems
 }
