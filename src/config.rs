@@ -128,6 +128,11 @@ pub enum Mode {
     Firewall,
 }
 
+impl Backend {
+    /// Every backend, in the order `status` looks for loaded rules.
+    pub const ALL: [Backend; 2] = [Backend::Nftables, Backend::Iptables];
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -538,6 +543,31 @@ pub fn default_allow() -> Allow {
 }
 
 // ---- the file as written -------------------------------------------------
+
+/// The tables of nfknock.toml besides `[[door]]`.
+pub const TABLES: &[&str] = &["allow", "firewall", "log", "notify"];
+
+/// What a key's value is, as `nfknock config set` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A list (`sequence`, `email_to`, ...).
+    List,
+    Bool,
+    Integer,
+    /// A string, or anything the parser reads from one (durations, ports).
+    Text,
+}
+
+/// The kind of the key `name` (in any table): kept beside the structs
+/// below, which serde reads the file with.
+pub fn key_kind(name: &str) -> KeyKind {
+    match name {
+        "sequence" | "email_to" | "events" | "open" | "ipv4" | "ipv6" => KeyKind::List,
+        "icmp" | "whois" | "reverse_dns" => KeyKind::Bool,
+        "max_mails_per_hour" => KeyKind::Integer,
+        _ => KeyKind::Text,
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
@@ -1305,6 +1335,37 @@ sequence = ["4000", "5000", "6000"]"#,
             Problem::door("ssh", "port", "taken").to_string(),
             "door \"ssh\": port: taken"
         );
+    }
+
+    #[test]
+    fn key_kinds_match_the_sample() {
+        let sample: toml::Table = include_str!("../cfg-sample/nfknock.toml").parse().unwrap();
+        let mut seen = 0;
+        let mut check = |k: &str, v: &toml::Value| {
+            let want = match v {
+                toml::Value::Array(_) => KeyKind::List,
+                toml::Value::Boolean(_) => KeyKind::Bool,
+                toml::Value::Integer(_) => KeyKind::Integer,
+                _ => KeyKind::Text,
+            };
+            assert_eq!(key_kind(k), want, "{k}");
+            seen += 1;
+        };
+        for (k, v) in &sample {
+            match v {
+                toml::Value::Table(t) => {
+                    assert!(TABLES.contains(&k.as_str()), "{k}");
+                    t.iter().for_each(|(k, v)| check(k, v));
+                }
+                toml::Value::Array(a) if k == "door" => {
+                    for t in a.iter().filter_map(toml::Value::as_table) {
+                        t.iter().for_each(|(k, v)| check(k, v));
+                    }
+                }
+                _ => check(k, v),
+            }
+        }
+        assert!(seen > 15, "{seen}");
     }
 
     #[test]

@@ -28,8 +28,6 @@ pub trait Say {
     fn detail(&self, msg: &str);
 }
 
-const BACKENDS: [Backend; 2] = [Backend::Nftables, Backend::Iptables];
-
 fn state_err(e: state::Error) -> Error {
     Error::failure(anyhow!("the state directory: {e}"))
 }
@@ -146,7 +144,7 @@ pub fn rollback(
             state.loaded().save_copy(&saved).map_err(state_err)?;
         }
         None => {
-            for kind in BACKENDS {
+            for kind in Backend::ALL {
                 remove_with(kind)?;
             }
             state.loaded().forget().map_err(state_err)?;
@@ -184,7 +182,7 @@ pub fn restore(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
 /// may be what is broken).
 pub fn remove(say: &dyn Say, state: &StateDir, no_persist: bool) -> Result<(), Error> {
     let mut removed = false;
-    for kind in BACKENDS {
+    for kind in Backend::ALL {
         removed |= remove_with(kind)?;
     }
     say.info(if removed {
@@ -202,7 +200,7 @@ pub fn remove(say: &dyn Say, state: &StateDir, no_persist: bool) -> Result<(), E
 }
 
 fn other_backends(kind: Backend) -> Vec<Backend> {
-    BACKENDS.into_iter().filter(|k| *k != kind).collect()
+    Backend::ALL.into_iter().filter(|k| *k != kind).collect()
 }
 
 /// Removes one backend's rules; a backend whose tools are not installed

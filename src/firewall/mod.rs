@@ -174,7 +174,7 @@ pub trait Backend {
 /// `transient` follow the kernel, not a config that may have changed. A
 /// backend whose tools are not installed has nothing loaded.
 pub fn loaded_backend() -> Result<Option<BackendKind>, Error> {
-    for kind in [BackendKind::Nftables, BackendKind::Iptables] {
+    for kind in BackendKind::ALL {
         match backend(kind)?.loaded() {
             Ok(true) => return Ok(Some(kind)),
             Ok(false) | Err(Error::Missing { .. }) => {}
