@@ -536,6 +536,40 @@ sequence_timeout = "20s"
     }
 
     #[test]
+    fn both_backends_print_every_state_and_line_of_the_plan() {
+        use super::super::names::{ipt, nft};
+        let cfg = crate::load::parse(
+            include_str!("../../tests/golden/rotate.toml"),
+            Path::new("rotate.toml"),
+        )
+        .unwrap();
+        let p = Plan::new(&crate::rotate::resolve(cfg, 1_800_000_000).unwrap());
+        let ssh = &p.doors[0];
+        let slots: Vec<Slot> = ssh.lines.iter().map(|l| l.slot).collect();
+        assert_eq!(slots, [Slot::Even, Slot::Odd]);
+        assert_ne!(ssh.lines[0].sequence, ssh.lines[1].sequence);
+        let nft_text = super::super::nftables::render(&p);
+        let ipt_text = super::super::iptables::render(&p);
+        for set in p.state_sets() {
+            for f in Family::ALL {
+                let name = nft::state_set(set, f);
+                assert!(nft_text.contains(&format!("\tset {name} {{")), "{name}");
+                assert!(nft_text.contains(&format!("@{name} ")), "{name}");
+                let list = ipt::recent_list(set, f, set.fingerprint(f, RECENT_LISTS));
+                assert!(ipt_text.contains(&format!("--name {list} ")), "{list}");
+            }
+        }
+        for d in &p.doors {
+            for line in &d.lines {
+                let chain = nft::knock_chain(&d.name, line.slot);
+                assert!(nft_text.contains(&format!("chain {chain} {{")), "{chain}");
+                let chain = ipt::knock_chain(&d.name, line.slot);
+                assert!(ipt_text.contains(&format!(":{chain} - [0:0]")), "{chain}");
+            }
+        }
+    }
+
+    #[test]
     fn rotation_slots_follow_the_period() {
         assert_eq!(Slot::of_period(30_000_000), Slot::Even);
         assert_eq!(Slot::of_period(30_000_001), Slot::Odd);
