@@ -293,7 +293,7 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
     // A rotating door's sequence, when its secret could be read.
     let sequence = |d: &config::Door| -> Vec<PortSpec> {
         match (&d.knocks, &resolved) {
-            (Knocks::Fixed(s), _) => s.clone(),
+            (Knocks::Fixed(s), _) => s.to_vec(),
             (Knocks::Rotating(_), Some(r)) => r
                 .door(&d.name)
                 .map(|rd| rd.sequence.to_vec())

@@ -244,11 +244,51 @@ pub struct Door {
     pub door_timeout: Duration,
 }
 
+/// A knock sequence that passed the rules of [`sequence_problems`] (so
+/// it has at least [`MIN_SEQUENCE_LEN`] knocks). Only [`Sequence::new`]
+/// makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence(Vec<PortSpec>);
+
+impl Sequence {
+    /// The sequence, or everything wrong with it; `reserved` are the ports
+    /// no knock may use, each with what it is.
+    pub fn new(
+        knocks: Vec<PortSpec>,
+        reserved: &HashMap<PortSpec, String>,
+    ) -> Result<Sequence, Vec<String>> {
+        let problems = sequence_problems(&knocks, reserved);
+        if problems.is_empty() {
+            Ok(Sequence(knocks))
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The knock that starts it.
+    pub fn first(&self) -> PortSpec {
+        self.0[0]
+    }
+
+    /// Any knocks, for tests that need what validation refuses.
+    #[cfg(test)]
+    pub(crate) fn unchecked(knocks: Vec<PortSpec>) -> Sequence {
+        Sequence(knocks)
+    }
+}
+
+impl Deref for Sequence {
+    type Target = [PortSpec];
+    fn deref(&self) -> &[PortSpec] {
+        &self.0
+    }
+}
+
 /// Where a door's knock sequence comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Knocks {
     /// A sequence written in the config.
-    Fixed(Vec<PortSpec>),
+    Fixed(Sequence),
     /// A sequence derived from a secret for each period of time (see
     /// `crate::rotate`): known only once [`Resolved`].
     Rotating(Rotate),
@@ -276,8 +316,8 @@ impl Door {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rotation {
     period: u64,
-    current: Vec<PortSpec>,
-    previous: Vec<PortSpec>,
+    current: Sequence,
+    previous: Sequence,
 }
 
 impl Rotation {
@@ -291,15 +331,14 @@ impl Rotation {
         door_port: PortSpec,
     ) -> Result<Rotation, String> {
         let reserved = HashMap::from([(door_port, "the door's port".to_string())]);
-        for seq in [&current, &previous] {
-            if let Some(p) = sequence_problems(seq, &reserved).first() {
-                return Err(format!("a derived sequence is not valid: {p}"));
-            }
-        }
+        let valid = |seq| {
+            Sequence::new(seq, &reserved)
+                .map_err(|p| format!("a derived sequence is not valid: {}", p.join("; ")))
+        };
         Ok(Rotation {
             period,
-            current,
-            previous,
+            current: valid(current)?,
+            previous: valid(previous)?,
         })
     }
 
@@ -308,12 +347,12 @@ impl Rotation {
         self.period
     }
 
-    pub fn current(&self) -> &[PortSpec] {
+    pub fn current(&self) -> &Sequence {
         &self.current
     }
 
     /// The previous period's sequence, which the kernel accepts too.
-    pub fn previous(&self) -> &[PortSpec] {
+    pub fn previous(&self) -> &Sequence {
         &self.previous
     }
 }
@@ -333,7 +372,7 @@ pub struct Resolved {
 pub struct ResolvedDoor<'a> {
     pub door: &'a Door,
     /// The sequence that opens it now.
-    pub sequence: &'a [PortSpec],
+    pub sequence: &'a Sequence,
     /// A rotating door's rotation and this period's sequences.
     pub rotation: Option<(&'a Rotate, &'a Rotation)>,
 }
@@ -791,14 +830,15 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
                 for p in rotate_problems(r.period, r.length) {
                     problems.push(at("rotate", p));
                 }
-                Knocks::Rotating(Rotate {
+                Some(Knocks::Rotating(Rotate {
                     secret_file: r.secret_file.clone(),
                     period: r.period,
                     length: r.length,
-                })
+                }))
             }
             None => {
-                for p in sequence_problems(&d.sequence, &reserved) {
+                let sequence = Sequence::new(d.sequence.clone(), &reserved);
+                for p in sequence.clone().err().unwrap_or_default() {
                     problems.push(at("sequence", p));
                 }
                 if let Some(first) = d.sequence.first()
@@ -809,7 +849,7 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
                         format!("starts with {first} like door \"{other}\" (ambiguous)"),
                     ));
                 }
-                Knocks::Fixed(d.sequence.clone())
+                sequence.ok().map(Knocks::Fixed)
             }
         };
         let sequence_timeout = d.sequence_timeout.unwrap_or(default_seq);
@@ -821,7 +861,7 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         if d.door_timeout.is_some() {
             check_timeout(door(), "door_timeout", door_timeout, &mut problems);
         }
-        if let Some(name) = name {
+        if let (Some(name), Some(knocks)) = (name, knocks) {
             doors.push(Door {
                 name,
                 port: d.port,
@@ -1101,13 +1141,16 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
     #[test]
     fn old_port_syntax_and_integers() {
         let c = parse_str(&with_door(r#"sequence = ["t:1000", "U:2000", 3000]"#)).unwrap();
+        let Knocks::Fixed(seq) = &c.doors[0].knocks else {
+            panic!("fixed")
+        };
         assert_eq!(
-            c.doors[0].knocks,
-            Knocks::Fixed(vec![
+            seq[..],
+            [
                 PortSpec::new(1000, Proto::Tcp),
                 PortSpec::new(2000, Proto::Udp),
                 PortSpec::new(3000, Proto::Tcp)
-            ])
+            ]
         );
     }
 
@@ -1296,8 +1339,8 @@ sequence = ["4000", "5000", "6000"]"#,
         .unwrap();
         assert_eq!(asked, [("web".to_string(), DEFAULT_ROTATE_LENGTH)]);
         let web = r.door("web").unwrap();
-        assert_eq!(web.sequence, seq(&[5, 9, 4, 8]));
-        assert_eq!(web.rotation.unwrap().1.previous(), seq(&[6, 1, 3, 7]));
+        assert_eq!(web.sequence[..], seq(&[5, 9, 4, 8]));
+        assert_eq!(web.rotation.unwrap().1.previous()[..], seq(&[6, 1, 3, 7]));
         assert_eq!(r.door("ssh").unwrap().sequence.len(), 3);
         // A derived sequence must pass the rules of a written one.
         assert!(Rotation::new(1, seq(&[1, 2, 3]), seq(&[5, 9, 4]), port).is_err());

@@ -32,9 +32,11 @@ fn state_err(e: state::Error) -> Error {
     Error::failure(anyhow!("the state directory: {e}"))
 }
 
-/// Validates nothing (`cfg` is valid and resolved): loads its rules,
-/// removes another backend's, records what was loaded and, unless
-/// `no_persist` or a confirmation is asked for, saves it for boot.
+/// Loads the rules of `cfg` (valid and resolved by its type; the caller
+/// checked the capabilities), removes another backend's, records what was
+/// loaded and, unless `no_persist` or a confirmation is asked for, saves
+/// it for boot. With `confirm`, the baseline is taken first and a
+/// rollback scheduled after.
 pub fn apply(
     say: &dyn Say,
     cfg: &Resolved,

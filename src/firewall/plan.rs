@@ -27,7 +27,7 @@
 use std::time::Duration;
 
 use super::{Family, SET_SIZE};
-use crate::config::{Allow, DoorName, Firewall, LogPrefix, Mode, Resolved, ResolvedDoor};
+use crate::config::{Allow, DoorName, Firewall, LogPrefix, Mode, Resolved, ResolvedDoor, Sequence};
 use crate::port::PortSpec;
 
 /// Which sequence of a door a line is: a fixed door has one; a rotating
@@ -166,13 +166,13 @@ pub struct Stage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
     pub slot: Slot,
-    pub sequence: Vec<PortSpec>,
+    pub sequence: Sequence,
     /// Stages 1 to n-1, in order.
     pub stages: Vec<Stage>,
 }
 
 impl Line {
-    fn new(door: ResolvedDoor<'_>, slot: Slot, sequence: &[PortSpec]) -> Line {
+    fn new(door: ResolvedDoor<'_>, slot: Slot, sequence: &Sequence) -> Line {
         let door = door.door;
         let set = |sent: usize| StateSet {
             state: State::Sent {
@@ -198,7 +198,7 @@ impl Line {
             .collect();
         Line {
             slot,
-            sequence: sequence.to_vec(),
+            sequence: sequence.clone(),
             stages,
         }
     }
@@ -214,7 +214,7 @@ impl Line {
 
     /// The knock that starts the line.
     pub fn first(&self) -> PortSpec {
-        self.sequence[0]
+        self.sequence.first()
     }
 
     /// The stage a first knock enters.
@@ -270,7 +270,7 @@ pub struct DoorPlan {
     pub name: DoorName,
     pub port: PortSpec,
     /// The sequence that opens it now (a rotating door's current one).
-    pub sequence: Vec<PortSpec>,
+    pub sequence: Sequence,
     pub sequence_timeout: Duration,
     pub door_timeout: Duration,
     pub rotation: Option<Rotation>,
@@ -364,7 +364,7 @@ fn door_plan(d: ResolvedDoor<'_>) -> DoorPlan {
     DoorPlan {
         name: door.name.clone(),
         port: door.port,
-        sequence: d.sequence.to_vec(),
+        sequence: d.sequence.clone(),
         sequence_timeout: door.sequence_timeout,
         door_timeout: door.door_timeout,
         rotation,
@@ -469,7 +469,7 @@ mod tests {
             0,
         )
         .unwrap();
-        let walkable = [tcp(1000), tcp(1001), tcp(1002)];
+        let walkable = Sequence::unchecked(vec![tcp(1000), tcp(1001), tcp(1002)]);
         let line = Line::new(cfg.door("ssh").unwrap(), Slot::Fixed, &walkable);
         assert!(run(&line, &scan).contains(&Progress::Open));
     }
