@@ -16,8 +16,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::names::Counter;
-use super::names::ipt::{self, MAIN};
-use super::plan::{Next, Plan, RECENT_LISTS, StateSet};
+use super::names::ipt::{self, DOORS, KNOCKING, KNOCKS, MAIN, TRANSIENT};
+use super::plan::{DoorPlan, Line, Next, Plan, RECENT_LISTS, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
 use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};
@@ -124,9 +124,8 @@ impl Rules {
     }
 }
 
-/// Prints the plan for one family.
+/// Prints the plan for one family: a chain at a time.
 fn rules(plan: &Plan, f: Family) -> Rules {
-    use ipt::{DOORS, KNOCKING, KNOCKS, TRANSIENT};
     let mut r = Rules::default();
     for chain in [MAIN, DOORS, TRANSIENT, KNOCKING, KNOCKS] {
         r.declare(chain);
@@ -138,19 +137,39 @@ fn rules(plan: &Plan, f: Family) -> Rules {
         r.declare(ipt::opened_chain(&d.name));
         r.declare(ipt::enter_chain(&d.name));
     }
-    let guard = plan.mode == Mode::Guard;
-    // Guard mode never accepts: it returns to INPUT, whose other rules
-    // still decide. Firewall mode accepts and finally drops.
-    let pass = if guard { "RETURN" } else { "ACCEPT" };
-    let mut add = |chain: &str, rule: String| r.add(chain, rule);
+    main_chain(&mut r, plan, f);
+    transient_chain(&mut r, plan);
+    knocking_chains(&mut r, plan, f);
+    for d in &plan.doors {
+        for line in &d.lines {
+            knock_chain(&mut r, plan, f, d, line);
+        }
+        door_chains(&mut r, plan, f, d);
+    }
+    r
+}
 
-    add(MAIN, format!("-i lo -j {pass}"));
-    add(
-        MAIN,
-        format!("-m conntrack --ctstate ESTABLISHED,RELATED -j {pass}"),
-    );
+/// What lets a packet through: guard mode never accepts, it returns to
+/// INPUT, whose other rules still decide; firewall mode accepts (and
+/// finally drops).
+fn pass(plan: &Plan) -> &'static str {
+    match plan.mode {
+        Mode::Guard => "RETURN",
+        Mode::Firewall => "ACCEPT",
+    }
+}
+
+/// `NFKNOCK`, which INPUT jumps to.
+fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
+    let guard = plan.mode == Mode::Guard;
+    let pass = pass(plan);
+    let mut add = |rule: String| r.add(MAIN, rule);
+    add(format!("-i lo -j {pass}"));
+    add(format!(
+        "-m conntrack --ctstate ESTABLISHED,RELATED -j {pass}"
+    ));
     if guard {
-        add(MAIN, "-m conntrack ! --ctstate NEW -j RETURN".into());
+        add("-m conntrack ! --ctstate NEW -j RETURN".into());
     } else {
         if f == Family::V6 {
             for t in [
@@ -159,20 +178,49 @@ fn rules(plan: &Plan, f: Family) -> Rules {
                 "router-solicitation",
                 "router-advertisement",
             ] {
-                add(MAIN, format!("-p ipv6-icmp --icmpv6-type {t} -j ACCEPT"));
+                add(format!("-p ipv6-icmp --icmpv6-type {t} -j ACCEPT"));
             }
         }
-        add(MAIN, "-m conntrack --ctstate INVALID -j DROP".into());
+        add("-m conntrack --ctstate INVALID -j DROP".into());
     }
     let allow: Vec<String> = match f {
         Family::V4 => plan.allow.ipv4.iter().map(|n| n.to_string()).collect(),
         Family::V6 => plan.allow.ipv6.iter().map(|n| n.to_string()).collect(),
     };
     for net in allow {
-        add(MAIN, format!("-s {net} -j {pass}"));
+        add(format!("-s {net} -j {pass}"));
     }
+    if !guard {
+        add(format!(
+            "-m set --match-set {} src -j {TRANSIENT}",
+            ipt::ipset(f)
+        ));
+    }
+    add(format!("-j {KNOCKING}"));
+    // Only what is aimed at a door looks at the doors' rules.
+    for ports in multiport(&plan.door_ports) {
+        add(format!("{ports} -j {DOORS}"));
+    }
+    if !guard {
+        if plan.firewall.icmp {
+            let icmp = if f == Family::V4 { "icmp" } else { "ipv6-icmp" };
+            add(format!("-p {icmp} -j ACCEPT"));
+        }
+        for p in &plan.firewall.open {
+            add(format!(
+                "-p {} --dport {} -j ACCEPT",
+                p.proto.as_str(),
+                p.port
+            ));
+        }
+        add("-j DROP".into());
+    }
+}
+
+/// `NFK-TRANSIENT`: logs and lets in a transient network's packet.
+fn transient_chain(r: &mut Rules, plan: &Plan) {
     let transient_log = log_prefix(&plan.log_prefix, Event::Transient, None);
-    add(
+    r.add(
         TRANSIENT,
         format!(
             "-m comment --comment \"{}\" {}",
@@ -180,19 +228,16 @@ fn rules(plan: &Plan, f: Family) -> Rules {
             log(&transient_log)
         ),
     );
-    add(TRANSIENT, format!("-j {pass}"));
-    if !guard {
-        add(
-            MAIN,
-            format!("-m set --match-set {} src -j {TRANSIENT}", ipt::ipset(f)),
-        );
-    }
-    // Only a source in the middle of a sequence, or a first knock, goes on
-    // to the doors' knock chains; anything else returns after a lookup in
-    // one list and a port match, however many doors there are.
+    r.add(TRANSIENT, format!("-j {}", pass(plan)));
+}
+
+/// `NFK-KNOCKING` and `NFK-KNOCKS`: only a source in the middle of a
+/// sequence, or a first knock, goes on to the doors' knock chains;
+/// anything else returns after a lookup in one list and a port match,
+/// however many doors there are.
+fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
     let knocking = list(&plan.knocking, f);
-    add(MAIN, format!("-j {KNOCKING}"));
-    add(
+    r.add(
         KNOCKING,
         format!(
             "{} -g {KNOCKS}",
@@ -200,129 +245,120 @@ fn rules(plan: &Plan, f: Family) -> Rules {
         ),
     );
     for ports in multiport(&plan.first_knocks) {
-        add(KNOCKING, format!("{ports} -g {KNOCKS}"));
+        r.add(KNOCKING, format!("{ports} -g {KNOCKS}"));
     }
     for d in &plan.doors {
         for line in &d.lines {
-            add(
+            r.add(
                 KNOCKS,
                 format!("-j {}", ipt::knock_chain(&d.name, line.slot)),
             );
         }
     }
-    // Only what is aimed at a door looks at the doors' rules.
-    for ports in multiport(&plan.door_ports) {
-        add(MAIN, format!("{ports} -j {DOORS}"));
+}
+
+/// The knock state machine of one door's line (see `plan`), stages from
+/// the last: advance, a retransmission, anything else starts over; then
+/// the first knock.
+fn knock_chain(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan, line: &Line) {
+    let k = ipt::knock_chain(&d.name, line.slot);
+    let knocking = list(&plan.knocking, f);
+    let reset_log = log_prefix(&plan.log_prefix, Event::Reset, Some(&d.name));
+    for stage in line.stages.iter().rev() {
+        let at = list(&stage.set, f);
+        let secs = stage.set.timeout.as_secs();
+        let target = match &stage.next {
+            // goto: after the log, go back to NFKNOCK, not to this chain.
+            Next::Open => format!(
+                "-m recent --name {} --set -g {}",
+                list(&d.open, f),
+                ipt::opened_chain(&d.name)
+            ),
+            Next::Stage(to) => format!(
+                "-m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
+                list(to, f)
+            ),
+        };
+        r.add(
+            &k,
+            format!(
+                "{} {} -m recent --name {at} --remove {target}",
+                port_match(stage.expect),
+                rcheck(&at, secs)
+            ),
+        );
+        r.add(
+            &k,
+            format!(
+                "{} {} -j RETURN",
+                port_match(stage.again),
+                rcheck(&at, secs)
+            ),
+        );
+        r.add(
+            &k,
+            format!(
+                "{} -m limit --limit {RESET_LOG_RATE} {}",
+                rcheck(&at, secs),
+                log(&reset_log)
+            ),
+        );
+        r.add(
+            &k,
+            format!(
+                "{} -m recent --name {at} --remove -m comment --comment \"{}\"",
+                rcheck(&at, secs),
+                ipt::counter_comment(Counter::Resets, &d.name)
+            ),
+        );
     }
-    if !guard {
-        if plan.firewall.icmp {
-            let icmp = if f == Family::V4 { "icmp" } else { "ipv6-icmp" };
-            add(MAIN, format!("-p {icmp} -j ACCEPT"));
-        }
-        for p in &plan.firewall.open {
-            add(
-                MAIN,
-                format!("-p {} --dport {} -j ACCEPT", p.proto.as_str(), p.port),
-            );
-        }
-        add(MAIN, "-j DROP".into());
-    }
+    r.add(
+        &k,
+        format!(
+            "{} -m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
+            port_match(line.first()),
+            list(line.entry(), f)
+        ),
+    );
+}
 
-    for d in &plan.doors {
-        let open = list(&d.open, f);
-        for line in &d.lines {
-            let k = ipt::knock_chain(&d.name, line.slot);
-            for stage in line.stages.iter().rev() {
-                let at = list(&stage.set, f);
-                let secs = stage.set.timeout.as_secs();
-                let target = match &stage.next {
-                    // goto: after the log, go back to NFKNOCK, not to this chain.
-                    Next::Open => format!(
-                        "-m recent --name {open} --set -g {}",
-                        ipt::opened_chain(&d.name)
-                    ),
-                    Next::Stage(to) => format!(
-                        "-m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
-                        list(to, f)
-                    ),
-                };
-                add(
-                    &k,
-                    format!(
-                        "{} {} -m recent --name {at} --remove {target}",
-                        port_match(stage.expect),
-                        rcheck(&at, secs)
-                    ),
-                );
-                add(
-                    &k,
-                    format!(
-                        "{} {} -j RETURN",
-                        port_match(stage.again),
-                        rcheck(&at, secs)
-                    ),
-                );
-                let reset_log = log_prefix(&plan.log_prefix, Event::Reset, Some(&d.name));
-                add(
-                    &k,
-                    format!(
-                        "{} -m limit --limit {RESET_LOG_RATE} {}",
-                        rcheck(&at, secs),
-                        log(&reset_log)
-                    ),
-                );
-                add(
-                    &k,
-                    format!(
-                        "{} -m recent --name {at} --remove -m comment --comment \"{}\"",
-                        rcheck(&at, secs),
-                        ipt::counter_comment(Counter::Resets, &d.name)
-                    ),
-                );
-            }
-            add(
-                &k,
-                format!(
-                    "{} -m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
-                    port_match(line.first()),
-                    list(line.entry(), f)
-                ),
-            );
-        }
+/// A door's `NFK-OPEN-` (a completed sequence) and `NFK-IN-` (a NEW
+/// connection through the open door) chains, and its rules in `NFK-DOORS`.
+fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
+    let knock_log = log_prefix(&plan.log_prefix, Event::Knock, Some(&d.name));
+    r.add(
+        &ipt::opened_chain(&d.name),
+        format!(
+            "-m comment --comment \"{}\" {}",
+            ipt::counter_comment(Counter::Knocks, &d.name),
+            log(&knock_log)
+        ),
+    );
 
-        let knock_log = log_prefix(&plan.log_prefix, Event::Knock, Some(&d.name));
-        add(
-            &ipt::opened_chain(&d.name),
-            format!(
-                "-m comment --comment \"{}\" {}",
-                ipt::counter_comment(Counter::Knocks, &d.name),
-                log(&knock_log)
-            ),
-        );
+    let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&d.name));
+    let ec = ipt::enter_chain(&d.name);
+    r.add(
+        &ec,
+        format!(
+            "-m comment --comment \"{}\" {}",
+            ipt::counter_comment(Counter::Entries, &d.name),
+            log(&enter_log)
+        ),
+    );
+    r.add(&ec, format!("-j {}", pass(plan)));
 
-        let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&d.name));
-        let ec = ipt::enter_chain(&d.name);
-        add(
-            &ec,
-            format!(
-                "-m comment --comment \"{}\" {}",
-                ipt::counter_comment(Counter::Entries, &d.name),
-                log(&enter_log)
-            ),
-        );
-        add(&ec, format!("-j {pass}"));
-
-        // goto: when these chains return, DOORS is done too.
-        add(
-            DOORS,
-            format!(
-                "{} {} -g {ec}",
-                port_match(d.port),
-                rcheck(&open, d.open.timeout.as_secs())
-            ),
-        );
-        if guard {
-            add(
+    // goto: when these chains return, DOORS is done too.
+    r.add(
+        DOORS,
+        format!(
+            "{} {} -g {ec}",
+            port_match(d.port),
+            rcheck(&list(&d.open, f), d.open.timeout.as_secs())
+        ),
+    );
+    match plan.mode {
+        Mode::Guard => {
+            r.add(
                 DOORS,
                 format!(
                     "{} -m set --match-set {} src -g {TRANSIENT}",
@@ -335,15 +371,13 @@ fn rules(plan: &Plan, f: Family) -> Rules {
                 (Proto::Udp, Family::V4) => "icmp-port-unreachable",
                 (Proto::Udp, Family::V6) => "icmp6-port-unreachable",
             };
-            add(
+            r.add(
                 DOORS,
                 format!("{} -j REJECT --reject-with {reject}", port_match(d.port)),
             );
-        } else {
-            add(DOORS, format!("{} -j DROP", port_match(d.port)));
         }
+        Mode::Firewall => r.add(DOORS, format!("{} -j DROP", port_match(d.port))),
     }
-    r
 }
 
 /// An iptables-restore script: declaring a chain with --noflush empties
