@@ -44,7 +44,7 @@ pub mod nft {
 
     pub const TABLE: &str = "nfknock";
 
-    /// Marks the [allow] sets; a re-apply empties and refills a set with
+    /// Marks the `[allow]` sets; a re-apply empties and refills a set with
     /// this comment in place, so the table keeps its layout.
     pub const ALLOW_COMMENT: &str = "[allow] networks";
 
