@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs the Debian 12 packages nfknock's demo and tests use (as root),
 # checking for what each provides before and after. Rust itself (cargo >=
-# 1.85, for the 2024 edition) must already be there: Debian 12's own rustc
+# 1.88, Cargo.toml's rust-version) must already be there: Debian 12's own rustc
 # is too old.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,7 @@ needs=(
 require "${needs[@]}"
 
 if ! command -v cargo >/dev/null; then
-    echo "cargo was not found: install Rust >= 1.85 (e.g. with rustup) first." >&2
+    echo "cargo was not found: install Rust >= 1.88 (e.g. with rustup) first." >&2
     exit 1
 fi
 # cargo-deb builds the Debian package (from crates.io).

@@ -1,5 +1,4 @@
 //! The commands: each one reads the config, calls the library and prints.
-#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,13 +6,18 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, ConfigAction, TransientAction};
-use crate::config::{self, Config};
+use crate::cli::{
+    Cli, Command, ConfigAction, ConfigGetArgs, ConfigSetArgs, ConnectArgs, KnockArgs,
+    TransientAction, TransientAddArgs, TransientDelArgs, TransientListArgs,
+};
+use crate::config::{self, Config, Knocks, Resolved};
 use crate::exit::Error;
-use crate::firewall::{self, Status};
+use crate::firewall::{self, Plan, Status};
 use crate::knock::{self, FamilyChoice};
+use crate::lifecycle::{self, Say};
 use crate::port::PortSpec;
-use crate::{confirm, connect, listening, metrics, persist, sequence, watch};
+use crate::state::StateDir;
+use crate::{clock, connect, listening, metrics, sequence, state, watch};
 
 /// Where a command prints: quiet mode keeps only errors and warnings.
 struct Out {
@@ -37,69 +41,53 @@ impl Out {
     }
 }
 
+impl Say for Out {
+    fn info(&self, msg: &str) {
+        Out::info(self, msg);
+    }
+    fn detail(&self, msg: &str) {
+        Out::detail(self, msg);
+    }
+}
+
 pub fn run(cli: Cli) -> Result<(), Error> {
     let out = Out {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
-    let explicit_config = cli.config.clone();
-    let config_path = cli
+    let explicit = cli.config.as_deref();
+    let config = cli
         .config
+        .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    let path = config.as_path();
+    let state = StateDir::from_env();
     match cli.command {
-        Command::Check { show_secrets } => check(&out, &config_path, show_secrets),
-        Command::Show => {
-            let cfg = resolved(&out, &config_path)?;
-            print!("{}", firewall::backend(cfg.backend)?.render(&cfg));
-            Ok(())
+        Command::Check(a) => check(&out, path, a.show_secrets),
+        Command::Show => show(&out, path),
+        Command::Apply(a) => apply(&out, path, a.no_persist, a.confirm),
+        Command::Confirm => {
+            require_net_admin("confirm")?;
+            lifecycle::confirm(&out, &state)
         }
-        Command::Apply {
-            no_persist,
-            confirm,
-        } => apply(&out, &config_path, no_persist, confirm),
-        Command::Confirm => confirm_pending(&out),
-        Command::Rotate => {
-            let cfg = resolved(&out, &config_path)?;
-            if cfg.doors.iter().all(|d| d.rotate.is_none()) {
-                out.detail("nfknock: no door has a rotating sequence; nothing to do");
-                return Ok(());
-            }
-            // The timer runs often; most runs find the period unchanged.
-            let rendered = firewall::backend(cfg.backend)?.render(&cfg);
-            let loaded = persist::load(&confirm::loaded_dir(&persist::state_dir()))
-                .ok()
-                .flatten();
-            if loaded.is_some_and(|l| l.ruleset == rendered) {
-                out.detail("nfknock: the loaded sequences are current");
-                return Ok(());
-            }
-            // A rotation is an apply: the unchanged slot's sets, the open
-            // doors and the other doors keep their state.
-            let quiet = Out {
-                quiet: !out.verbose,
-                verbose: out.verbose,
-            };
-            apply(&quiet, &config_path, false, None)
+        Command::Rotate => rotate(&out, path),
+        Command::GenSecret(a) => gen_secret(&out, &a.file),
+        Command::Rollback(a) => lifecycle::rollback(&out, &state, &a.token, a.after),
+        Command::Restore => {
+            require_net_admin("restore")?;
+            lifecycle::restore(&out, &state)
         }
-        Command::GenSecret { file } => {
-            crate::rotate::gen_secret(&file)
-                .map_err(|e| Error::failure(anyhow!("cannot write {}: {e}", file.display())))?;
-            out.info(format!(
-                "nfknock: wrote a new secret to {} (mode 0600)",
-                file.display()
-            ));
-            Ok(())
+        Command::Remove(a) => {
+            require_net_admin("remove")?;
+            lifecycle::remove(&out, &state, a.no_persist)
         }
-        Command::Rollback { token, after } => rollback(&out, &token, after),
-        Command::Restore => restore(&out),
-        Command::Remove { no_persist } => remove(&out, no_persist),
-        Command::Status { json } => status(&out, &config_path, json),
-        Command::Transient { action } => transient(&out, &config_path, action),
-        Command::Metrics { textfile } => {
+        Command::Status(a) => status(&out, path, a.json),
+        Command::Transient { action } => transient(&out, path, action),
+        Command::Metrics(a) => {
             require_net_admin("metrics")?;
-            let kind = kernel_backend(&config_path)?;
-            let text = metrics::gather(kind, &persist::state_dir()).map_err(Error::failure)?;
-            match textfile {
+            let kind = kernel_backend(path)?;
+            let text = metrics::gather(kind, &state).map_err(Error::failure)?;
+            match a.textfile {
                 None => print!("{text}"),
                 Some(dir) => {
                     let path = metrics::write_textfile(&dir, &text).map_err(Error::failure)?;
@@ -108,114 +96,29 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::Knock {
-            host,
-            knocks,
-            door,
-            secret_file,
-            door_port,
-            period,
-            length,
-            delay,
-            ipv4,
-            ipv6,
-        } => {
-            let family = family(ipv4, ipv6);
-            let knocks = match (secret_file, door_port, period, door) {
-                // clap makes --secret-file come with all three.
-                (Some(secret_file), Some(port), Some(period), Some(door)) => {
-                    let rotating = knock::HostDoor::Rotating(knock::HostRotate {
-                        port,
-                        secret_file,
-                        period,
-                        length,
-                    });
-                    rotating
-                        .sequence(&door, crate::rotate::now())
-                        .map_err(|e| Error::usage(anyhow!("--secret-file: {e}")))?
-                }
-                (_, _, _, door) if knocks.is_empty() => {
-                    sequence_for(&host, door.as_deref(), None, explicit_config.as_deref())?
-                }
-                _ => knocks,
-            };
-            let addrs = knock::resolve_families(&host, family)?;
-            knock::knock_each(&addrs, &knocks, delay, |m| out.detail(m))?;
-            Ok(())
-        }
-        Command::Connect {
-            host,
-            port,
-            door,
-            tries,
-            timeout,
-            delay,
-            ipv4,
-            ipv6,
-        } => {
-            let door_port = PortSpec::new(port, crate::port::Proto::Tcp);
-            let sequence = sequence_for(
-                &host,
-                door.as_deref(),
-                Some(door_port),
-                explicit_config.as_deref(),
-            )?;
-            let opts = connect::Options {
-                sequence,
-                delay,
-                tries,
-                timeout,
-            };
-            let addrs = knock::resolve_all(&host, family(ipv4, ipv6))?;
-            let stream = connect::open(&host, &addrs, port, &opts, |m| out.detail(m))?;
-            connect::relay(stream, std::io::stdin(), std::io::stdout())
-                .map_err(|e| Error::failure(anyhow!("{host} port {port}: {e}")))
-        }
-        Command::Watch {
-            journal_dir,
-            dry_run,
-        } => {
-            let cfg = load(&out, &config_path)?;
+        Command::Knock(a) => send_knocks(&out, a, explicit),
+        Command::Connect(a) => connect_to(&out, a, explicit),
+        Command::Watch(a) => {
+            let cfg = load(&out, path)?;
             let opts = watch::Options {
-                journal_dir,
-                dry_run,
-                state_dir: persist::state_dir(),
+                journal_dir: a.journal_dir,
+                dry_run: a.dry_run,
+                state_dir: state.path().to_path_buf(),
             };
             watch::watch(&cfg, &opts).map_err(watch_error)
         }
         Command::NotifyTest => {
-            let cfg = load(&out, &config_path)?;
+            let cfg = load(&out, path)?;
             out.info(watch::notify_test(&cfg).map_err(watch_error)?);
             Ok(())
         }
-        Command::GenSequence { length } => {
-            // Avoid this host's door and open ports when a config is at hand.
-            let reserved = config::load(&config_path)
-                .map(|c| c.reserved_ports())
-                .unwrap_or_default();
-            let seq = sequence::generate(usize::from(length), &reserved).map_err(Error::failure)?;
-            println!("{}", join(&seq));
-            Ok(())
-        }
-        Command::Config { action } => config_edit(&out, &config_path, action),
-        Command::Import { file } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", file.display())))?;
-            let toml = crate::import::import(&text)
-                .map_err(|e| Error::usage(anyhow!("{}: {e}", file.display())))?;
-            print!("{toml}");
-            if let Err(e) = crate::import::check(&toml) {
-                out.warn(format!(
-                    "the result needs editing before nfknock accepts it (see its comments):\n{e}"
-                ));
-            }
-            Ok(())
-        }
-        Command::Completions { shell } => {
-            let mut cmd = Cli::command();
+        Command::GenSequence(a) => gen_sequence(path, a.length),
+        Command::Config { action } => config_edit(&out, path, action),
+        Command::Import(a) => import_file(&out, &a.file),
+        Command::Completions(a) => {
             clap_complete::generate(
-                clap_complete::Shell::from(shell),
-                &mut cmd,
+                clap_complete::Shell::from(a.shell),
+                &mut Cli::command(),
                 "nfknock",
                 &mut std::io::stdout(),
             );
@@ -224,13 +127,115 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+fn show(out: &Out, path: &Path) -> Result<(), Error> {
+    let cfg = resolved(out, path)?;
+    print!(
+        "{}",
+        firewall::backend(cfg.backend)?.render(&Plan::new(&cfg))
+    );
+    Ok(())
+}
+
+fn rotate(out: &Out, path: &Path) -> Result<(), Error> {
+    let cfg = resolved(out, path)?;
+    if !cfg.rotates() {
+        out.detail("nfknock: no door has a rotating sequence; nothing to do");
+        return Ok(());
+    }
+    // The timer runs often; most runs find the period unchanged.
+    if lifecycle::is_loaded(&cfg, &StateDir::from_env())? {
+        out.detail("nfknock: the loaded sequences are current");
+        return Ok(());
+    }
+    // A rotation is an apply: the unchanged slot's sets, the open doors and
+    // the other doors keep their state.
+    let quiet = Out {
+        quiet: !out.verbose,
+        verbose: out.verbose,
+    };
+    apply(&quiet, path, false, None)
+}
+
+fn gen_secret(out: &Out, file: &Path) -> Result<(), Error> {
+    crate::rotate::gen_secret(file)
+        .map_err(|e| Error::failure(anyhow!("cannot write {}: {e}", file.display())))?;
+    out.info(format!(
+        "nfknock: wrote a new secret to {} (mode 0600)",
+        file.display()
+    ));
+    Ok(())
+}
+
+fn send_knocks(out: &Out, a: KnockArgs, explicit_config: Option<&Path>) -> Result<(), Error> {
+    let knocks = match (a.secret_file, a.door_port, a.period, a.door) {
+        // clap makes --secret-file come with all three.
+        (Some(secret_file), Some(port), Some(period), Some(door)) => {
+            let rotating = knock::HostDoor::Rotating(knock::HostRotate {
+                port,
+                secret_file,
+                period,
+                length: a.length,
+            });
+            rotating
+                .sequence(&door, clock::now())
+                .map_err(|e| Error::usage(anyhow!("--secret-file: {e}")))?
+        }
+        (_, _, _, door) if a.knocks.is_empty() => {
+            sequence_for(&a.host, door.as_deref(), None, explicit_config)?
+        }
+        _ => a.knocks,
+    };
+    let addrs = knock::resolve_families(&a.host, family(a.ipv4, a.ipv6))?;
+    knock::knock_each(&addrs, &knocks, a.delay, |m| out.detail(m))?;
+    Ok(())
+}
+
+fn connect_to(out: &Out, a: ConnectArgs, explicit_config: Option<&Path>) -> Result<(), Error> {
+    let door_port = PortSpec::new(a.port, crate::port::Proto::Tcp);
+    let sequence = sequence_for(&a.host, a.door.as_deref(), Some(door_port), explicit_config)?;
+    let opts = connect::Options {
+        sequence,
+        delay: a.delay,
+        tries: a.tries,
+        timeout: a.timeout,
+    };
+    let addrs = knock::resolve_all(&a.host, family(a.ipv4, a.ipv6))?;
+    let stream = connect::open(&a.host, &addrs, a.port, &opts, |m| out.detail(m))?;
+    connect::relay(stream, std::io::stdin(), std::io::stdout())
+        .map_err(|e| Error::failure(anyhow!("{} port {}: {e}", a.host, a.port)))
+}
+
+fn gen_sequence(path: &Path, length: u8) -> Result<(), Error> {
+    // Avoid this host's door and open ports when a config is at hand.
+    let reserved = crate::load::load(path)
+        .map(|c| c.reserved_ports())
+        .unwrap_or_default();
+    let seq = sequence::generate(usize::from(length), &reserved).map_err(Error::failure)?;
+    println!("{}", join(&seq));
+    Ok(())
+}
+
+fn import_file(out: &Out, file: &Path) -> Result<(), Error> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", file.display())))?;
+    let toml = crate::import::import(&text)
+        .map_err(|e| Error::usage(anyhow!("{}: {e}", file.display())))?;
+    print!("{toml}");
+    if let Err(e) = crate::import::check(&toml) {
+        out.warn(format!(
+            "the result needs editing before nfknock accepts it (see its comments):\n{e}"
+        ));
+    }
+    Ok(())
+}
+
 fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error> {
     let read = |p: &Path| {
         std::fs::read_to_string(p)
             .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", p.display())))
     };
     match action {
-        ConfigAction::Get { key } => {
+        ConfigAction::Get(ConfigGetArgs { key }) => {
             let text = read(path)?;
             let v = crate::edit::get(&text, &key)
                 .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
@@ -239,7 +244,7 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
             }
             Ok(())
         }
-        ConfigAction::Set { key, value, more } => {
+        ConfigAction::Set(ConfigSetArgs { key, value, more }) => {
             if more.len() % 2 != 0 {
                 return Err(Error::usage(anyhow!(
                     "config set takes KEY VALUE pairs; `{}` has no value",
@@ -257,7 +262,7 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
                 new = crate::edit::set(&new, k, v)
                     .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
             }
-            config::parse(&new, path)?;
+            crate::load::parse(&new, path)?;
             write_config(path, &new)
                 .map_err(|e| Error::failure(anyhow!("cannot write {}: {e}", path.display())))?;
             out.detail(format!("{}: changed", path.display()));
@@ -269,23 +274,9 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
 /// Writes the config atomically, keeping its mode (new files: 0600, as
 /// it holds the knock sequences).
 fn write_config(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    state::write_atomic(path, text.as_bytes(), mode)
 }
 
 /// `-4`, `-6` or neither.
@@ -312,7 +303,7 @@ fn join(seq: &[PortSpec]) -> String {
 }
 
 fn load(out: &Out, path: &Path) -> Result<Config, Error> {
-    let cfg = config::load(path)?;
+    let cfg = crate::load::load(path)?;
     for w in &cfg.warnings {
         out.warn(format!("{}: {w}", path.display()));
     }
@@ -321,17 +312,27 @@ fn load(out: &Out, path: &Path) -> Result<Config, Error> {
 
 /// The config with rotating doors' sequences derived for now: what
 /// show, apply and rotate render.
-fn resolved(out: &Out, path: &Path) -> Result<Config, Error> {
-    let mut cfg = load(out, path)?;
-    config::resolve(&mut cfg, crate::rotate::now()).map_err(|e| Error::failure(anyhow!(e)))?;
-    Ok(cfg)
+fn resolved(out: &Out, path: &Path) -> Result<Resolved, Error> {
+    let cfg = load(out, path)?;
+    crate::rotate::resolve(cfg, clock::now()).map_err(|e| Error::failure(anyhow!(e)))
 }
 
 fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
-    let mut cfg = load(out, path)?;
-    if let Err(e) = config::resolve(&mut cfg, crate::rotate::now()) {
-        out.warn(format!("{}: {e}", path.display()));
-    }
+    let cfg = load(out, path)?;
+    let resolved = crate::rotate::resolve(cfg.clone(), clock::now())
+        .inspect_err(|e| out.warn(format!("{}: {e}", path.display())))
+        .ok();
+    // A rotating door's sequence, when its secret could be read.
+    let sequence = |d: &config::Door| -> Vec<PortSpec> {
+        match (&d.knocks, &resolved) {
+            (Knocks::Fixed(s), _) => s.to_vec(),
+            (Knocks::Rotating(_), Some(r)) => r
+                .door(&d.name)
+                .map(|rd| rd.sequence.to_vec())
+                .unwrap_or_default(),
+            (Knocks::Rotating(_), None) => Vec::new(),
+        }
+    };
     out.info(format!(
         "{}: valid; backend {}, mode {}, {} door(s)",
         path.display(),
@@ -340,10 +341,11 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         cfg.doors.len()
     ));
     for d in &cfg.doors {
-        let seq = if let (Some(r), false) = (&d.rotate, show_secrets) {
+        let knocks = sequence(d);
+        let seq = if let (Some(r), false) = (d.rotate(), show_secrets) {
             format!("rotating every {}", humantime::format_duration(r.period))
         } else if show_secrets {
-            join(&d.sequence)
+            join(&knocks)
         } else {
             "hidden, --show-secrets prints it".to_string()
         };
@@ -351,7 +353,7 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
             "  door {}: {} behind {} knocks ({seq}); knock gap {}, open {}",
             d.name,
             d.port,
-            d.sequence.len(),
+            knocks.len(),
             humantime::format_duration(d.sequence_timeout),
             humantime::format_duration(d.door_timeout)
         ));
@@ -363,7 +365,7 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
     ));
     let listening = listening::listening();
     for d in &cfg.doors {
-        for k in d.sequence.iter().filter(|k| listening.contains(k)) {
+        for k in sequence(d).iter().filter(|k| listening.contains(k)) {
             out.warn(format!(
                 "door {}: knock {k} is a port this host listens on; knocks will reach that service",
                 d.name
@@ -393,155 +395,7 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     // Validation first: a bad config changes nothing, even for non-root.
     let cfg = resolved(out, path)?;
     require_net_admin("apply")?;
-    let state = persist::state_dir();
-    let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
-    // The baseline is taken before anything changes.
-    let pending = match confirm {
-        Some(secs) => Some(confirm::begin(&state, secs).map_err(state_err)?),
-        None => None,
-    };
-    let ruleset = match firewall::backend(cfg.backend).and_then(|b| b.apply(&cfg)) {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some((_, true)) = pending {
-                confirm::clear(&state).map_err(state_err)?;
-            }
-            return Err(e.into());
-        }
-    };
-    // Moving to another backend: the old one's rules must not stay behind.
-    for other in other_backends(cfg.backend) {
-        remove_with(other)?;
-    }
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let record = persist::Record {
-        backend: cfg.backend,
-        config: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
-        config_sha256: persist::sha256_hex(&bytes),
-        applied_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-    };
-    persist::save(&confirm::loaded_dir(&state), &record, &ruleset).map_err(state_err)?;
-    out.info(format!(
-        "nfknock: {} door(s) hidden ({} mode, {})",
-        cfg.doors.len(),
-        cfg.mode,
-        cfg.backend
-    ));
-    if let Some((p, _)) = pending {
-        let how = confirm::schedule(&p, &state).map_err(|e| {
-            Error::failure(anyhow!(
-                "the rules are loaded but no rollback could be scheduled ({e}); run `nfknock confirm` to keep them"
-            ))
-        })?;
-        out.info(format!(
-            "nfknock: run `nfknock confirm` within {}s to keep these rules; otherwise {how} puts the previous ones back",
-            p.deadline.saturating_sub(confirm::now())
-        ));
-        // Persistence happens only on confirm.
-        return Ok(());
-    }
-    if !no_persist {
-        persist::save(&state, &record, &ruleset).map_err(|e| {
-            Error::failure(anyhow!("the rules are loaded, but not saved for boot: {e}"))
-        })?;
-        out.detail(format!("saved to {}", state.display()));
-    }
-    Ok(())
-}
-
-fn confirm_pending(out: &Out) -> Result<(), Error> {
-    require_net_admin("confirm")?;
-    let state = persist::state_dir();
-    let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
-    if confirm::load_pending(&state).is_none() {
-        return Err(Error::failure(anyhow!(
-            "nothing to confirm: no `apply --confirm` is pending"
-        )));
-    }
-    confirm::clear(&state).map_err(state_err)?;
-    if let Some(loaded) = persist::load(&confirm::loaded_dir(&state)).map_err(state_err)? {
-        persist::save(&state, &loaded.record, &loaded.ruleset).map_err(state_err)?;
-    }
-    out.info("nfknock: confirmed; the rules stay and are saved for boot");
-    Ok(())
-}
-
-fn rollback(out: &Out, token: &str, after: Option<u64>) -> Result<(), Error> {
-    let state = persist::state_dir();
-    let state_err = |e| Error::failure(anyhow!("the state directory: {e}"));
-    let Some(pending) = confirm::wait_until_due(&state, token, after) else {
-        return Ok(()); // confirmed, or renewed by a later apply --confirm
-    };
-    let baseline = confirm::baseline(&state).map_err(state_err)?;
-    // Claim it before acting: a later `apply --confirm` starts a new one.
-    confirm::clear(&state).map_err(state_err)?;
-    match baseline.filter(|_| pending.had_rules) {
-        Some(saved) => {
-            firewall::backend(saved.record.backend)?.restore(&saved.ruleset)?;
-            for other in other_backends(saved.record.backend) {
-                remove_with(other)?;
-            }
-            persist::save(&confirm::loaded_dir(&state), &saved.record, &saved.ruleset)
-                .map_err(state_err)?;
-        }
-        None => {
-            for kind in [config::Backend::Nftables, config::Backend::Iptables] {
-                remove_with(kind)?;
-            }
-            persist::forget(&confirm::loaded_dir(&state)).map_err(state_err)?;
-        }
-    }
-    watch::log(
-        4,
-        "apply --confirm was not confirmed in time: the previous rules are back",
-        &[],
-    );
-    out.detail("rolled back");
-    Ok(())
-}
-
-fn restore(out: &Out) -> Result<(), Error> {
-    require_net_admin("restore")?;
-    let dir = persist::state_dir();
-    let Some(saved) = persist::load(&dir).map_err(Error::failure)? else {
-        out.info(format!(
-            "nfknock: nothing saved in {}; nothing to restore",
-            dir.display()
-        ));
-        return Ok(());
-    };
-    firewall::backend(saved.record.backend)?.restore(&saved.ruleset)?;
-    persist::save(&confirm::loaded_dir(&dir), &saved.record, &saved.ruleset)
-        .map_err(|e| Error::failure(anyhow!("the state directory: {e}")))?;
-    out.info(format!(
-        "nfknock: restored the rules applied at {} from {}",
-        saved.record.applied_at,
-        saved.record.config.display()
-    ));
-    Ok(())
-}
-
-fn remove(out: &Out, no_persist: bool) -> Result<(), Error> {
-    require_net_admin("remove")?;
-    // Removal does not need a valid config (it may be what is broken): it
-    // removes what any backend loaded.
-    let mut removed = false;
-    for kind in [config::Backend::Nftables, config::Backend::Iptables] {
-        removed |= remove_with(kind)?;
-    }
-    out.info(if removed {
-        "nfknock: rules removed; the doors are no longer hidden"
-    } else {
-        "nfknock: no rules were loaded"
-    });
-    let state = persist::state_dir();
-    persist::forget(&confirm::loaded_dir(&state)).map_err(Error::failure)?;
-    // Nothing is left for a pending confirmation to go back from.
-    confirm::clear(&state).map_err(Error::failure)?;
-    if !no_persist {
-        persist::forget(&state).map_err(Error::failure)?;
-    }
-    Ok(())
+    lifecycle::apply(out, &cfg, path, &StateDir::from_env(), no_persist, confirm)
 }
 
 /// The backend whose rules are loaded; when none is, the config's (or the
@@ -549,31 +403,16 @@ fn remove(out: &Out, no_persist: bool) -> Result<(), Error> {
 fn kernel_backend(path: &Path) -> Result<config::Backend, Error> {
     Ok(match firewall::loaded_backend()? {
         Some(kind) => kind,
-        None => config::load(path).map(|c| c.backend).unwrap_or_default(),
+        None => crate::load::load(path)
+            .map(|c| c.backend)
+            .unwrap_or_default(),
     })
-}
-
-fn other_backends(kind: config::Backend) -> Vec<config::Backend> {
-    [config::Backend::Nftables, config::Backend::Iptables]
-        .into_iter()
-        .filter(|k| *k != kind)
-        .collect()
-}
-
-/// Removes one backend's rules; a backend whose tools are not installed
-/// cannot have loaded any.
-fn remove_with(kind: config::Backend) -> Result<bool, Error> {
-    match firewall::backend(kind)?.remove() {
-        Err(firewall::Error::Missing { .. }) => Ok(false),
-        other => Ok(other?),
-    }
 }
 
 fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     require_net_admin("status")?;
     let mut status = firewall::backend(kernel_backend(path)?)?.status()?;
-    status.confirm_within = confirm::load_pending(&persist::state_dir())
-        .map(|p| p.deadline.saturating_sub(confirm::now()));
+    status.confirm_within = lifecycle::confirm_within(&StateDir::from_env());
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
         println!("{text}");
@@ -587,7 +426,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
     require_net_admin("transient")?;
     let backend = firewall::backend(kernel_backend(path)?)?;
     match action {
-        TransientAction::Add { nets, timeout } => {
+        TransientAction::Add(TransientAddArgs { nets, timeout }) => {
             backend.transient_add(&nets, timeout)?;
             let until = timeout.map_or("the next apply or reboot".to_string(), |t| {
                 format!("{} from now", humantime::format_duration(t))
@@ -597,7 +436,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
                 nets.len()
             ));
         }
-        TransientAction::Del { nets } => {
+        TransientAction::Del(TransientDelArgs { nets }) => {
             backend.transient_del(&nets)?;
             out.info(format!(
                 "nfknock: {} transient network(s) removed",
@@ -608,7 +447,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
             backend.transient_flush()?;
             out.info("nfknock: all transient networks removed");
         }
-        TransientAction::List { json } => {
+        TransientAction::List(TransientListArgs { json }) => {
             let list = backend.transient_list()?;
             if json {
                 println!(
@@ -624,7 +463,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
                         .map_or("until the next apply or reboot".to_string(), |s| {
                             format!("{s:.0}s left")
                         });
-                    println!("{:<43} {until}", t.network);
+                    println!("{:<43} {until}", t.network.to_string());
                 }
             }
         }
@@ -651,7 +490,7 @@ fn print_status(out: &Out, s: &Status) {
         for src in &d.in_progress {
             text += &format!(
                 "  knocking  {:<39} sent {}/{}, {:.0}s left\n",
-                src.address,
+                src.address.to_string(),
                 src.stage.unwrap_or(0),
                 d.knocks,
                 src.expires_in
@@ -660,14 +499,15 @@ fn print_status(out: &Out, s: &Status) {
         for src in &d.open {
             text += &format!(
                 "  open      {:<39} {:.0}s left\n",
-                src.address, src.expires_in
+                src.address.to_string(),
+                src.expires_in
             );
         }
     }
     for t in &s.transient {
         text += &format!(
             "transient {:<39} {}\n",
-            t.network,
+            t.network.to_string(),
             t.expires_in
                 .map_or("until the next apply or reboot".to_string(), |e| format!(
                     "{e:.0}s left"
@@ -690,15 +530,18 @@ fn sequence_for(
     explicit: Option<&Path>,
 ) -> Result<Vec<PortSpec>, Error> {
     let from_config = |path: &Path| -> Result<Vec<PortSpec>, Error> {
-        let mut cfg = config::load(path)?;
-        config::resolve(&mut cfg, crate::rotate::now()).map_err(|e| Error::failure(anyhow!(e)))?;
+        let cfg = crate::rotate::resolve(crate::load::load(path)?, clock::now())
+            .map_err(|e| Error::failure(anyhow!(e)))?;
         let on_port = port.and_then(|p| cfg.doors.iter().find(|d| d.port == p));
         let d = match door {
             Some(name) => cfg.door(name).ok_or_else(|| {
                 Error::usage(anyhow!("{}: no door named \"{name}\"", path.display()))
             })?,
-            None if on_port.is_some() => on_port.expect("just checked"),
-            None if cfg.doors.len() == 1 => &cfg.doors[0],
+            None if on_port.is_some() => {
+                let name = &on_port.expect("just checked").name;
+                cfg.door(name).expect("its own door")
+            }
+            None if cfg.doors.len() == 1 => cfg.door(&cfg.doors[0].name).expect("its own door"),
             None => {
                 return Err(Error::usage(anyhow!(
                     "{} has {} doors; pick one with --door",
@@ -707,7 +550,7 @@ fn sequence_for(
                 )));
             }
         };
-        Ok(d.sequence.clone())
+        Ok(d.sequence.to_vec())
     };
     if let Some(path) = explicit {
         return from_config(path);
@@ -725,7 +568,7 @@ fn sequence_for(
                 None => None,
             };
             if let Some((name, entry)) = chosen {
-                return entry.sequence(name, crate::rotate::now()).map_err(|e| {
+                return entry.sequence(name, clock::now()).map_err(|e| {
                     Error::failure(anyhow!("{}: door \"{name}\": {e}", hosts_path.display()))
                 });
             }

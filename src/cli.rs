@@ -1,11 +1,10 @@
 //! The command line (clap derive). The man page and the completions are
 //! checked against this definition by the tests.
-#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::port::PortSpec;
@@ -42,211 +41,268 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse and validate the configuration; print a summary
-    Check {
-        /// Print the knock sequences too
-        #[arg(long)]
-        show_secrets: bool,
-    },
+    Check(CheckArgs),
     /// Print the ruleset that `apply` would load
     Show,
     /// Validate, render and load the rules atomically (root)
-    Apply {
-        /// Do not save the loaded ruleset for `restore` at boot
-        #[arg(long)]
-        no_persist: bool,
-        /// Put the previous rules back after SECS unless `nfknock confirm` runs first
-        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
-        confirm: Option<u64>,
-    },
+    Apply(ApplyArgs),
     /// Keep the rules of a pending `apply --confirm`, and save them for boot (root)
     Confirm,
     /// Load the current period's sequences of rotating doors (root; run by nfknock-rotate.timer)
     Rotate,
     /// Write a new random secret for a rotating door (mode 0600; never overwrites)
-    GenSecret {
-        /// Where to write it, e.g. /etc/nfknock/ssh.secret
-        file: PathBuf,
-    },
+    GenSecret(GenSecretArgs),
     /// Put back the rules of a pending `apply --confirm` once it is due (internal)
     #[command(hide = true)]
-    Rollback {
-        #[arg(long)]
-        token: String,
-        /// Seconds to wait first
-        #[arg(long)]
-        after: Option<u64>,
-    },
+    Rollback(RollbackArgs),
     /// Load the ruleset the last `apply` saved, as at boot (root)
     Restore,
     /// Remove everything nfknock added; other rules stay (root)
-    Remove {
-        /// Keep the saved ruleset
-        #[arg(long)]
-        no_persist: bool,
-    },
+    Remove(RemoveArgs),
     /// Show doors, sources mid-sequence, open doors and counters (root)
-    Status {
-        /// Print JSON for scripts
-        #[arg(long)]
-        json: bool,
-    },
+    Status(StatusArgs),
     /// Print the counters and gauges of `status` for Prometheus (root)
-    Metrics {
-        /// Write DIR/nfknock.prom atomically instead, for node_exporter's
-        /// textfile collector (Debian: /var/lib/prometheus/node-exporter)
-        #[arg(long, value_name = "DIR")]
-        textfile: Option<PathBuf>,
-    },
+    Metrics(MetricsArgs),
     /// Let networks in without knocking until the next apply or reboot (root)
     Transient {
         #[command(subcommand)]
         action: TransientAction,
     },
     /// Send a knock sequence to HOST (no root needed)
-    Knock {
-        /// Host name or address to knock on
-        host: String,
-        /// Knocks to send (PORT, PORT/tcp, PORT/udp, PORT:udp, t:PORT, u:PORT;
-        /// several in one argument with commas: T:10000,U:10001);
-        /// default: the door's sequence from hosts.toml or the config
-        #[arg(value_name = "PORTSPEC", value_delimiter = ',')]
-        knocks: Vec<PortSpec>,
-        /// Which door's sequence to send [default: the only door]
-        #[arg(long, value_name = "NAME")]
-        door: Option<String>,
-        /// Derive a rotating door's sequence from this secret, without a
-        /// config or hosts.toml (needs --door and --door-port)
-        #[arg(long, value_name = "FILE", requires_all = ["door", "door_port", "period"],
-              conflicts_with = "knocks")]
-        secret_file: Option<PathBuf>,
-        /// With --secret-file: the rotating door's hidden port, e.g. 22/tcp
-        #[arg(long, value_name = "PORTSPEC", requires = "secret_file")]
-        door_port: Option<PortSpec>,
-        /// With --secret-file: the door's rotation period, e.g. 60s
-        #[arg(long, value_name = "DUR", requires = "secret_file")]
-        period: Option<String>,
-        /// With --secret-file: knocks in the sequence
-        #[arg(long, value_name = "N", requires = "secret_file",
-              default_value_t = crate::rotate::DEFAULT_LENGTH)]
-        length: usize,
-        /// Pause between two knocks, e.g. 20ms, 1s
-        #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
-        delay: Duration,
-        /// Knock on HOST's IPv4 address only [default: the first address of each family]
-        #[arg(short = '4', conflicts_with = "ipv6")]
-        ipv4: bool,
-        /// Knock on HOST's IPv6 address only
-        #[arg(short = '6')]
-        ipv6: bool,
-    },
+    Knock(KnockArgs),
     /// Knock, connect to HOST PORT once the door opens, relay stdin and stdout
     /// (an ssh ProxyCommand; no root needed)
-    Connect {
-        /// Host name or address to connect to (ssh's %h)
-        host: String,
-        /// The door's TCP port (ssh's %p)
-        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
-        port: u16,
-        /// Which door's sequence to send [default: the door on PORT, or the only door]
-        #[arg(long, value_name = "NAME")]
-        door: Option<String>,
-        /// Knock and connect at most N times before giving up
-        #[arg(long, value_name = "N", default_value_t = crate::connect::DEFAULT_TRIES,
-              value_parser = clap::value_parser!(u32).range(1..=100))]
-        tries: u32,
-        /// Give up one connect after DUR, e.g. 3s
-        #[arg(long, value_name = "DUR", default_value = crate::connect::DEFAULT_TIMEOUT,
-              value_parser = positive_duration)]
-        timeout: Duration,
-        /// Pause between two knocks, e.g. 20ms, 1s
-        #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
-        delay: Duration,
-        /// Connect over IPv4 only
-        #[arg(short = '4', conflicts_with = "ipv6")]
-        ipv4: bool,
-        /// Connect over IPv6 only
-        #[arg(short = '6')]
-        ipv6: bool,
-    },
+    Connect(ConnectArgs),
     /// Follow the kernel's messages in the journal and mail every knock
-    Watch {
-        /// Read the journal files of DIR (e.g. from systemd-journal-remote)
-        #[arg(long, value_name = "DIR")]
-        journal_dir: Option<PathBuf>,
-        /// Print the mails instead of sending them
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Watch(WatchArgs),
     /// Send one test mail with the [notify] settings
     NotifyTest,
     /// Print a random strong knock sequence
-    GenSequence {
-        /// Number of knocks (3 to 16)
-        #[arg(long, value_name = "N", default_value_t = crate::sequence::DEFAULT_LENGTH,
-              value_parser = clap::value_parser!(u8).range(3..=16))]
-        length: u8,
-    },
+    GenSequence(GenSequenceArgs),
     /// Read or change one key of the config, keeping comments and layout
     Config {
         #[command(subcommand)]
         action: ConfigAction,
     },
     /// Print an nfknock.toml equivalent to the original nfknock's nfknock.cfg or a knockd.conf
-    Import {
-        /// The file to convert
-        file: PathBuf,
-    },
+    Import(ImportArgs),
     /// Print shell completions
-    Completions {
-        #[arg(value_enum)]
-        shell: Shell,
-    },
+    Completions(CompletionsArgs),
+}
+
+// Each command's arguments. (No doc comments on these structs: the
+// command's help text is the variant's above.)
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print the knock sequences too
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Do not save the loaded ruleset for `restore` at boot
+    #[arg(long)]
+    pub no_persist: bool,
+    /// Put the previous rules back after SECS unless `nfknock confirm` runs first
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub confirm: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenSecretArgs {
+    /// Where to write it, e.g. /etc/nfknock/ssh.secret
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[arg(long)]
+    pub token: String,
+    /// Seconds to wait first
+    #[arg(long)]
+    pub after: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Keep the saved ruleset
+    #[arg(long)]
+    pub no_persist: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Write DIR/nfknock.prom atomically instead, for node_exporter's
+    /// textfile collector (Debian: /var/lib/prometheus/node-exporter)
+    #[arg(long, value_name = "DIR")]
+    pub textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KnockArgs {
+    /// Host name or address to knock on
+    pub host: String,
+    /// Knocks to send (PORT, PORT/tcp, PORT/udp, PORT:udp, t:PORT, u:PORT;
+    /// several in one argument with commas: T:10000,U:10001);
+    /// default: the door's sequence from hosts.toml or the config
+    #[arg(value_name = "PORTSPEC", value_delimiter = ',')]
+    pub knocks: Vec<PortSpec>,
+    /// Which door's sequence to send [default: the only door]
+    #[arg(long, value_name = "NAME")]
+    pub door: Option<String>,
+    /// Derive a rotating door's sequence from this secret, without a
+    /// config or hosts.toml (needs --door and --door-port)
+    #[arg(long, value_name = "FILE", requires_all = ["door", "door_port", "period"],
+          conflicts_with = "knocks")]
+    pub secret_file: Option<PathBuf>,
+    /// With --secret-file: the rotating door's hidden port, e.g. 22/tcp
+    #[arg(long, value_name = "PORTSPEC", requires = "secret_file")]
+    pub door_port: Option<PortSpec>,
+    /// With --secret-file: the door's rotation period, e.g. 60s
+    #[arg(long, value_name = "DUR", requires = "secret_file")]
+    pub period: Option<String>,
+    /// With --secret-file: knocks in the sequence
+    #[arg(long, value_name = "N", requires = "secret_file",
+          default_value_t = crate::rotate::DEFAULT_LENGTH)]
+    pub length: usize,
+    /// Pause between two knocks, e.g. 20ms, 1s
+    #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
+    pub delay: Duration,
+    /// Knock on HOST's IPv4 address only [default: the first address of each family]
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Knock on HOST's IPv6 address only
+    #[arg(short = '6')]
+    pub ipv6: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Host name or address to connect to (ssh's %h)
+    pub host: String,
+    /// The door's TCP port (ssh's %p)
+    #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// Which door's sequence to send [default: the door on PORT, or the only door]
+    #[arg(long, value_name = "NAME")]
+    pub door: Option<String>,
+    /// Knock and connect at most N times before giving up
+    #[arg(long, value_name = "N", default_value_t = crate::connect::DEFAULT_TRIES,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub tries: u32,
+    /// Give up one connect after DUR, e.g. 3s
+    #[arg(long, value_name = "DUR", default_value = crate::connect::DEFAULT_TIMEOUT,
+          value_parser = positive_duration)]
+    pub timeout: Duration,
+    /// Pause between two knocks, e.g. 20ms, 1s
+    #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
+    pub delay: Duration,
+    /// Connect over IPv4 only
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Connect over IPv6 only
+    #[arg(short = '6')]
+    pub ipv6: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Read the journal files of DIR (e.g. from systemd-journal-remote)
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    /// Print the mails instead of sending them
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GenSequenceArgs {
+    /// Number of knocks (3 to 16)
+    #[arg(long, value_name = "N", default_value_t = crate::sequence::DEFAULT_LENGTH,
+          value_parser = clap::value_parser!(u8).range(3..=16))]
+    pub length: u8,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to convert
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: Shell,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TransientAction {
     /// Let these networks through the doors (guard) or the firewall
-    Add {
-        /// Networks (CIDR) or addresses, IPv4 or IPv6
-        #[arg(required = true, value_name = "NET", value_parser = network)]
-        nets: Vec<IpNet>,
-        /// Forget them after this long, e.g. 2h [default: at the next apply or reboot]
-        #[arg(long, value_name = "DUR", value_parser = positive_duration)]
-        timeout: Option<Duration>,
-    },
+    Add(TransientAddArgs),
     /// Remove these networks (each exactly as added)
-    Del {
-        #[arg(required = true, value_name = "NET", value_parser = network)]
-        nets: Vec<IpNet>,
-    },
+    Del(TransientDelArgs),
     /// Remove all transient networks
     Flush,
     /// Show the transient networks
-    List {
-        /// Print JSON for scripts
-        #[arg(long)]
-        json: bool,
-    },
+    List(TransientListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TransientAddArgs {
+    /// Networks (CIDR) or addresses, IPv4 or IPv6
+    #[arg(required = true, value_name = "NET", value_parser = network)]
+    pub nets: Vec<IpNet>,
+    /// Forget them after this long, e.g. 2h [default: at the next apply or reboot]
+    #[arg(long, value_name = "DUR", value_parser = positive_duration)]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct TransientDelArgs {
+    #[arg(required = true, value_name = "NET", value_parser = network)]
+    pub nets: Vec<IpNet>,
+}
+
+#[derive(Debug, Args)]
+pub struct TransientListArgs {
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
     /// Print the value of KEY (lists space-separated; nothing when unset)
-    Get {
-        /// KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the first door)
-        key: String,
-    },
+    Get(ConfigGetArgs),
     /// Set KEY to VALUE (more KEY VALUE pairs may follow, applied together);
     /// refused, with nothing written, if the config would be invalid
-    Set {
-        /// KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the first door)
-        key: String,
-        /// The value; lists are separated by spaces or commas
-        value: String,
-        /// More KEY VALUE pairs
-        #[arg(value_name = "KEY VALUE")]
-        more: Vec<String>,
-    },
+    Set(ConfigSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigGetArgs {
+    /// KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the first door)
+    pub key: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigSetArgs {
+    /// KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the first door)
+    pub key: String,
+    /// The value; lists are separated by spaces or commas
+    pub value: String,
+    /// More KEY VALUE pairs
+    #[arg(value_name = "KEY VALUE")]
+    pub more: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

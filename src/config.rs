@@ -1,10 +1,18 @@
 //! `nfknock.toml`: parsing (serde, unknown keys refused) and the validation
 //! rules that span fields. The result, [`Config`], is what every other part
-//! of nfknock reads: it is valid by construction.
-#![forbid(unsafe_code)]
+//! of nfknock reads: it is valid by construction, and its names are types
+//! that only validation makes ([`DoorName`], [`LogPrefix`]).
+//!
+//! This module is at the bottom: it imports nothing of nfknock but `port`.
+//! The checks that belong elsewhere (what a firewall backend can do, what a
+//! mail address is) come in through [`Checks`], which the one loader,
+//! `crate::load`, fills in. A rotating door's sequences depend on a secret
+//! file and the time: [`Resolved`] is a config that has them, made by
+//! `crate::rotate::resolve`, and the only thing the firewall takes.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,7 +20,6 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::port::PortSpec;
-use crate::rotate::Rotate;
 
 pub const DEFAULT_PATH: &str = "/etc/nfknock/nfknock.toml";
 pub const DEFAULT_SEQUENCE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,6 +29,10 @@ pub const MIN_SEQUENCE_LEN: usize = 3;
 /// Long enough for any sensible secret; keeps the ruleset and comments small.
 pub const MAX_SEQUENCE_LEN: usize = 16;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// The shortest rotation period.
+pub const MIN_PERIOD: Duration = Duration::from_secs(10);
+/// Knocks in a rotating sequence when `length` is not given.
+pub const DEFAULT_ROTATE_LENGTH: usize = 4;
 /// The kernel's log prefix holds 127 bytes; `<prefix>: reset door=<16> ` must fit.
 const MAX_LOG_PREFIX_LEN: usize = 64;
 
@@ -37,11 +48,66 @@ pub enum Error {
         path: PathBuf,
         source: Box<toml::de::Error>,
     },
-    #[error("{path}: {}", problems.join(&format!("\n{}: ", path.display())))]
+    #[error("{path}: {}", join(problems, &format!("\n{}: ", path.display())))]
     Invalid {
         path: PathBuf,
-        problems: Vec<String>,
+        problems: Vec<Problem>,
     },
+}
+
+fn join(problems: &[Problem], sep: &str) -> String {
+    let texts: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    texts.join(sep)
+}
+
+/// One thing wrong with a config: where, which key, what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: At,
+    /// The key, e.g. `sequence`, `door_timeout`; empty for the file as a
+    /// whole.
+    pub key: String,
+    pub message: String,
+}
+
+/// Where a [`Problem`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum At {
+    /// The top level of the file.
+    Top,
+    /// A `[[door]]`, by its name as written.
+    Door(String),
+    /// A table: `log`, `allow`, `notify`.
+    Table(&'static str),
+}
+
+impl Problem {
+    pub fn new(at: At, key: &str, message: impl Into<String>) -> Problem {
+        Problem {
+            at,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A problem with a door's key.
+    pub fn door(door: &str, key: &str, message: impl Into<String>) -> Problem {
+        Problem::new(At::Door(door.to_string()), key, message)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.at {
+            At::Top => {}
+            At::Door(name) => write!(f, "door \"{name}\": ")?,
+            At::Table(t) => write!(f, "[{t}] ")?,
+        }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -60,6 +126,11 @@ pub enum Mode {
     Guard,
     /// Default deny: nfknock is the host's inbound firewall.
     Firewall,
+}
+
+impl Backend {
+    /// Every backend, in the order `status` looks for loaded rules.
+    pub const ALL: [Backend; 2] = [Backend::Nftables, Backend::Iptables];
 }
 
 impl fmt::Display for Backend {
@@ -88,41 +159,299 @@ pub struct Config {
     pub doors: Vec<Door>,
     pub allow: Allow,
     pub firewall: Firewall,
-    pub log_prefix: String,
+    pub log_prefix: LogPrefix,
     pub notify: Option<Notify>,
     /// Problems worth telling but not fatal.
     pub warnings: Vec<String>,
 }
 
+/// A door's name: `[a-z0-9_-]{1,16}`, so it is safe in every kernel
+/// object name, rule and log prefix. Only [`DoorName::new`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DoorName(String);
+
+impl DoorName {
+    pub fn new(name: &str) -> Option<DoorName> {
+        valid_door_name(name).then(|| DoorName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `[log] prefix` of every kernel log line of nfknock's rules:
+/// 1 to 64 characters from A-Z, a-z, 0-9, `_`, `-` and `.`. Only
+/// [`LogPrefix::new`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPrefix(String);
+
+impl LogPrefix {
+    pub fn new(prefix: &str) -> Option<LogPrefix> {
+        let ok = !prefix.is_empty()
+            && prefix.len() <= MAX_LOG_PREFIX_LEN
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        ok.then(|| LogPrefix(prefix.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for LogPrefix {
+    fn default() -> Self {
+        LogPrefix(DEFAULT_LOG_PREFIX.to_string())
+    }
+}
+
+macro_rules! text_newtype {
+    ($t:ty) => {
+        impl Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+text_newtype!(DoorName);
+text_newtype!(LogPrefix);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Door {
-    pub name: String,
+    pub name: DoorName,
     pub port: PortSpec,
-    /// The knocks; for a rotating door, the current period's once
-    /// [`resolve`] ran (empty before).
-    pub sequence: Vec<PortSpec>,
+    pub knocks: Knocks,
     pub sequence_timeout: Duration,
     pub door_timeout: Duration,
-    pub rotate: Option<Rotate>,
-    /// A rotating door's period number and previous period's sequence.
-    pub rotation: Option<(u64, Vec<PortSpec>)>,
+}
+
+/// A knock sequence that passed the rules of [`sequence_problems`] (so
+/// it has at least [`MIN_SEQUENCE_LEN`] knocks). Only [`Sequence::new`]
+/// makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence(Vec<PortSpec>);
+
+impl Sequence {
+    /// The sequence, or everything wrong with it; `reserved` are the ports
+    /// no knock may use, each with what it is.
+    pub fn new(
+        knocks: Vec<PortSpec>,
+        reserved: &HashMap<PortSpec, String>,
+    ) -> Result<Sequence, Vec<String>> {
+        let problems = sequence_problems(&knocks, reserved);
+        if problems.is_empty() {
+            Ok(Sequence(knocks))
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The knock that starts it.
+    pub fn first(&self) -> PortSpec {
+        self.0[0]
+    }
+
+    /// Any knocks, for tests that need what validation refuses.
+    #[cfg(test)]
+    pub(crate) fn unchecked(knocks: Vec<PortSpec>) -> Sequence {
+        Sequence(knocks)
+    }
+}
+
+impl Deref for Sequence {
+    type Target = [PortSpec];
+    fn deref(&self) -> &[PortSpec] {
+        &self.0
+    }
+}
+
+/// Where a door's knock sequence comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Knocks {
+    /// A sequence written in the config.
+    Fixed(Sequence),
+    /// A sequence derived from a secret for each period of time (see
+    /// `crate::rotate`): known only once [`Resolved`].
+    Rotating(Rotate),
+}
+
+/// `rotate = { secret_file, period, length }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotate {
+    pub secret_file: PathBuf,
+    pub period: Duration,
+    pub length: usize,
 }
 
 impl Door {
-    /// The sequences the kernel accepts, each with the suffix that names
-    /// its chain and sets: one for a fixed door; the current and the
-    /// previous period's for a rotating one, in slots `_a` (even periods)
-    /// and `_b` (odd), so a rotation replaces only the older slot.
-    pub fn knock_lines(&self) -> Vec<(&'static str, &[PortSpec])> {
-        match &self.rotation {
-            None => vec![("", &self.sequence)],
-            Some((n, previous)) => {
-                let slot = |m: u64| if m.is_multiple_of(2) { "_a" } else { "_b" };
-                let mut lines = vec![(slot(*n), &self.sequence[..]), (slot(n + 1), &previous[..])];
-                lines.sort_by_key(|(s, _)| *s);
-                lines
-            }
+    /// The rotation, for a rotating door.
+    pub fn rotate(&self) -> Option<&Rotate> {
+        match &self.knocks {
+            Knocks::Rotating(r) => Some(r),
+            Knocks::Fixed(_) => None,
         }
+    }
+}
+
+/// A rotating door's sequences for one period: valid sequences, both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    period: u64,
+    current: Sequence,
+    previous: Sequence,
+}
+
+impl Rotation {
+    /// The sequences of period `period` and of the one before, for a door
+    /// whose port is `door_port`; refused unless both pass the rules of a
+    /// fixed sequence.
+    pub fn new(
+        period: u64,
+        current: Vec<PortSpec>,
+        previous: Vec<PortSpec>,
+        door_port: PortSpec,
+    ) -> Result<Rotation, String> {
+        let reserved = HashMap::from([(door_port, "the door's port".to_string())]);
+        let valid = |seq| {
+            Sequence::new(seq, &reserved)
+                .map_err(|p| format!("a derived sequence is not valid: {}", p.join("; ")))
+        };
+        Ok(Rotation {
+            period,
+            current: valid(current)?,
+            previous: valid(previous)?,
+        })
+    }
+
+    /// The period number of [`Rotation::current`].
+    pub fn period(&self) -> u64 {
+        self.period
+    }
+
+    pub fn current(&self) -> &Sequence {
+        &self.current
+    }
+
+    /// The previous period's sequence, which the kernel accepts too.
+    pub fn previous(&self) -> &Sequence {
+        &self.previous
+    }
+}
+
+/// A configuration whose every door has the sequences the kernel accepts
+/// now: the only thing the firewall's plan is made from. Made only by
+/// [`Resolved::new`], which asks for every rotating door's [`Rotation`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    config: Config,
+    /// Per door, in order: its rotation, for a rotating door.
+    rotations: Vec<Option<Rotation>>,
+}
+
+/// One door of a [`Resolved`] configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ResolvedDoor<'a> {
+    pub door: &'a Door,
+    /// The sequence that opens it now.
+    pub sequence: &'a Sequence,
+    /// A rotating door's rotation and this period's sequences.
+    pub rotation: Option<(&'a Rotate, &'a Rotation)>,
+}
+
+impl Resolved {
+    /// Resolves `config`, asking `rotation` for each rotating door's
+    /// sequences.
+    pub fn new<E>(
+        config: Config,
+        mut rotation: impl FnMut(&Door, &Rotate) -> Result<Rotation, E>,
+    ) -> Result<Resolved, E> {
+        let rotations = config
+            .doors
+            .iter()
+            .map(|d| match &d.knocks {
+                Knocks::Fixed(_) => Ok(None),
+                Knocks::Rotating(r) => rotation(d, r).map(Some),
+            })
+            .collect::<Result<_, E>>()?;
+        Ok(Resolved { config, rotations })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn doors(&self) -> impl Iterator<Item = ResolvedDoor<'_>> {
+        self.config
+            .doors
+            .iter()
+            .zip(&self.rotations)
+            .map(|(door, rotation)| match (&door.knocks, rotation) {
+                (Knocks::Rotating(r), Some(rotation)) => ResolvedDoor {
+                    door,
+                    sequence: rotation.current(),
+                    rotation: Some((r, rotation)),
+                },
+                (Knocks::Fixed(sequence), _) => ResolvedDoor {
+                    door,
+                    sequence,
+                    rotation: None,
+                },
+                (Knocks::Rotating(_), None) => unreachable!("Resolved::new resolves every door"),
+            })
+    }
+
+    pub fn door(&self, name: &str) -> Option<ResolvedDoor<'_>> {
+        self.doors().find(|d| d.door.name == name)
+    }
+}
+
+impl Deref for Resolved {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// The checks of a config that belong to the modules that use that part
+/// of it: what the backend can do, what the watcher can send. The loader
+/// (`crate::load`) gives them, so that one run reports every problem.
+pub trait Checks {
+    /// Problems of `[notify]`.
+    fn notify(&self, notify: &Notify) -> Vec<Problem>;
+    /// What the configured backend cannot do with an otherwise valid
+    /// config.
+    fn backend(&self, config: &Config) -> Vec<Problem>;
+}
+
+/// No checks but this module's own (for tests and tools that only need the
+/// schema).
+pub struct OwnChecks;
+
+impl Checks for OwnChecks {
+    fn notify(&self, _: &Notify) -> Vec<Problem> {
+        Vec::new()
+    }
+    fn backend(&self, _: &Config) -> Vec<Problem> {
+        Vec::new()
     }
 }
 
@@ -254,6 +583,31 @@ pub fn default_allow() -> Allow {
 
 // ---- the file as written -------------------------------------------------
 
+/// The tables of nfknock.toml besides `[[door]]`.
+pub const TABLES: &[&str] = &["allow", "firewall", "log", "notify"];
+
+/// What a key's value is, as `nfknock config set` writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A list (`sequence`, `email_to`, ...).
+    List,
+    Bool,
+    Integer,
+    /// A string, or anything the parser reads from one (durations, ports).
+    Text,
+}
+
+/// The kind of the key `name` (in any table): kept beside the structs
+/// below, which serde reads the file with.
+pub fn key_kind(name: &str) -> KeyKind {
+    match name {
+        "sequence" | "email_to" | "events" | "open" | "ipv4" | "ipv6" => KeyKind::List,
+        "icmp" | "whois" | "reverse_dns" => KeyKind::Bool,
+        "max_mails_per_hour" => KeyKind::Integer,
+        _ => KeyKind::Text,
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct RawConfig {
@@ -299,7 +653,7 @@ struct RawRotate {
 }
 
 fn default_rotate_length() -> usize {
-    crate::rotate::DEFAULT_LENGTH
+    DEFAULT_ROTATE_LENGTH
 }
 
 #[derive(Deserialize)]
@@ -373,34 +727,34 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 // ---- loading and validation ----------------------------------------------
 
 /// Reads and validates a configuration file.
-pub fn load(path: &Path) -> Result<Config, Error> {
+pub fn load(path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    parse(&text, path, checks)
 }
 
 /// Parses and validates configuration text; `path` only names it in errors.
-pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
+pub fn parse(text: &str, path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
         source: Box::new(e),
     })?;
-    validate(raw).map_err(|problems| Error::Invalid {
+    validate(raw, checks).map_err(|problems| Error::Invalid {
         path: path.to_path_buf(),
         problems,
     })
 }
 
-fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
+fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
 
     let default_seq = raw.sequence_timeout.unwrap_or(DEFAULT_SEQUENCE_TIMEOUT);
     let default_door = raw.door_timeout.unwrap_or(DEFAULT_DOOR_TIMEOUT);
-    check_timeout("sequence_timeout", default_seq, &mut problems);
-    check_timeout("door_timeout", default_door, &mut problems);
+    check_timeout(At::Top, "sequence_timeout", default_seq, &mut problems);
+    check_timeout(At::Top, "door_timeout", default_door, &mut problems);
 
     let firewall = match raw.firewall {
         Some(f) => {
@@ -435,83 +789,87 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
     }
 
     if raw.door.is_empty() {
-        problems.push("no [[door]]: nothing to hide".to_string());
+        problems.push(Problem::new(At::Top, "", "no [[door]]: nothing to hide"));
     }
     let mut names = HashSet::new();
     let mut ports: HashMap<PortSpec, &str> = HashMap::new();
     let mut first_knocks: HashMap<PortSpec, &str> = HashMap::new();
     let mut doors = Vec::new();
     for d in &raw.door {
-        let at = format!("door \"{}\"", d.name);
-        if !valid_door_name(&d.name) {
-            problems.push(format!(
-                "{at}: name: must be 1 to 16 characters from a-z, 0-9, `_` and `-`"
+        let at = |key: &str, message: String| Problem::door(&d.name, key, message);
+        let name = DoorName::new(&d.name);
+        if name.is_none() {
+            problems.push(at(
+                "name",
+                "must be 1 to 16 characters from a-z, 0-9, `_` and `-`".into(),
             ));
         }
         if !names.insert(d.name.as_str()) {
-            problems.push(format!("{at}: name: two doors have this name"));
+            problems.push(at("name", "two doors have this name".into()));
         }
         if let Some(other) = ports.insert(d.port, &d.name) {
-            problems.push(format!(
-                "{at}: port: {} is already the port of door \"{other}\"",
-                d.port
+            problems.push(at(
+                "port",
+                format!("{} is already the port of door \"{other}\"", d.port),
             ));
         }
         if raw.mode == Mode::Firewall && firewall.open.contains(&d.port) {
-            problems.push(format!(
-                "{at}: port: {} is also in [firewall] open, so it would not be hidden",
-                d.port
+            problems.push(at(
+                "port",
+                format!(
+                    "{} is also in [firewall] open, so it would not be hidden",
+                    d.port
+                ),
             ));
         }
-        let rotate = match &d.rotate {
+        let knocks = match &d.rotate {
             Some(r) => {
                 if !d.sequence.is_empty() {
-                    problems.push(format!("{at}: sequence and rotate: give one or the other"));
+                    problems.push(at("sequence and rotate", "give one or the other".into()));
                 }
-                for p in crate::rotate::rotate_problems(r.period, r.length) {
-                    problems.push(format!("{at}: rotate: {p}"));
+                for p in rotate_problems(r.period, r.length) {
+                    problems.push(at("rotate", p));
                 }
-                Some(Rotate {
+                Some(Knocks::Rotating(Rotate {
                     secret_file: r.secret_file.clone(),
                     period: r.period,
                     length: r.length,
-                })
+                }))
             }
             None => {
-                for p in sequence_problems(&d.sequence, &reserved) {
-                    problems.push(format!("{at}: sequence: {p}"));
+                let sequence = Sequence::new(d.sequence.clone(), &reserved);
+                for p in sequence.clone().err().unwrap_or_default() {
+                    problems.push(at("sequence", p));
                 }
                 if let Some(first) = d.sequence.first()
                     && let Some(other) = first_knocks.insert(*first, &d.name)
                 {
-                    problems.push(format!(
-                        "{at}: sequence: starts with {first} like door \"{other}\" (ambiguous)"
+                    problems.push(at(
+                        "sequence",
+                        format!("starts with {first} like door \"{other}\" (ambiguous)"),
                     ));
                 }
-                None
+                sequence.ok().map(Knocks::Fixed)
             }
         };
         let sequence_timeout = d.sequence_timeout.unwrap_or(default_seq);
         let door_timeout = d.door_timeout.unwrap_or(default_door);
+        let door = || At::Door(d.name.clone());
         if d.sequence_timeout.is_some() {
-            check_timeout(
-                &format!("{at}: sequence_timeout"),
-                sequence_timeout,
-                &mut problems,
-            );
+            check_timeout(door(), "sequence_timeout", sequence_timeout, &mut problems);
         }
         if d.door_timeout.is_some() {
-            check_timeout(&format!("{at}: door_timeout"), door_timeout, &mut problems);
+            check_timeout(door(), "door_timeout", door_timeout, &mut problems);
         }
-        doors.push(Door {
-            name: d.name.clone(),
-            port: d.port,
-            sequence: d.sequence.clone(),
-            sequence_timeout,
-            door_timeout,
-            rotate,
-            rotation: None,
-        });
+        if let (Some(name), Some(knocks)) = (name, knocks) {
+            doors.push(Door {
+                name,
+                port: d.port,
+                knocks,
+                sequence_timeout,
+                door_timeout,
+            });
+        }
     }
 
     let allow = match raw.allow {
@@ -528,42 +886,38 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         },
     };
 
-    let prefix = raw.log.prefix;
-    if prefix.is_empty()
-        || prefix.len() > MAX_LOG_PREFIX_LEN
-        || !prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-    {
-        problems.push(format!(
-            "[log] prefix: `{prefix}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`"
+    let prefix = LogPrefix::new(&raw.log.prefix);
+    if prefix.is_none() {
+        problems.push(Problem::new(
+            At::Table("log"),
+            "prefix",
+            format!(
+                "`{}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`",
+                raw.log.prefix
+            ),
         ));
     }
 
     if let Some(n) = &raw.notify {
         if n.max_mails_per_hour == 0 {
-            problems.push("[notify] max_mails_per_hour: must be at least 1".to_string());
-        }
-        check_timeout("[notify] digest_delay", n.digest_delay, &mut problems);
-        for to in &n.email_to {
-            if to.parse::<lettre::Address>().is_err() {
-                problems.push(format!("[notify] email_to: `{to}` is not a mail address"));
-            }
-        }
-        if n.email_from.parse::<lettre::Address>().is_err() {
-            problems.push(format!(
-                "[notify] email_from: `{}` is not a mail address",
-                n.email_from
+            problems.push(Problem::new(
+                At::Table("notify"),
+                "max_mails_per_hour",
+                "must be at least 1",
             ));
         }
-        if let Err(e) = crate::watch::mail::check_smtp_url(&n.smtp) {
-            problems.push(format!("[notify] smtp: {e}"));
-        }
+        check_timeout(
+            At::Table("notify"),
+            "digest_delay",
+            n.digest_delay,
+            &mut problems,
+        );
+        problems.extend(checks.notify(n));
     }
 
-    if !problems.is_empty() {
+    let Some(prefix) = prefix.filter(|_| problems.is_empty()) else {
         return Err(problems);
-    }
+    };
     let config = Config {
         backend: raw.backend,
         mode: raw.mode,
@@ -574,11 +928,9 @@ fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         notify: raw.notify,
         warnings,
     };
-    if config.backend == Backend::Iptables {
-        let problems = crate::firewall::iptables::fits(&config);
-        if !problems.is_empty() {
-            return Err(problems);
-        }
+    let problems = checks.backend(&config);
+    if !problems.is_empty() {
+        return Err(problems);
     }
     Ok(config)
 }
@@ -591,16 +943,19 @@ pub fn valid_door_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
-fn check_timeout(key: &str, value: Duration, problems: &mut Vec<String>) {
+fn check_timeout(at: At, key: &str, value: Duration, problems: &mut Vec<Problem>) {
+    let text = humantime::format_duration(value);
     if value.is_zero() || value > MAX_TIMEOUT {
-        problems.push(format!(
-            "{key}: {} is out of range (more than 0, at most 1 day)",
-            humantime::format_duration(value)
+        problems.push(Problem::new(
+            at,
+            key,
+            format!("{text} is out of range (more than 0, at most 1 day)"),
         ));
     } else if value.subsec_millis() * 1_000_000 != value.subsec_nanos() {
-        problems.push(format!(
-            "{key}: {} is finer than the kernel's millisecond timers",
-            humantime::format_duration(value)
+        problems.push(Problem::new(
+            at,
+            key,
+            format!("{text} is finer than the kernel's millisecond timers"),
         ));
     }
 }
@@ -608,7 +963,7 @@ fn check_timeout(key: &str, value: Duration, problems: &mut Vec<String>) {
 fn networks<T>(
     texts: &[String],
     key: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
     family: impl Fn(IpNet) -> Option<T>,
 ) -> Vec<T> {
     let mut out = Vec::new();
@@ -620,12 +975,20 @@ fn networks<T>(
         match parsed {
             Ok(net) => match family(net) {
                 Some(n) => out.push(n),
-                None => problems.push(format!(
-                    "[allow] {key}: `{t}` is not an {} network",
-                    if key == "ipv4" { "IPv4" } else { "IPv6" }
+                None => problems.push(Problem::new(
+                    At::Table("allow"),
+                    key,
+                    format!(
+                        "`{t}` is not an {} network",
+                        if key == "ipv4" { "IPv4" } else { "IPv6" }
+                    ),
                 )),
             },
-            Err(_) => problems.push(format!("[allow] {key}: `{t}` is not a network (CIDR)")),
+            Err(_) => problems.push(Problem::new(
+                At::Table("allow"),
+                key,
+                format!("`{t}` is not a network (CIDR)"),
+            )),
         }
     }
     out
@@ -683,20 +1046,24 @@ pub fn scanner_walkable(seq: &[PortSpec]) -> bool {
     steps.iter().all(|&s| s == 1) || steps.iter().all(|&s| s == -1)
 }
 
-/// Derives the sequences of rotating doors for the time `now` (from their
-/// secret files); fixed doors are left as they are.
-pub fn resolve(cfg: &mut Config, now: u64) -> Result<(), String> {
-    for d in &mut cfg.doors {
-        let Some(r) = &d.rotate else { continue };
-        let secret = crate::rotate::read_secret(&r.secret_file)
-            .map_err(|e| format!("door \"{}\": rotate: {e}", d.name))?;
-        let n = crate::rotate::period_index(now, r.period);
-        d.sequence = crate::rotate::derive(&secret, &d.name, d.port, n, r.length);
-        let previous =
-            crate::rotate::derive(&secret, &d.name, d.port, n.saturating_sub(1), r.length);
-        d.rotation = Some((n, previous));
+/// What is wrong with a rotation's period and length: the same rules for
+/// the server's config and the client's hosts.toml or flags.
+pub fn rotate_problems(period: Duration, length: usize) -> Vec<String> {
+    let mut problems = Vec::new();
+    if period < MIN_PERIOD || period > MAX_TIMEOUT {
+        problems.push(format!(
+            "period {} is out of range (10s to 1 day)",
+            humantime::format_duration(period)
+        ));
+    } else if period.subsec_nanos() != 0 {
+        problems.push("period must be whole seconds".to_string());
     }
-    Ok(())
+    if !(MIN_SEQUENCE_LEN..=MAX_SEQUENCE_LEN).contains(&length) {
+        problems.push(format!(
+            "length {length} is out of range ({MIN_SEQUENCE_LEN} to {MAX_SEQUENCE_LEN})"
+        ));
+    }
+    problems
 }
 
 impl Config {
@@ -704,16 +1071,9 @@ impl Config {
         self.doors.iter().find(|d| d.name == name)
     }
 
-    /// The first knock of every sequence the kernel accepts (both slots of
-    /// a rotating door), each once: what can start a sequence.
-    pub fn first_knocks(&self) -> Vec<PortSpec> {
-        let mut firsts: Vec<PortSpec> = Vec::new();
-        for (_, sequence) in self.doors.iter().flat_map(Door::knock_lines) {
-            if !firsts.contains(&sequence[0]) {
-                firsts.push(sequence[0]);
-            }
-        }
-        firsts
+    /// Whether any door's sequence rotates.
+    pub fn rotates(&self) -> bool {
+        self.doors.iter().any(|d| d.rotate().is_some())
     }
 
     /// The longest `sequence_timeout` of any door: how long a source may
@@ -751,7 +1111,7 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
 "#;
 
     fn parse_str(text: &str) -> Result<Config, Error> {
-        parse(text, Path::new("test.toml"))
+        parse(text, Path::new("test.toml"), &OwnChecks)
     }
 
     fn problems(text: &str) -> String {
@@ -781,9 +1141,12 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
     #[test]
     fn old_port_syntax_and_integers() {
         let c = parse_str(&with_door(r#"sequence = ["t:1000", "U:2000", 3000]"#)).unwrap();
+        let Knocks::Fixed(seq) = &c.doors[0].knocks else {
+            panic!("fixed")
+        };
         assert_eq!(
-            c.doors[0].sequence,
-            vec![
+            seq[..],
+            [
                 PortSpec::new(1000, Proto::Tcp),
                 PortSpec::new(2000, Proto::Udp),
                 PortSpec::new(3000, Proto::Tcp)
@@ -954,6 +1317,108 @@ sequence = ["4000", "5000", "6000"]"#,
         assert!(e.contains("name: must be") && e.contains("1 knocks"), "{e}");
         assert_eq!(e.lines().count(), 2, "{e}");
         assert!(e.lines().all(|l| l.starts_with("test.toml: ")), "{e}");
+    }
+
+    #[test]
+    fn only_rotating_doors_are_resolved_and_with_valid_sequences() {
+        let text = format!(
+            "{}[[door]]\nname = \"web\"\nport = 443\nrotate = {{ secret_file = \"/nonexistent\", period = \"60s\" }}\n",
+            with_door(r#"sequence = ["1000", "2000", "3000"]"#)
+        );
+        let cfg = parse_str(&text).unwrap();
+        assert!(cfg.rotates());
+        let mut asked = Vec::new();
+        let seq = |p: &[u16]| -> Vec<PortSpec> {
+            p.iter().map(|p| PortSpec::new(*p, Proto::Udp)).collect()
+        };
+        let port = cfg.doors[1].port;
+        let r = Resolved::new(cfg.clone(), |d, rotate| {
+            asked.push((d.name.to_string(), rotate.length));
+            Rotation::new(7, seq(&[5, 9, 4, 8]), seq(&[6, 1, 3, 7]), port)
+        })
+        .unwrap();
+        assert_eq!(asked, [("web".to_string(), DEFAULT_ROTATE_LENGTH)]);
+        let web = r.door("web").unwrap();
+        assert_eq!(web.sequence[..], seq(&[5, 9, 4, 8]));
+        assert_eq!(web.rotation.unwrap().1.previous()[..], seq(&[6, 1, 3, 7]));
+        assert_eq!(r.door("ssh").unwrap().sequence.len(), 3);
+        // A derived sequence must pass the rules of a written one.
+        assert!(Rotation::new(1, seq(&[1, 2, 3]), seq(&[5, 9, 4]), port).is_err());
+        assert!(Rotation::new(1, seq(&[443, 2, 9]), seq(&[5, 9, 4]), port).is_ok());
+        let udp443 = PortSpec::new(443, Proto::Udp);
+        assert!(Rotation::new(1, seq(&[443, 2, 9]), seq(&[5, 9, 4]), udp443).is_err());
+        // No rotation, no resolved config.
+        assert!(Resolved::new(cfg, |_, _| Err("no secret")).is_err());
+    }
+
+    #[test]
+    fn problems_say_where_which_key_and_what() {
+        let e = parse_str(&format!(
+            "door_timeout = 0\n[log]\nprefix = \"\"\n{}",
+            with_door(r#"sequence = ["1"]"#)
+        ))
+        .unwrap_err();
+        let Error::Invalid { problems, .. } = e else {
+            panic!("{e}")
+        };
+        let at: Vec<(&At, &str)> = problems.iter().map(|p| (&p.at, p.key.as_str())).collect();
+        assert_eq!(
+            at,
+            [
+                (&At::Top, "door_timeout"),
+                (&At::Door("ssh".into()), "sequence"),
+                (&At::Table("log"), "prefix")
+            ]
+        );
+        assert_eq!(
+            Problem::new(At::Top, "", "no [[door]]: nothing to hide").to_string(),
+            "no [[door]]: nothing to hide"
+        );
+        assert_eq!(
+            Problem::door("ssh", "port", "taken").to_string(),
+            "door \"ssh\": port: taken"
+        );
+    }
+
+    #[test]
+    fn key_kinds_match_the_sample() {
+        let sample: toml::Table = include_str!("../cfg-sample/nfknock.toml").parse().unwrap();
+        let mut seen = 0;
+        let mut check = |k: &str, v: &toml::Value| {
+            let want = match v {
+                toml::Value::Array(_) => KeyKind::List,
+                toml::Value::Boolean(_) => KeyKind::Bool,
+                toml::Value::Integer(_) => KeyKind::Integer,
+                _ => KeyKind::Text,
+            };
+            assert_eq!(key_kind(k), want, "{k}");
+            seen += 1;
+        };
+        for (k, v) in &sample {
+            match v {
+                toml::Value::Table(t) => {
+                    assert!(TABLES.contains(&k.as_str()), "{k}");
+                    t.iter().for_each(|(k, v)| check(k, v));
+                }
+                toml::Value::Array(a) if k == "door" => {
+                    for t in a.iter().filter_map(toml::Value::as_table) {
+                        t.iter().for_each(|(k, v)| check(k, v));
+                    }
+                }
+                _ => check(k, v),
+            }
+        }
+        assert!(seen > 15, "{seen}");
+    }
+
+    #[test]
+    fn names_are_types_made_by_validation() {
+        assert_eq!(DoorName::new("a-b_9").unwrap(), "a-b_9");
+        assert!(DoorName::new("A").is_none() && DoorName::new("").is_none());
+        assert!(DoorName::new(&"x".repeat(17)).is_none());
+        assert_eq!(LogPrefix::new("nfk.1").unwrap().as_str(), "nfk.1");
+        assert!(LogPrefix::new("a b").is_none() && LogPrefix::new("a\"").is_none());
+        assert_eq!(LogPrefix::default(), DEFAULT_LOG_PREFIX);
     }
 
     #[test]

@@ -2,15 +2,10 @@
 //! keeping its comments and layout (toml_edit). The Debian maintainer
 //! scripts use it; a change that would make the config invalid is refused
 //! and nothing is written.
-#![forbid(unsafe_code)]
 
 use toml_edit::{Array, DocumentMut, Item, Table, Value, value};
 
-/// Keys whose value is a list: `set` splits VALUE on spaces and commas.
-const LIST_KEYS: &[&str] = &["sequence", "email_to", "events", "open", "ipv4", "ipv6"];
-const BOOL_KEYS: &[&str] = &["icmp", "whois", "reverse_dns"];
-const INT_KEYS: &[&str] = &["max_mails_per_hour"];
-const TABLES: &[&str] = &["allow", "firewall", "log", "notify"];
+use crate::config::{KeyKind, TABLES, key_kind};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Error {
@@ -92,18 +87,18 @@ pub fn set(text: &str, key: &str, raw: &str) -> Result<String, Error> {
         what,
         value: raw.to_string(),
     };
-    let new: Item = if LIST_KEYS.contains(&name) {
-        let mut a = Array::new();
-        for part in raw.split([' ', ',', '\t']).filter(|p| !p.is_empty()) {
-            a.push(part);
+    let new: Item = match key_kind(name) {
+        // A list: VALUE split on spaces and commas.
+        KeyKind::List => {
+            let mut a = Array::new();
+            for part in raw.split([' ', ',', '\t']).filter(|p| !p.is_empty()) {
+                a.push(part);
+            }
+            value(a)
         }
-        value(a)
-    } else if BOOL_KEYS.contains(&name) {
-        value(raw.parse::<bool>().map_err(|_| bad("true or false"))?)
-    } else if INT_KEYS.contains(&name) {
-        value(raw.parse::<i64>().map_err(|_| bad("a whole number"))?)
-    } else {
-        value(raw)
+        KeyKind::Bool => value(raw.parse::<bool>().map_err(|_| bad("true or false"))?),
+        KeyKind::Integer => value(raw.parse::<i64>().map_err(|_| bad("a whole number"))?),
+        KeyKind::Text => value(raw),
     };
     match path(key)? {
         Path::Top(k) => set_in(doc.as_table_mut(), k, new),

@@ -1,6 +1,5 @@
 //! Exit status, typed once: 0 success, 1 runtime failure, 2 usage or
 //! configuration error.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 

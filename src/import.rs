@@ -1,12 +1,11 @@
 //! `nfknock import FILE`: an equivalent nfknock.toml from what admins run
 //! today: the original Python nfknock's `nfknock.cfg`, or a `knockd.conf`.
 //! Every point where the meaning differs gets a comment in the output.
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::config::{self, sequence_problems};
+use crate::config::sequence_problems;
 use crate::port::{PortSpec, Proto};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -333,7 +332,7 @@ fn from_knockd(ini: &Ini) -> String {
 
 /// Whether an imported config is valid as it stands (for the CLI's note).
 pub fn check(text: &str) -> Result<(), String> {
-    config::parse(text, std::path::Path::new("imported"))
+    crate::load::parse(text, std::path::Path::new("imported"))
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

@@ -1,7 +1,6 @@
 //! The knock client: sends a sequence to a host. No root needed: a TCP
 //! knock is the SYN of a non-blocking connect that is abandoned before any
 //! retransmission, a UDP knock one small datagram.
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};

@@ -6,18 +6,21 @@
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod confirm;
 pub mod connect;
 pub mod edit;
 pub mod exit;
 pub mod firewall;
+pub mod hex;
 pub mod import;
 pub mod knock;
+pub mod lifecycle;
 pub mod listening;
+pub mod load;
 pub mod metrics;
-pub mod persist;
 pub mod port;
 pub mod rotate;
 pub mod sequence;
+pub mod state;
 pub mod watch;

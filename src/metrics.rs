@@ -1,15 +1,13 @@
 //! `nfknock metrics`: what `status` reads from the kernel, in the
 //! Prometheus text exposition format (version 0.0.4), for a scraper or for
 //! node_exporter's textfile collector.
-#![forbid(unsafe_code)]
-
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::config::Backend as BackendKind;
 use crate::firewall::{self, Status};
-use crate::{confirm, persist};
+use crate::state::{self, StateDir};
 
 /// The file node_exporter's textfile collector reads in `--textfile DIR`.
 pub const TEXTFILE: &str = "nfknock.prom";
@@ -18,18 +16,23 @@ pub const TEXTFILE: &str = "nfknock.prom";
 pub enum Error {
     #[error(transparent)]
     Firewall(#[from] firewall::Error),
-    #[error(transparent)]
-    Write(#[from] persist::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} is not a directory (node_exporter's --collector.textfile.directory)")]
     NotADirectory(PathBuf),
 }
 
 /// Reads the kernel's state with the backend `kind` (that `status` reads
 /// with), and the time of the last apply from the state directory.
-pub fn gather(kind: BackendKind, state_dir: &Path) -> Result<String, Error> {
+pub fn gather(kind: BackendKind, state_dir: &StateDir) -> Result<String, Error> {
     let status = firewall::backend(kind)?.status()?;
     // Only what the rules now loaded were loaded from.
-    let last_apply = persist::load(&confirm::loaded_dir(state_dir))
+    let last_apply = state_dir
+        .loaded()
+        .load()
         .ok()
         .flatten()
         .and_then(|saved| humantime::parse_rfc3339(&saved.record.applied_at).ok())
@@ -46,7 +49,10 @@ pub fn write_textfile(dir: &Path, text: &str) -> Result<PathBuf, Error> {
         return Err(Error::NotADirectory(dir.to_path_buf()));
     }
     let path = dir.join(TEXTFILE);
-    persist::write_atomic(&path, text.as_bytes(), 0o644)?;
+    state::write_atomic(&path, text.as_bytes(), 0o644).map_err(|source| Error::Write {
+        path: path.clone(),
+        source,
+    })?;
     Ok(path)
 }
 
@@ -82,7 +88,7 @@ pub fn render(status: &Status, last_apply: Option<u64>) -> String {
             help: "Whether nfknock's rules are in the kernel (1) or not (0), by backend.",
             kind: "gauge",
             samples: vec![(
-                vec![("backend", status.backend.clone())],
+                vec![("backend", status.backend.to_string())],
                 u64::from(status.loaded),
             )],
         },
@@ -164,7 +170,7 @@ mod tests {
 
     fn source(address: &str, stage: Option<usize>) -> Source {
         Source {
-            address: address.into(),
+            address: address.parse().expect("an address"),
             stage,
             expires_in: 3.0,
         }
@@ -173,7 +179,7 @@ mod tests {
     #[test]
     fn renders_every_family_with_help_and_type() {
         let status = Status {
-            backend: "nftables".into(),
+            backend: BackendKind::Nftables,
             loaded: true,
             doors: vec![DoorStatus {
                 name: "ssh".into(),
@@ -192,7 +198,7 @@ mod tests {
                 open: vec![source("192.0.2.8", None)],
             }],
             transient: vec![Transient {
-                network: "198.51.100.0/24".into(),
+                network: "198.51.100.0/24".parse().expect("a network"),
                 expires_in: None,
             }],
             confirm_within: None,
@@ -221,7 +227,7 @@ mod tests {
     #[test]
     fn nothing_loaded_is_a_zero_and_no_doors() {
         let status = Status {
-            backend: "iptables".into(),
+            backend: BackendKind::Iptables,
             ..Status::default()
         };
         let text = render(&status, None);

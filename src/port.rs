@@ -1,6 +1,5 @@
 //! Port specifications: `22/tcp`, `53/udp`, a bare `22` (TCP), the
 //! original nfknock's `t:22` / `u:53` and knockd's client's `53:udp`.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::str::FromStr;
@@ -90,7 +89,7 @@ impl<'de> Deserialize<'de> for PortSpec {
         struct PortVisitor;
         impl Visitor<'_> for PortVisitor {
             type Value = PortSpec;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a port such as \"22/tcp\", \"53/udp\" or 22")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<PortSpec, E> {

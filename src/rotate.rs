@@ -5,48 +5,27 @@
 //! the current and the previous period's sequence, so clock skew and a
 //! knock at a period's edge work; an eavesdropped sequence stops working
 //! after two periods.
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::config::sequence_problems;
+use crate::config::{Config, Resolved, Rotation, sequence_problems};
 use crate::port::{PortSpec, Proto};
+
+pub use crate::clock::{FAKE_TIME_ENV, now};
+pub use crate::config::{
+    DEFAULT_ROTATE_LENGTH as DEFAULT_LENGTH, MIN_PERIOD, Rotate, rotate_problems,
+};
 
 /// Secrets shorter than this are refused: they could be guessed.
 pub const MIN_SECRET: usize = 16;
-pub const MIN_PERIOD: Duration = Duration::from_secs(10);
-/// Knocks in a rotating sequence when `length` is not given.
-pub const DEFAULT_LENGTH: usize = 4;
 /// Knocks come from the registered/dynamic range (a rotating knock may
 /// land on a service's port of 1024 and up; it is still only a knock).
 const LOWEST: u16 = 1024;
-/// Tells tests which time it is; nothing else sets it.
-pub const FAKE_TIME_ENV: &str = "NFKNOCK_FAKE_TIME";
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rotate {
-    pub secret_file: PathBuf,
-    pub period: Duration,
-    pub length: usize,
-}
-
-/// Seconds since the epoch (or `NFKNOCK_FAKE_TIME`, for tests).
-pub fn now() -> u64 {
-    if let Some(t) = std::env::var(FAKE_TIME_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return t;
-    }
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 pub fn period_index(now: u64, period: Duration) -> u64 {
     now / period.as_secs().max(1)
@@ -73,7 +52,7 @@ pub fn gen_secret(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = crate::hex::encode(&b);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -133,25 +112,18 @@ pub fn derive(
     }
 }
 
-/// What is wrong with a rotation's period and length: the same rules for
-/// the server's config and the client's hosts.toml or flags.
-pub fn rotate_problems(period: Duration, length: usize) -> Vec<String> {
-    use crate::config::{MAX_SEQUENCE_LEN, MAX_TIMEOUT, MIN_SEQUENCE_LEN};
-    let mut problems = Vec::new();
-    if period < MIN_PERIOD || period > MAX_TIMEOUT {
-        problems.push(format!(
-            "period {} is out of range (10s to 1 day)",
-            humantime::format_duration(period)
-        ));
-    } else if period.subsec_nanos() != 0 {
-        problems.push("period must be whole seconds".to_string());
-    }
-    if !(MIN_SEQUENCE_LEN..=MAX_SEQUENCE_LEN).contains(&length) {
-        problems.push(format!(
-            "length {length} is out of range ({MIN_SEQUENCE_LEN} to {MAX_SEQUENCE_LEN})"
-        ));
-    }
-    problems
+/// Derives the sequences of rotating doors for the time `now` from their
+/// secret files: the config the firewall can render.
+pub fn resolve(cfg: Config, now: u64) -> Result<Resolved, String> {
+    Resolved::new(cfg, |d, r| {
+        let secret =
+            read_secret(&r.secret_file).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))?;
+        let n = period_index(now, r.period);
+        let current = derive(&secret, &d.name, d.port, n, r.length);
+        let previous = derive(&secret, &d.name, d.port, n.saturating_sub(1), r.length);
+        Rotation::new(n, current, previous, d.port)
+            .map_err(|e| format!("door \"{}\": rotate: {e}", d.name))
+    })
 }
 
 #[cfg(test)]

@@ -1,5 +1,4 @@
 //! `nfknock gen-sequence`: random knock sequences that pass validation.
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 

@@ -7,28 +7,24 @@
 //! and one jump from INPUT; they are loaded with `iptables-restore
 //! --noflush`, which replaces those chains and nothing else. Transient
 //! networks are two ipsets, `nfknock-transient-v4` and `-v6`.
-#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::names::Counter;
+use super::names::ipt::{self, DOORS, KNOCKING, KNOCKS, MAIN, TRANSIENT};
+use super::plan::{DoorPlan, Line, Next, Plan, RECENT_LISTS, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
-use crate::config::{Config, Door, Event, Mode};
+use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};
 use crate::port::{PortSpec, Proto};
 
 const PACKAGE: &str = "iptables";
 const IPSET: &str = "ipset";
-/// The chain INPUT jumps to; every other chain of nfknock starts with `NFK-`.
-const MAIN: &str = "NFKNOCK";
-const DOORS: &str = "NFK-DOORS";
-const TRANSIENT: &str = "NFK-TRANSIENT";
-/// Sends only what can knock on to the doors' knock chains (`KNOCKS`).
-const KNOCKING: &str = "NFK-KNOCKING";
-const KNOCKS: &str = "NFK-KNOCKS";
 /// The most ports one multiport match takes.
 const MULTIPORT_MAX: usize = 15;
 const RESET_LOG_RATE: &str = "6/min";
@@ -59,54 +55,9 @@ const TOOLS: [Tool; 2] = [
     },
 ];
 
-fn knock_chain(door: &str) -> String {
-    format!("NFK-K-{door}")
-}
-fn opened_chain(door: &str) -> String {
-    format!("NFK-OPEN-{door}")
-}
-fn enter_chain(door: &str) -> String {
-    format!("NFK-IN-{door}")
-}
-fn ipset_name(f: Family) -> String {
-    format!("nfknock-transient-{}", f.suffix())
-}
-/// Marks the rules whose counters `status` reads.
-fn counter_comment(kind: &str, door: &str) -> String {
-    format!("nfknock:{kind}:{door}")
-}
-
-/// A `recent` list. The fingerprint changes with what the list means
-/// (door, stage, the knocks so far, the timeout), so a re-apply keeps the
-/// sources of unchanged doors and starts changed ones afresh.
-fn recent_list(door: &Door, sequence: &[PortSpec], stage: Option<usize>, family: Family) -> String {
-    let (what, meaning) = match stage {
-        Some(i) => {
-            let sent: Vec<String> = sequence[..i].iter().map(|k| k.to_string()).collect();
-            (
-                i.to_string(),
-                format!("{i} {} {}", sent.join(","), door.sequence_timeout.as_secs()),
-            )
-        }
-        None => (
-            "open".to_string(),
-            format!("open {} {}", door.port, door.door_timeout.as_secs()),
-        ),
-    };
-    let fp = super::fingerprint(&format!("{} {} {meaning}", door.name, family.suffix()));
-    format!("nfknock_{}_{what}_{}_{fp:08x}", door.name, family.suffix())
-}
-
-/// The `recent` list of the sources in the middle of any door's sequence:
-/// every knock that moves a source on sets it here too. Its timeout, the
-/// longest `sequence_timeout`, is part of its name, like a door list's.
-fn knocking_list(cfg: &Config, family: Family) -> (String, u64) {
-    let secs = cfg.longest_sequence_timeout().as_secs();
-    let fp = super::fingerprint(&format!("knocking {} {secs}", family.suffix()));
-    (
-        format!("nfknock_knocking_{}_{fp:08x}", family.suffix()),
-        secs,
-    )
+/// The `recent` list of a knock state, for one family.
+fn list(set: &StateSet, family: Family) -> String {
+    ipt::recent_list(set, family, set.fingerprint(family, RECENT_LISTS))
 }
 
 /// Matches for "one of these ports", a rule per protocol and per 15 ports.
@@ -132,25 +83,6 @@ fn multiport(ports: &[PortSpec]) -> Vec<String> {
     out
 }
 
-/// Splits a list name back into (door, stage); stage 0 is the open list.
-fn parse_recent_list(name: &str) -> Option<(String, usize)> {
-    let rest = name.strip_prefix("nfknock_")?;
-    let mut parts = rest.rsplitn(4, '_');
-    let _fingerprint = parts.next()?;
-    let family = parts.next()?;
-    let stage = parts.next()?;
-    let door = parts.next()?;
-    if family != "v4" && family != "v6" {
-        return None;
-    }
-    let stage = if stage == "open" {
-        0
-    } else {
-        stage.parse().ok().filter(|s| *s > 0)?
-    };
-    Some((door.to_string(), stage))
-}
-
 fn port_match(p: PortSpec) -> String {
     match p.proto {
         Proto::Tcp => format!("-p tcp --dport {} --tcp-flags FIN,SYN,RST,ACK SYN", p.port),
@@ -166,40 +98,78 @@ fn log(prefix: &str) -> String {
     format!("-j LOG --log-prefix \"{prefix}\" --log-level info")
 }
 
-/// One family's rules: the chains nfknock owns and what goes in them.
+/// One family's rules: the chains nfknock owns, in the order they are
+/// declared, each with its rules.
+#[derive(Default)]
 struct Rules {
-    chains: Vec<String>,
-    rules: Vec<String>,
+    chains: Vec<(String, Vec<String>)>,
 }
 
-fn rules(cfg: &Config, f: Family) -> Rules {
-    let mut chains = vec![
-        MAIN.to_string(),
-        DOORS.to_string(),
-        TRANSIENT.to_string(),
-        KNOCKING.to_string(),
-        KNOCKS.to_string(),
-    ];
-    for d in &cfg.doors {
-        for (suffix, _) in d.knock_lines() {
-            chains.push(knock_chain(&d.name) + suffix);
-        }
-        chains.extend([opened_chain(&d.name), enter_chain(&d.name)]);
+impl Rules {
+    fn declare(&mut self, chain: impl Into<String>) {
+        self.chains.push((chain.into(), Vec::new()));
     }
-    let guard = cfg.mode == Mode::Guard;
-    // Guard mode never accepts: it returns to INPUT, whose other rules
-    // still decide. Firewall mode accepts and finally drops.
-    let pass = if guard { "RETURN" } else { "ACCEPT" };
-    let mut r = vec![format!("-I INPUT 1 -j {MAIN}")];
-    let mut add = |chain: &str, rule: String| r.push(format!("-A {chain} {rule}"));
 
-    add(MAIN, format!("-i lo -j {pass}"));
-    add(
-        MAIN,
-        format!("-m conntrack --ctstate ESTABLISHED,RELATED -j {pass}"),
-    );
+    fn add(&mut self, chain: &str, rule: String) {
+        let (_, rules) = self
+            .chains
+            .iter_mut()
+            .find(|(c, _)| c == chain)
+            .expect("rules go to declared chains");
+        rules.push(rule);
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.chains.iter().map(|(c, _)| c.clone()).collect()
+    }
+}
+
+/// Prints the plan for one family: a chain at a time.
+fn rules(plan: &Plan, f: Family) -> Rules {
+    let mut r = Rules::default();
+    for chain in [MAIN, DOORS, TRANSIENT, KNOCKING, KNOCKS] {
+        r.declare(chain);
+    }
+    for d in &plan.doors {
+        for line in &d.lines {
+            r.declare(ipt::knock_chain(&d.name, line.slot));
+        }
+        r.declare(ipt::opened_chain(&d.name));
+        r.declare(ipt::enter_chain(&d.name));
+    }
+    main_chain(&mut r, plan, f);
+    transient_chain(&mut r, plan);
+    knocking_chains(&mut r, plan, f);
+    for d in &plan.doors {
+        for line in &d.lines {
+            knock_chain(&mut r, plan, f, d, line);
+        }
+        door_chains(&mut r, plan, f, d);
+    }
+    r
+}
+
+/// What lets a packet through: guard mode never accepts, it returns to
+/// INPUT, whose other rules still decide; firewall mode accepts (and
+/// finally drops).
+fn pass(plan: &Plan) -> &'static str {
+    match plan.mode {
+        Mode::Guard => "RETURN",
+        Mode::Firewall => "ACCEPT",
+    }
+}
+
+/// `NFKNOCK`, which INPUT jumps to.
+fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
+    let guard = plan.mode == Mode::Guard;
+    let pass = pass(plan);
+    let mut add = |rule: String| r.add(MAIN, rule);
+    add(format!("-i lo -j {pass}"));
+    add(format!(
+        "-m conntrack --ctstate ESTABLISHED,RELATED -j {pass}"
+    ));
     if guard {
-        add(MAIN, "-m conntrack ! --ctstate NEW -j RETURN".into());
+        add("-m conntrack ! --ctstate NEW -j RETURN".into());
     } else {
         if f == Family::V6 {
             for t in [
@@ -208,167 +178,192 @@ fn rules(cfg: &Config, f: Family) -> Rules {
                 "router-solicitation",
                 "router-advertisement",
             ] {
-                add(MAIN, format!("-p ipv6-icmp --icmpv6-type {t} -j ACCEPT"));
+                add(format!("-p ipv6-icmp --icmpv6-type {t} -j ACCEPT"));
             }
         }
-        add(MAIN, "-m conntrack --ctstate INVALID -j DROP".into());
+        add("-m conntrack --ctstate INVALID -j DROP".into());
     }
     let allow: Vec<String> = match f {
-        Family::V4 => cfg.allow.ipv4.iter().map(|n| n.to_string()).collect(),
-        Family::V6 => cfg.allow.ipv6.iter().map(|n| n.to_string()).collect(),
+        Family::V4 => plan.allow.ipv4.iter().map(|n| n.to_string()).collect(),
+        Family::V6 => plan.allow.ipv6.iter().map(|n| n.to_string()).collect(),
     };
     for net in allow {
-        add(MAIN, format!("-s {net} -j {pass}"));
+        add(format!("-s {net} -j {pass}"));
     }
-    let transient_log = log_prefix(&cfg.log_prefix, Event::Transient, None);
-    add(
+    if !guard {
+        add(format!(
+            "-m set --match-set {} src -j {TRANSIENT}",
+            ipt::ipset(f)
+        ));
+    }
+    add(format!("-j {KNOCKING}"));
+    // Only what is aimed at a door looks at the doors' rules.
+    for ports in multiport(&plan.door_ports) {
+        add(format!("{ports} -j {DOORS}"));
+    }
+    if !guard {
+        if plan.firewall.icmp {
+            let icmp = if f == Family::V4 { "icmp" } else { "ipv6-icmp" };
+            add(format!("-p {icmp} -j ACCEPT"));
+        }
+        for p in &plan.firewall.open {
+            add(format!(
+                "-p {} --dport {} -j ACCEPT",
+                p.proto.as_str(),
+                p.port
+            ));
+        }
+        add("-j DROP".into());
+    }
+}
+
+/// `NFK-TRANSIENT`: logs and lets in a transient network's packet.
+fn transient_chain(r: &mut Rules, plan: &Plan) {
+    let transient_log = log_prefix(&plan.log_prefix, Event::Transient, None);
+    r.add(
         TRANSIENT,
         format!(
-            "-m comment --comment \"nfknock:transient\" {}",
+            "-m comment --comment \"{}\" {}",
+            ipt::TRANSIENT_COMMENT,
             log(&transient_log)
         ),
     );
-    add(TRANSIENT, format!("-j {pass}"));
-    if !guard {
-        add(
-            MAIN,
-            format!("-m set --match-set {} src -j {TRANSIENT}", ipset_name(f)),
-        );
-    }
-    // Only a source in the middle of a sequence, or a first knock, goes on
-    // to the doors' knock chains; anything else returns after a lookup in
-    // one list and a port match, however many doors there are.
-    let (knocking, knocking_secs) = knocking_list(cfg, f);
-    add(MAIN, format!("-j {KNOCKING}"));
-    add(
+    r.add(TRANSIENT, format!("-j {}", pass(plan)));
+}
+
+/// `NFK-KNOCKING` and `NFK-KNOCKS`: only a source in the middle of a
+/// sequence, or a first knock, goes on to the doors' knock chains;
+/// anything else returns after a lookup in one list and a port match,
+/// however many doors there are.
+fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
+    let knocking = list(&plan.knocking, f);
+    r.add(
         KNOCKING,
-        format!("{} -g {KNOCKS}", rcheck(&knocking, knocking_secs)),
+        format!(
+            "{} -g {KNOCKS}",
+            rcheck(&knocking, plan.knocking.timeout.as_secs())
+        ),
     );
-    for ports in multiport(&cfg.first_knocks()) {
-        add(KNOCKING, format!("{ports} -g {KNOCKS}"));
+    for ports in multiport(&plan.first_knocks) {
+        r.add(KNOCKING, format!("{ports} -g {KNOCKS}"));
     }
-    for d in &cfg.doors {
-        for (suffix, _) in d.knock_lines() {
-            add(KNOCKS, format!("-j {}{suffix}", knock_chain(&d.name)));
-        }
-    }
-    // Only what is aimed at a door looks at the doors' rules.
-    let door_ports: Vec<PortSpec> = cfg.doors.iter().map(|d| d.port).collect();
-    for ports in multiport(&door_ports) {
-        add(MAIN, format!("{ports} -j {DOORS}"));
-    }
-    if !guard {
-        if cfg.firewall.icmp {
-            let icmp = if f == Family::V4 { "icmp" } else { "ipv6-icmp" };
-            add(MAIN, format!("-p {icmp} -j ACCEPT"));
-        }
-        for p in &cfg.firewall.open {
-            add(
-                MAIN,
-                format!("-p {} --dport {} -j ACCEPT", p.proto.as_str(), p.port),
+    for d in &plan.doors {
+        for line in &d.lines {
+            r.add(
+                KNOCKS,
+                format!("-j {}", ipt::knock_chain(&d.name, line.slot)),
             );
         }
-        add(MAIN, "-j DROP".into());
     }
+}
 
-    for d in &cfg.doors {
-        let seq_secs = d.sequence_timeout.as_secs();
-        for (suffix, sequence) in d.knock_lines() {
-            let n = sequence.len();
-            let k = knock_chain(&d.name) + suffix;
-            for stage in (1..n).rev() {
-                let list = recent_list(d, sequence, Some(stage), f);
-                let next = sequence[stage];
-                let last = sequence[stage - 1];
-                let target = if stage == n - 1 {
-                    // goto: after the log, go back to NFKNOCK, not to this chain.
-                    let open = recent_list(d, sequence, None, f);
-                    format!("-m recent --name {open} --set -g {}", opened_chain(&d.name))
-                } else {
-                    let to = recent_list(d, sequence, Some(stage + 1), f);
-                    format!(
-                        "-m recent --name {knocking} --set -m recent --name {to} --set -j RETURN"
-                    )
-                };
-                add(
-                    &k,
-                    format!(
-                        "{} {} -m recent --name {list} --remove {target}",
-                        port_match(next),
-                        rcheck(&list, seq_secs)
-                    ),
-                );
-                add(
-                    &k,
-                    format!("{} {} -j RETURN", port_match(last), rcheck(&list, seq_secs)),
-                );
-                let reset_log = log_prefix(&cfg.log_prefix, Event::Reset, Some(&d.name));
-                add(
-                    &k,
-                    format!(
-                        "{} -m limit --limit {RESET_LOG_RATE} {}",
-                        rcheck(&list, seq_secs),
-                        log(&reset_log)
-                    ),
-                );
-                add(
-                    &k,
-                    format!(
-                        "{} -m recent --name {list} --remove -m comment --comment \"{}\"",
-                        rcheck(&list, seq_secs),
-                        counter_comment("resets", &d.name)
-                    ),
-                );
-            }
-            let first = recent_list(d, sequence, Some(1), f);
-            add(
-                &k,
-                format!(
-                    "{} -m recent --name {knocking} --set -m recent --name {first} --set -j RETURN",
-                    port_match(sequence[0])
-                ),
-            );
-        }
-
-        let knock_log = log_prefix(&cfg.log_prefix, Event::Knock, Some(&d.name));
-        add(
-            &opened_chain(&d.name),
+/// The knock state machine of one door's line (see `plan`), stages from
+/// the last: advance, a retransmission, anything else starts over; then
+/// the first knock.
+fn knock_chain(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan, line: &Line) {
+    let k = ipt::knock_chain(&d.name, line.slot);
+    let knocking = list(&plan.knocking, f);
+    let reset_log = log_prefix(&plan.log_prefix, Event::Reset, Some(&d.name));
+    for stage in line.stages.iter().rev() {
+        let at = list(&stage.set, f);
+        let secs = stage.set.timeout.as_secs();
+        let target = match &stage.next {
+            // goto: after the log, go back to NFKNOCK, not to this chain.
+            Next::Open => format!(
+                "-m recent --name {} --set -g {}",
+                list(&d.open, f),
+                ipt::opened_chain(&d.name)
+            ),
+            Next::Stage(to) => format!(
+                "-m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
+                list(to, f)
+            ),
+        };
+        r.add(
+            &k,
             format!(
-                "-m comment --comment \"{}\" {}",
-                counter_comment("knocks", &d.name),
-                log(&knock_log)
+                "{} {} -m recent --name {at} --remove {target}",
+                port_match(stage.expect),
+                rcheck(&at, secs)
             ),
         );
-
-        let enter_log = log_prefix(&cfg.log_prefix, Event::Enter, Some(&d.name));
-        let ec = enter_chain(&d.name);
-        add(
-            &ec,
+        r.add(
+            &k,
             format!(
-                "-m comment --comment \"{}\" {}",
-                counter_comment("entries", &d.name),
-                log(&enter_log)
+                "{} {} -j RETURN",
+                port_match(stage.again),
+                rcheck(&at, secs)
             ),
         );
-        add(&ec, format!("-j {pass}"));
-
-        let open = recent_list(d, &d.sequence, None, f);
-        // goto: when these chains return, DOORS is done too.
-        add(
-            DOORS,
+        r.add(
+            &k,
             format!(
-                "{} {} -g {ec}",
-                port_match(d.port),
-                rcheck(&open, d.door_timeout.as_secs())
+                "{} -m limit --limit {RESET_LOG_RATE} {}",
+                rcheck(&at, secs),
+                log(&reset_log)
             ),
         );
-        if guard {
-            add(
+        r.add(
+            &k,
+            format!(
+                "{} -m recent --name {at} --remove -m comment --comment \"{}\"",
+                rcheck(&at, secs),
+                ipt::counter_comment(Counter::Resets, &d.name)
+            ),
+        );
+    }
+    r.add(
+        &k,
+        format!(
+            "{} -m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
+            port_match(line.first()),
+            list(line.entry(), f)
+        ),
+    );
+}
+
+/// A door's `NFK-OPEN-` (a completed sequence) and `NFK-IN-` (a NEW
+/// connection through the open door) chains, and its rules in `NFK-DOORS`.
+fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
+    let knock_log = log_prefix(&plan.log_prefix, Event::Knock, Some(&d.name));
+    r.add(
+        &ipt::opened_chain(&d.name),
+        format!(
+            "-m comment --comment \"{}\" {}",
+            ipt::counter_comment(Counter::Knocks, &d.name),
+            log(&knock_log)
+        ),
+    );
+
+    let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&d.name));
+    let ec = ipt::enter_chain(&d.name);
+    r.add(
+        &ec,
+        format!(
+            "-m comment --comment \"{}\" {}",
+            ipt::counter_comment(Counter::Entries, &d.name),
+            log(&enter_log)
+        ),
+    );
+    r.add(&ec, format!("-j {}", pass(plan)));
+
+    // goto: when these chains return, DOORS is done too.
+    r.add(
+        DOORS,
+        format!(
+            "{} {} -g {ec}",
+            port_match(d.port),
+            rcheck(&list(&d.open, f), d.open.timeout.as_secs())
+        ),
+    );
+    match plan.mode {
+        Mode::Guard => {
+            r.add(
                 DOORS,
                 format!(
                     "{} -m set --match-set {} src -g {TRANSIENT}",
                     port_match(d.port),
-                    ipset_name(f)
+                    ipt::ipset(f)
                 ),
             );
             let reject = match (d.port.proto, f) {
@@ -376,34 +371,32 @@ fn rules(cfg: &Config, f: Family) -> Rules {
                 (Proto::Udp, Family::V4) => "icmp-port-unreachable",
                 (Proto::Udp, Family::V6) => "icmp6-port-unreachable",
             };
-            add(
+            r.add(
                 DOORS,
                 format!("{} -j REJECT --reject-with {reject}", port_match(d.port)),
             );
-        } else {
-            add(DOORS, format!("{} -j DROP", port_match(d.port)));
         }
+        Mode::Firewall => r.add(DOORS, format!("{} -j DROP", port_match(d.port))),
     }
-    // Group the rules by chain, in the order the chains are declared.
-    let position = |rule: &String| {
-        rule.strip_prefix("-A ")
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|c| chains.iter().position(|x| x == c))
-            .map_or(0, |i| i + 1)
-    };
-    r.sort_by_key(position);
-    Rules { chains, rules: r }
 }
 
 /// An iptables-restore script: declaring a chain with --noflush empties
 /// it; `preamble` (removing old jumps and chains) goes before the rules.
 fn script(rules: &Rules, preamble: &[String]) -> String {
     let mut o = String::from("*filter\n");
-    for c in &rules.chains {
+    for (c, _) in &rules.chains {
         let _ = writeln!(o, ":{c} - [0:0]");
     }
-    for p in preamble.iter().chain(&rules.rules) {
+    for p in preamble {
         let _ = writeln!(o, "{p}");
+    }
+    if !rules.chains.is_empty() {
+        let _ = writeln!(o, "{}", ipt::input_jump());
+    }
+    for (c, rs) in &rules.chains {
+        for rule in rs {
+            let _ = writeln!(o, "-A {c} {rule}");
+        }
     }
     o.push_str("COMMIT\n");
     o
@@ -427,12 +420,12 @@ fn with_preamble(saved: &str, preamble: &[String]) -> String {
     out
 }
 
-pub fn render(cfg: &Config) -> String {
+pub fn render(plan: &Plan) -> String {
     let mut o = format!(
         "# nfknock ruleset, mode \"{}\", iptables backend. Generated by `nfknock\n\
          # apply`: edit nfknock.toml, not this. nfknock owns the chains {MAIN} and\n\
          # NFK-* and one jump from INPUT; no other rule is touched.\n",
-        cfg.mode
+        plan.mode
     );
     for tool in &TOOLS {
         o += if tool.family == Family::V4 {
@@ -441,7 +434,7 @@ pub fn render(cfg: &Config) -> String {
             V6_MARKER
         };
         o.push('\n');
-        o += &script(&rules(cfg, tool.family), &[]);
+        o += &script(&rules(plan, tool.family), &[]);
     }
     o
 }
@@ -462,17 +455,13 @@ struct Current {
     jumps: usize,
 }
 
-fn ours(chain: &str) -> bool {
-    chain == MAIN || chain.starts_with("NFK-")
-}
-
 fn current(tool: &Tool) -> Result<Current, Error> {
     let text = run(tool.save, PACKAGE, &["-t", "filter"], None)?;
     let chains = text
         .lines()
         .filter_map(|l| l.strip_prefix(':'))
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| ours(c))
+        .filter(|c| ipt::ours(c))
         .map(str::to_string)
         .collect();
     let jump = format!("-A INPUT -j {MAIN}");
@@ -507,7 +496,7 @@ fn create_ipsets() -> Result<(), Error> {
             &[
                 "create",
                 "-exist",
-                &ipset_name(f),
+                &ipt::ipset(f),
                 "hash:net",
                 "family",
                 family,
@@ -556,7 +545,7 @@ fn snapshot(tool: &Tool) -> Result<String, Error> {
             .strip_prefix("-A ")
             .and_then(|l| l.split_whitespace().next())
             .is_some_and(|c| {
-                ours(c) || (c == "INPUT" && line.trim() == format!("-A INPUT -j {MAIN}"))
+                ipt::ours(c) || (c == "INPUT" && line.trim() == format!("-A INPUT -j {MAIN}"))
             });
         if ours_line {
             let _ = writeln!(o, "{line}");
@@ -567,26 +556,30 @@ fn snapshot(tool: &Tool) -> Result<String, Error> {
 }
 
 impl Backend for Iptables {
-    fn render(&self, cfg: &Config) -> String {
-        render(cfg)
+    fn fits(&self, cfg: &Config) -> Vec<Problem> {
+        fits(cfg)
     }
 
-    fn apply(&self, cfg: &Config) -> Result<String, Error> {
+    fn render(&self, plan: &Plan) -> String {
+        render(plan)
+    }
+
+    fn apply(&self, plan: &Plan) -> Result<String, Error> {
         create_ipsets()?;
         let mut scripts = [String::new(), String::new()];
         let mut previous = [String::new(), String::new()];
         for (i, tool) in TOOLS.iter().enumerate() {
-            let r = rules(cfg, tool.family);
+            let r = rules(plan, tool.family);
             let cur = current(tool)?;
             previous[i] = snapshot(tool)?;
-            scripts[i] = script(&r, &preamble(&cur, &r.chains));
+            scripts[i] = script(&r, &preamble(&cur, &r.names()));
         }
         load(scripts, previous)?;
         // Transient networks last until the next apply.
         for f in Family::ALL {
-            ipset(&["flush", &ipset_name(f)], None)?;
+            ipset(&["flush", &ipt::ipset(f)], None)?;
         }
-        Ok(render(cfg))
+        Ok(render(plan))
     }
 
     fn restore(&self, saved: &str) -> Result<(), Error> {
@@ -619,20 +612,14 @@ impl Backend for Iptables {
             let cur = current(tool)?;
             any |= !cur.chains.is_empty() || cur.jumps > 0;
             previous[i] = snapshot(tool)?;
-            scripts[i] = script(
-                &Rules {
-                    chains: vec![],
-                    rules: vec![],
-                },
-                &preamble(&cur, &[]),
-            );
+            scripts[i] = script(&Rules::default(), &preamble(&cur, &[]));
         }
         if any {
             load(scripts, previous)?;
         }
         for f in Family::ALL {
             // Gone already is fine; in use (by someone else's rule) is not.
-            if let Err(e) = ipset(&["destroy", &ipset_name(f)], None)
+            if let Err(e) = ipset(&["destroy", &ipt::ipset(f)], None)
                 && !e.to_string().contains("does not exist")
             {
                 return Err(e);
@@ -647,7 +634,7 @@ impl Backend for Iptables {
 
     fn status(&self) -> Result<Status, Error> {
         let mut status = Status {
-            backend: "iptables".into(),
+            backend: BackendKind::Iptables,
             ..Status::default()
         };
         let mut saves = Vec::new();
@@ -664,7 +651,7 @@ impl Backend for Iptables {
         let mut lists: Vec<String> = timeouts.keys().cloned().collect();
         lists.sort();
         for list in lists {
-            let Some((door, stage)) = parse_recent_list(&list) else {
+            let Some((door, stage)) = ipt::parse_recent_list(&list) else {
                 continue;
             };
             let d = status.door_mut(&door);
@@ -681,11 +668,11 @@ impl Backend for Iptables {
             }
         }
         for d in &mut status.doors {
-            let count = |kind: &str| counter(&all, &counter_comment(kind, &d.name));
+            let count = |kind| counter(&all, &ipt::counter_comment(kind, &d.name));
             d.counters = Counters {
-                knocks: count("knocks"),
-                entries: count("entries"),
-                resets: count("resets"),
+                knocks: count(Counter::Knocks),
+                entries: count(Counter::Entries),
+                resets: count(Counter::Resets),
             };
         }
         status.transient = self.transient_list()?;
@@ -706,7 +693,7 @@ impl Backend for Iptables {
     fn transient_flush(&self) -> Result<(), Error> {
         require_loaded()?;
         for f in Family::ALL {
-            ipset(&["flush", &ipset_name(f)], None)?;
+            ipset(&["flush", &ipt::ipset(f)], None)?;
         }
         Ok(())
     }
@@ -715,7 +702,7 @@ impl Backend for Iptables {
         require_loaded()?;
         let mut out = Vec::new();
         for f in Family::ALL {
-            let text = ipset(&["list", &ipset_name(f), "-o", "save"], None)?;
+            let text = ipset(&["list", &ipt::ipset(f), "-o", "save"], None)?;
             out.extend(parse_ipset_save(&text, f));
         }
         Ok(out)
@@ -724,7 +711,7 @@ impl Backend for Iptables {
 
 fn require_loaded() -> Result<(), Error> {
     for f in Family::ALL {
-        if ipset(&["list", "-n", &ipset_name(f)], None).is_err() {
+        if ipset(&["list", "-n", &ipt::ipset(f)], None).is_err() {
             return Err(Error::NotLoaded);
         }
     }
@@ -738,7 +725,7 @@ fn transient_script(verb: &str, nets: &[IpNet], suffix: &str) -> Result<(), Erro
             IpNet::V4(_) => Family::V4,
             IpNet::V6(_) => Family::V6,
         };
-        let _ = writeln!(s, "{verb} {} {}{suffix}", ipset_name(f), net.trunc());
+        let _ = writeln!(s, "{verb} {} {}{suffix}", ipt::ipset(f), net.trunc());
     }
     ipset(&["restore"], Some(&s)).map(|_| ())
 }
@@ -757,12 +744,13 @@ fn parse_ipset_save(text: &str, f: Family) -> Vec<Transient> {
                 (Some("timeout"), Some(t)) => t.parse::<f64>().ok().filter(|t| *t > 0.0),
                 _ => None,
             };
+            let network = if net.contains('/') {
+                net.parse().ok()?
+            } else {
+                format!("{net}/{host}").parse().ok()?
+            };
             Some(Transient {
-                network: if net.contains('/') {
-                    net.to_string()
-                } else {
-                    format!("{net}/{host}")
-                },
+                network,
                 expires_in: timeout,
             })
         })
@@ -804,10 +792,10 @@ fn counter(save: &str, comment: &str) -> u64 {
 }
 
 /// `src=192.0.2.2 ttl: 64 last_seen: 4295383281 oldest_pkt: ...`
-fn parse_recent_entries(text: &str) -> Vec<(String, u64)> {
+fn parse_recent_entries(text: &str) -> Vec<(IpAddr, u64)> {
     text.lines()
         .filter_map(|l| {
-            let addr: std::net::IpAddr = l
+            let addr: IpAddr = l
                 .split_whitespace()
                 .next()?
                 .strip_prefix("src=")?
@@ -816,8 +804,8 @@ fn parse_recent_entries(text: &str) -> Vec<(String, u64)> {
             let mut w = l.split_whitespace();
             w.find(|x| *x == "last_seen:")?;
             let seen = w.next()?.parse().ok()?;
-            // The kernel prints IPv6 in full; show it compressed.
-            Some((addr.to_string(), seen))
+            // The kernel prints IPv6 in full; IpAddr shows it compressed.
+            Some((addr, seen))
         })
         .collect()
 }
@@ -866,13 +854,13 @@ fn only_nfknock_chains(script: &str) -> Result<(), String> {
             || l.starts_with('#')
             || l == "*filter"
             || l == "COMMIT"
-            || l == format!("-I INPUT 1 -j {MAIN}")
+            || l == ipt::input_jump()
             || l.strip_prefix(':')
                 .and_then(|c| c.split_whitespace().next())
-                .is_some_and(ours)
+                .is_some_and(ipt::ours)
             || l.strip_prefix("-A ")
                 .and_then(|c| c.split_whitespace().next())
-                .is_some_and(ours);
+                .is_some_and(ipt::ours);
         if !ok {
             return Err(format!("line {}: `{l}`", i + 1));
         }
@@ -882,7 +870,7 @@ fn only_nfknock_chains(script: &str) -> Result<(), String> {
 
 /// Checks that a configuration fits this backend: `recent` counts whole
 /// seconds and LOG keeps 29 characters of prefix.
-pub fn fits(cfg: &Config) -> Vec<String> {
+fn fits(cfg: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
     for d in &cfg.doors {
         for (key, t) in [
@@ -890,17 +878,22 @@ pub fn fits(cfg: &Config) -> Vec<String> {
             ("door_timeout", d.door_timeout),
         ] {
             if t.subsec_millis() != 0 {
-                problems.push(format!(
-                    "door \"{}\": {key}: the iptables backend counts whole seconds",
-                    d.name
+                problems.push(Problem::door(
+                    &d.name,
+                    key,
+                    "the iptables backend counts whole seconds",
                 ));
             }
         }
         let longest = log_prefix(&cfg.log_prefix, Event::Reset, Some(&d.name));
         if longest.len() > MAX_LOG_PREFIX {
-            problems.push(format!(
-                "door \"{}\": name: with [log] prefix \"{}\", the log prefix `{longest}` is longer than the {MAX_LOG_PREFIX} characters iptables keeps; shorten the door name or the prefix",
-                d.name, cfg.log_prefix
+            problems.push(Problem::door(
+                &d.name,
+                "name",
+                format!(
+                    "with [log] prefix \"{}\", the log prefix `{longest}` is longer than the {MAX_LOG_PREFIX} characters iptables keeps; shorten the door name or the prefix",
+                    cfg.log_prefix
+                ),
             ));
         }
     }
@@ -913,7 +906,11 @@ mod tests {
     use std::path::Path;
 
     fn cfg(text: &str) -> Config {
-        crate::config::parse(text, Path::new("t.toml")).unwrap()
+        crate::load::parse(text, Path::new("t.toml")).unwrap()
+    }
+
+    fn plan(text: &str) -> Plan {
+        super::super::plan::test_plan(text)
     }
 
     const ONE_DOOR: &str = r#"
@@ -926,22 +923,22 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
 
     #[test]
     fn list_names_round_trip() {
-        let c = cfg(ONE_DOOR);
-        let d = &c.doors[0];
+        let p = plan(ONE_DOOR);
+        let d = &p.doors[0];
         assert_eq!(
-            parse_recent_list(&recent_list(d, &d.sequence, Some(2), Family::V6)),
+            ipt::parse_recent_list(&list(&d.lines[0].stages[1].set, Family::V6)),
             Some(("a_b".into(), 2))
         );
         assert_eq!(
-            parse_recent_list(&recent_list(d, &d.sequence, None, Family::V4)),
+            ipt::parse_recent_list(&list(&d.open, Family::V4)),
             Some(("a_b".into(), 0))
         );
-        assert_eq!(parse_recent_list("other"), None);
+        assert_eq!(ipt::parse_recent_list("other"), None);
     }
 
     #[test]
     fn render_splits_into_families_that_touch_only_nfknock() {
-        let text = render(&cfg(ONE_DOOR));
+        let text = render(&plan(ONE_DOOR));
         let [v4, v6] = split(&text).unwrap();
         assert!(v4.contains("icmp-port-unreachable") || !v4.contains("udp --dport 22"));
         for part in [&v4, &v6] {
@@ -986,15 +983,15 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
             parse_recent_entries(
                 "src=2001:0db8:0000:0000:0000:0000:0000:0002 ttl: 64 last_seen: 4295383281 oldest_pkt: 1 4295383281\n"
             ),
-            vec![("2001:db8::2".to_string(), 4295383281)]
+            vec![("2001:db8::2".parse().unwrap(), 4295383281)]
         );
         let t = parse_ipset_save(
             "create s hash:net family inet\nadd s 192.0.2.0/24 timeout 59\nadd s 198.51.100.7 timeout 0\n",
             Family::V4,
         );
-        assert_eq!(t[0].network, "192.0.2.0/24");
+        assert_eq!(t[0].network.to_string(), "192.0.2.0/24");
         assert_eq!(t[0].expires_in, Some(59.0));
-        assert_eq!(t[1].network, "198.51.100.7/32");
+        assert_eq!(t[1].network.to_string(), "198.51.100.7/32");
         assert_eq!(t[1].expires_in, None);
     }
 
@@ -1002,7 +999,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
     fn configs_that_do_not_fit() {
         // check refuses them: validation asks this backend.
         let err = |t: &str| {
-            crate::config::parse(t, Path::new("t.toml"))
+            crate::load::parse(t, Path::new("t.toml"))
                 .unwrap_err()
                 .to_string()
         };
@@ -1013,7 +1010,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
             e.contains("door \"a_b\": sequence_timeout: the iptables backend counts whole seconds"),
             "{e}"
         );
-        assert!(fits(&cfg(ONE_DOOR)).is_empty());
+        assert!(Iptables.fits(&cfg(ONE_DOOR)).is_empty());
         // The same doors are fine with nftables.
         cfg(&ONE_DOOR
             .replace("a_b", "a-very-long-door")

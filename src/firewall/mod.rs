@@ -1,20 +1,25 @@
-//! The firewall side of nfknock: rendering a validated config into rules,
+//! The firewall side of nfknock: turning a validated config into rules,
 //! loading them, removing them and reading the kernel's knock state back.
-//! One module per backend behind [`Backend`]; the names and log prefixes that
-//! the rules, `status` and the watcher share are defined here, once.
-#![forbid(unsafe_code)]
+//! [`plan`] decides once what the rules must do; one module per backend
+//! behind [`Backend`] prints that plan in its syntax and reads its status
+//! back. [`names`] names every kernel object; the log prefixes that the
+//! rules and the watcher share are defined here.
 
 pub mod iptables;
+pub mod names;
 pub mod nftables;
+pub mod plan;
 mod run;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::config::{Backend as BackendKind, Config, Event};
+use crate::config::{Backend as BackendKind, Config, Event, Problem};
 
+pub use plan::{Plan, fingerprint};
 pub use run::Error;
 
 /// How many sources one dynamic set holds. Every door has one set per knock
@@ -42,87 +47,6 @@ impl Family {
     }
 }
 
-/// The names of nfknock's kernel objects. `status` parses them back, so
-/// they are built only here.
-pub mod names {
-    use super::Family;
-
-    pub const TABLE: &str = "nfknock";
-
-    /// Sources that sent the first `stage` knocks of `door` in order.
-    pub fn stage_set(door: &str, stage: usize, family: Family) -> String {
-        format!("stage{stage}_{door}_{}", family.suffix())
-    }
-
-    /// Sources that completed the sequence: the door is open for them.
-    pub fn open_set(door: &str, family: Family) -> String {
-        format!("open_{door}_{}", family.suffix())
-    }
-
-    pub fn allow_set(family: Family) -> String {
-        format!("allow_{}", family.suffix())
-    }
-
-    /// Networks let in without knocking until the next apply or reboot.
-    pub fn transient_set(family: Family) -> String {
-        format!("transient_{}", family.suffix())
-    }
-
-    pub fn knock_chain(door: &str) -> String {
-        format!("knock_{door}")
-    }
-
-    /// nftables: sources in the middle of any door's sequence. Packets of
-    /// every other source skip the doors' knock chains unless they are a
-    /// first knock. (Not `knock_...`: that could be a door's chain.)
-    pub fn knocking_set(family: Family) -> String {
-        format!("knocking_{}", family.suffix())
-    }
-
-    /// nftables: the chain that sends only what can knock to the doors'
-    /// knock chains.
-    pub const KNOCKING_CHAIN: &str = "knocking";
-
-    pub const COUNTER_KINDS: [&str; 3] = ["knocks", "entries", "resets"];
-
-    /// Per-door counters: `knocks` (completed sequences), `entries` (NEW
-    /// connections through the open door), `resets`.
-    pub fn counter(kind: &str, door: &str) -> String {
-        format!("{kind}_{door}")
-    }
-
-    /// Splits `stage2_ssh_v4` into ("ssh", 2) and `open_ssh_v4` into
-    /// ("ssh", 0); anything else is not a knock-state set.
-    pub fn parse_state_set(name: &str) -> Option<(String, usize)> {
-        // A rotating door's slot comes last: `stage1_ssh_v4_a`.
-        let name = name
-            .strip_suffix("_a")
-            .or_else(|| name.strip_suffix("_b"))
-            .unwrap_or(name);
-        let base = name
-            .strip_suffix("_v4")
-            .or_else(|| name.strip_suffix("_v6"))?;
-        if let Some(door) = base.strip_prefix("open_") {
-            return Some((door.to_string(), 0));
-        }
-        let rest = base.strip_prefix("stage")?;
-        let (num, door) = rest.split_once('_')?;
-        let stage = num.parse().ok().filter(|s| *s > 0)?;
-        Some((door.to_string(), stage))
-    }
-}
-
-/// FNV-1a, folded to 32 bits: stable across Rust versions, unlike
-/// `DefaultHasher`. Names what a knock-state set or list means.
-pub fn fingerprint(text: &str) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h ^ (h >> 32)) as u32
-}
-
 /// The kernel log prefix of one event: `<prefix>: <event> door=<door> `.
 /// The watcher parses exactly this (see cli.md).
 pub fn log_prefix(prefix: &str, event: Event, door: Option<&str>) -> String {
@@ -135,7 +59,7 @@ pub fn log_prefix(prefix: &str, event: Event, door: Option<&str>) -> String {
 /// What the kernel holds now, as `nfknock status` shows it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Status {
-    pub backend: String,
+    pub backend: BackendKind,
     pub loaded: bool,
     pub doors: Vec<DoorStatus>,
     pub transient: Vec<Transient>,
@@ -163,7 +87,7 @@ impl Status {
 impl DoorStatus {
     /// Records a source that sent `stage` knocks (0: the door is open for
     /// it).
-    pub fn add_source(&mut self, stage: usize, address: String, expires_in: f64) {
+    pub fn add_source(&mut self, stage: usize, address: IpAddr, expires_in: f64) {
         let source = Source {
             address,
             stage: (stage > 0).then_some(stage),
@@ -198,7 +122,7 @@ pub struct Counters {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Source {
-    pub address: String,
+    pub address: IpAddr,
     /// Knocks sent so far (0 for an open door).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<usize>,
@@ -209,18 +133,24 @@ pub struct Source {
 /// A network in the transient sets.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Transient {
-    pub network: String,
+    pub network: IpNet,
     /// Seconds left; None when it stays until the next apply or reboot.
     pub expires_in: Option<f64>,
 }
 
 /// One firewall backend.
 pub trait Backend {
+    /// What this backend cannot do with a valid config, each problem
+    /// naming the door and the key (the loader reports them with the
+    /// config's own).
+    fn fits(&self, _cfg: &Config) -> Vec<Problem> {
+        Vec::new()
+    }
     /// The ruleset `apply` loads, as the firewall tool's input text.
-    fn render(&self, cfg: &Config) -> String;
+    fn render(&self, plan: &Plan) -> String;
     /// Checks and loads the ruleset atomically, replacing only nfknock's
     /// own rules; returns what was loaded.
-    fn apply(&self, cfg: &Config) -> Result<String, Error>;
+    fn apply(&self, plan: &Plan) -> Result<String, Error>;
     /// Loads a ruleset saved by `apply` (what `render` returned), replacing
     /// nfknock's rules atomically; the text is checked first.
     fn restore(&self, saved: &str) -> Result<(), Error>;
@@ -244,7 +174,7 @@ pub trait Backend {
 /// `transient` follow the kernel, not a config that may have changed. A
 /// backend whose tools are not installed has nothing loaded.
 pub fn loaded_backend() -> Result<Option<BackendKind>, Error> {
-    for kind in [BackendKind::Nftables, BackendKind::Iptables] {
+    for kind in BackendKind::ALL {
         match backend(kind)?.loaded() {
             Ok(true) => return Ok(Some(kind)),
             Ok(false) | Err(Error::Missing { .. }) => {}
@@ -267,21 +197,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn state_set_names_round_trip() {
-        for door in ["ssh", "a-b_c", "2fa"] {
-            for f in Family::ALL {
-                assert_eq!(
-                    names::parse_state_set(&names::stage_set(door, 3, f)),
-                    Some((door.to_string(), 3))
-                );
-                assert_eq!(
-                    names::parse_state_set(&names::open_set(door, f)),
-                    Some((door.to_string(), 0))
-                );
-            }
-        }
-        assert_eq!(names::parse_state_set("allow_v4"), None);
-        assert_eq!(names::parse_state_set("stage0_x_v4"), None);
+    fn status_json_writes_addresses_networks_and_backend_as_text() {
+        let mut s = Status {
+            backend: BackendKind::Iptables,
+            loaded: true,
+            ..Status::default()
+        };
+        s.door_mut("ssh")
+            .add_source(0, "2001:db8::2".parse().unwrap(), 21.0);
+        s.transient.push(Transient {
+            network: "192.0.2.0/24".parse().unwrap(),
+            expires_in: None,
+        });
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"backend":"iptables","loaded":true,"doors":[{"name":"ssh","knocks":0,"counters":{"knocks":0,"entries":0,"resets":0},"in_progress":[],"open":[{"address":"2001:db8::2","expires_in":21.0}]}],"transient":[{"network":"192.0.2.0/24","expires_in":null}]}"#
+        );
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! A door's knock state is one set per stage and family: `stage<i>_<door>`
 //! holds the sources that sent the first i knocks, `open_<door>` those that
 //! sent them all. Per-element timeouts expire them; no daemon takes part.
-#![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -11,9 +10,12 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use super::names::Counter;
+use super::names::nft::{ALLOW_COMMENT, TRANSIENT_COMMENT};
+use super::plan::{DoorPlan, Line, NFT_SETS, Next, Plan, State, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix, names};
-use crate::config::{Config, Door, Event, Mode};
+use crate::config::{Backend as BackendKind, Event, Mode};
 use crate::port::{PortSpec, Proto};
 
 const NFT: &str = "nft";
@@ -29,23 +31,17 @@ const RESET_LOG_RATE: &str = "6/minute";
 const ND_TYPES: &str =
     "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert";
 
-/// Marks the [allow] sets; a re-apply empties and refills a set with this
-/// comment in place, so the table keeps its layout.
-const ALLOW_COMMENT: &str = "[allow] networks";
-/// Marks the transient sets, emptied in place the same way.
-const TRANSIENT_COMMENT: &str = "transient networks";
-
 pub struct Nftables;
 
 impl Backend for Nftables {
-    fn render(&self, cfg: &Config) -> String {
-        render(cfg)
+    fn render(&self, plan: &Plan) -> String {
+        render(plan)
     }
 
-    fn apply(&self, cfg: &Config) -> Result<String, Error> {
-        let ruleset = render(cfg);
+    fn apply(&self, plan: &Plan) -> Result<String, Error> {
+        let ruleset = render(plan);
         let current = table_state()?;
-        let script = replacement(current.as_ref(), cfg) + &ruleset;
+        let script = replacement(current.as_ref(), plan) + &ruleset;
         nft(&["-c", "-f", "-"], Some(&script))?;
         nft(&["-f", "-"], Some(&script))?;
         Ok(ruleset)
@@ -55,7 +51,7 @@ impl Backend for Nftables {
         only_nfknock_table(saved).map_err(Error::Foreign)?;
         // Declaring the table first makes the delete safe when it is absent
         // (at boot, or after `flush ruleset`); restoring twice leaves one copy.
-        let t = format!("inet {}", names::TABLE);
+        let t = format!("inet {}", names::nft::TABLE);
         let script = format!("table {t} {{\n}}\ndelete table {t}\n{saved}");
         nft(&["-c", "-f", "-"], Some(&script))?;
         nft(&["-f", "-"], Some(&script))?;
@@ -66,7 +62,7 @@ impl Backend for Nftables {
         if table_state()?.is_none() {
             return Ok(false);
         }
-        nft(&["delete", "table", "inet", names::TABLE], None)?;
+        nft(&["delete", "table", "inet", names::nft::TABLE], None)?;
         Ok(true)
     }
 
@@ -91,9 +87,9 @@ impl Backend for Nftables {
 
     fn transient_flush(&self) -> Result<(), Error> {
         require_table()?;
-        let t = format!("inet {}", names::TABLE);
+        let t = format!("inet {}", names::nft::TABLE);
         let script: String = Family::ALL
-            .map(|f| format!("flush set {t} {}\n", names::transient_set(f)))
+            .map(|f| format!("flush set {t} {}\n", names::nft::transient_set(f)))
             .concat();
         nft(&["-f", "-"], Some(&script)).map(|_| ())
     }
@@ -106,20 +102,22 @@ impl Backend for Nftables {
 fn transient_of(table: &TableState) -> Vec<Transient> {
     let mut out = Vec::new();
     for family in Family::ALL {
-        let name = names::transient_set(family);
+        let name = names::nft::transient_set(family);
         if let Some(set) = table.sets.iter().find(|s| s.name == name) {
             let host_len = match family {
                 Family::V4 => 32,
                 Family::V6 => 128,
             };
-            out.extend(set.elements.iter().map(|e| Transient {
-                // Always a network, as it was added: nft lists hosts bare.
-                network: if e.address.contains('/') {
-                    e.address.clone()
-                } else {
-                    format!("{}/{host_len}", e.address)
-                },
-                expires_in: e.timed.then_some(e.expires),
+            out.extend(set.elements.iter().filter_map(|e| {
+                Some(Transient {
+                    // Always a network, as it was added: nft lists hosts bare.
+                    network: if e.address.contains('/') {
+                        e.address.parse().ok()?
+                    } else {
+                        format!("{}/{host_len}", e.address).parse().ok()?
+                    },
+                    expires_in: e.timed.then_some(e.expires),
+                })
             }));
         }
     }
@@ -127,7 +125,7 @@ fn transient_of(table: &TableState) -> Vec<Transient> {
 }
 
 fn require_table() -> Result<(), Error> {
-    let args = ["list", "table", "inet", names::TABLE];
+    let args = ["list", "table", "inet", names::nft::TABLE];
     match nft(&args, None) {
         Ok(_) => Ok(()),
         Err(Error::Failed { message, .. }) if message.contains("No such file or directory") => {
@@ -140,7 +138,7 @@ fn require_table() -> Result<(), Error> {
 /// Adds or deletes networks of both families in one transaction.
 fn transient_elements(verb: &str, nets: &[IpNet], suffix: &str) -> Result<(), Error> {
     require_table()?;
-    let t = format!("inet {}", names::TABLE);
+    let t = format!("inet {}", names::nft::TABLE);
     let mut script = String::new();
     for net in nets {
         let family = match net {
@@ -149,7 +147,7 @@ fn transient_elements(verb: &str, nets: &[IpNet], suffix: &str) -> Result<(), Er
         };
         script += &format!(
             "{verb} element {t} {} {{ {}{suffix} }}\n",
-            names::transient_set(family),
+            names::nft::transient_set(family),
             net.trunc()
         );
     }
@@ -160,91 +158,54 @@ fn nft(args: &[&str], input: Option<&str>) -> Result<String, Error> {
     run(NFT, PACKAGE, args, input)
 }
 
-// ---- rendering (pure) -----------------------------------------------------
+// ---- printing the plan (pure) ---------------------------------------------
 
-/// A dynamic set that holds knock state.
-struct StateSet {
+/// A knock-state set as declared: its name and a comment that says what
+/// it means, with the fingerprint of that meaning, so a re-apply keeps the
+/// set (and the sources in it) exactly when the meaning did not change.
+struct Declared {
     name: String,
     family: Family,
     timeout: Duration,
-    /// Says what the set means; it also carries a fingerprint of that
-    /// meaning, so a re-apply keeps the set (and the sources in it) exactly
-    /// when the meaning did not change.
     comment: String,
 }
 
-fn state_sets(door: &Door) -> Vec<StateSet> {
+fn declared(set: &StateSet, family: Family, knocks: usize) -> Declared {
+    let fp = set.fingerprint(family, NFT_SETS);
+    let comment = match &set.state {
+        State::Sent { door, sent, .. } => {
+            format!("{door}: sent knock {} of {knocks} [{fp:08x}]", sent.len())
+        }
+        State::Open { door, port } => format!("{door}: may open {port} [{fp:08x}]"),
+        State::Knocking => format!("in the middle of a sequence [{fp:08x}]"),
+    };
+    Declared {
+        name: names::nft::state_set(set, family),
+        family,
+        timeout: set.timeout,
+        comment,
+    }
+}
+
+/// A door's sets in the order they are declared: per family, each line's
+/// stages, then the open set.
+fn door_sets(door: &DoorPlan) -> Vec<Declared> {
     let mut sets = Vec::new();
     for family in Family::ALL {
-        for (suffix, sequence) in door.knock_lines() {
-            let n = sequence.len();
-            for stage in 1..n {
-                let sent: Vec<String> = sequence[..stage].iter().map(|k| k.to_string()).collect();
-                let meaning = format!(
-                    "{} {} {stage} {} {} {SET_SIZE}",
-                    door.name,
-                    family.suffix(),
-                    sent.join(","),
-                    door.sequence_timeout.as_millis()
-                );
-                sets.push(StateSet {
-                    name: names::stage_set(&door.name, stage, family) + suffix,
-                    family,
-                    timeout: door.sequence_timeout,
-                    comment: format!(
-                        "{}: sent knock {stage} of {n} [{:08x}]",
-                        door.name,
-                        super::fingerprint(&meaning)
-                    ),
-                });
+        for line in &door.lines {
+            for stage in &line.stages {
+                sets.push(declared(&stage.set, family, line.len()));
             }
         }
-        let meaning = format!(
-            "{} {} open {} {} {SET_SIZE}",
-            door.name,
-            family.suffix(),
-            door.port,
-            door.door_timeout.as_millis()
-        );
-        sets.push(StateSet {
-            name: names::open_set(&door.name, family),
-            family,
-            timeout: door.door_timeout,
-            comment: format!(
-                "{}: may open {} [{:08x}]",
-                door.name,
-                door.port,
-                super::fingerprint(&meaning)
-            ),
-        });
+        sets.push(declared(&door.open, family, 0));
     }
     sets
 }
 
-/// The sets of the sources in the middle of any door's sequence. Every
-/// knock that puts a source into a stage set refreshes it here too, with a
-/// timeout no shorter than any door's, so a source not in them is in no
-/// stage set: its packets need no knock chain unless they are a first knock.
-fn knocking_sets(cfg: &Config) -> Vec<StateSet> {
-    let timeout = cfg.longest_sequence_timeout();
+fn knocking_sets(plan: &Plan) -> Vec<Declared> {
     Family::ALL
         .into_iter()
-        .map(|family| {
-            let meaning = format!(
-                "knocking {} {} {SET_SIZE}",
-                family.suffix(),
-                timeout.as_millis()
-            );
-            StateSet {
-                name: names::knocking_set(family),
-                family,
-                timeout,
-                comment: format!(
-                    "in the middle of a sequence [{:08x}]",
-                    super::fingerprint(&meaning)
-                ),
-            }
-        })
+        .map(|f| declared(&plan.knocking, f, 0))
         .collect()
 }
 
@@ -257,7 +218,7 @@ fn proto_port_set(ports: &[PortSpec]) -> String {
     format!("{{ {} }}", items.join(", "))
 }
 
-fn render_state_set(w: &mut String, set: &StateSet) {
+fn render_state_set(w: &mut String, set: &Declared) {
     let _ = writeln!(w, "	set {} {{", set.name);
     let _ = writeln!(w, "		type {}", addr_type(set.family));
     let _ = writeln!(w, "		size {SET_SIZE}");
@@ -306,8 +267,8 @@ fn port_match(p: PortSpec) -> String {
     }
 }
 
-/// The ruleset for a validated configuration: nfknock's whole `inet` table.
-pub fn render(cfg: &Config) -> String {
+/// The ruleset of a plan: nfknock's whole `inet` table.
+pub fn render(plan: &Plan) -> String {
     let mut o = String::new();
     let w = &mut o;
     let _ = writeln!(
@@ -315,23 +276,23 @@ pub fn render(cfg: &Config) -> String {
         "# nfknock ruleset, mode \"{}\". Generated by `nfknock apply`: edit\n\
          # nfknock.toml, not this. Only table inet {} is nfknock's; no other\n\
          # table is flushed or touched.",
-        cfg.mode,
-        names::TABLE
+        plan.mode,
+        names::nft::TABLE
     );
-    let _ = writeln!(w, "table inet {} {{", names::TABLE);
+    let _ = writeln!(w, "table inet {} {{", names::nft::TABLE);
 
     let _ = writeln!(
         w,
         "\t# [allow]: these networks pass {} without knocking.",
-        match cfg.mode {
+        match plan.mode {
             Mode::Guard => "the doors",
             Mode::Firewall => "the whole firewall",
         }
     );
-    let allow_v4: Vec<String> = cfg.allow.ipv4.iter().map(|n| n.to_string()).collect();
-    let allow_v6: Vec<String> = cfg.allow.ipv6.iter().map(|n| n.to_string()).collect();
+    let allow_v4: Vec<String> = plan.allow.ipv4.iter().map(|n| n.to_string()).collect();
+    let allow_v6: Vec<String> = plan.allow.ipv6.iter().map(|n| n.to_string()).collect();
     for (family, elements) in [(Family::V4, allow_v4), (Family::V6, allow_v6)] {
-        let _ = writeln!(w, "\tset {} {{", names::allow_set(family));
+        let _ = writeln!(w, "\tset {} {{", names::nft::allow_set(family));
         let _ = writeln!(w, "\t\ttype {}", addr_type(family));
         let _ = writeln!(w, "\t\tflags interval");
         let _ = writeln!(w, "\t\tcomment \"{ALLOW_COMMENT}\"");
@@ -344,13 +305,13 @@ pub fn render(cfg: &Config) -> String {
     let _ = writeln!(
         w,
         "\t# `nfknock transient add`: networks let through {} until the next\n\t# apply or reboot.",
-        match cfg.mode {
+        match plan.mode {
             Mode::Guard => "the doors",
             Mode::Firewall => "the whole firewall",
         }
     );
     for family in Family::ALL {
-        let _ = writeln!(w, "\tset {} {{", names::transient_set(family));
+        let _ = writeln!(w, "\tset {} {{", names::nft::transient_set(family));
         let _ = writeln!(w, "\t\ttype {}", addr_type(family));
         let _ = writeln!(w, "\t\tsize {SET_SIZE}");
         let _ = writeln!(w, "\t\tflags interval,timeout");
@@ -358,31 +319,31 @@ pub fn render(cfg: &Config) -> String {
         let _ = writeln!(w, "\t}}\n");
     }
 
-    for door in &cfg.doors {
+    for door in &plan.doors {
         render_door_state(w, door);
     }
     let _ = writeln!(
         w,
         "\t# Sources in the middle of any door's sequence, for the knocking chain."
     );
-    for set in knocking_sets(cfg) {
+    for set in knocking_sets(plan) {
         render_state_set(w, &set);
     }
     let _ = writeln!(w);
 
-    render_input(w, cfg);
-    render_knocking_chain(w, cfg);
-    for door in &cfg.doors {
-        for (suffix, sequence) in door.knock_lines() {
-            render_knock_chain(w, cfg, door, suffix, sequence);
+    render_input(w, plan);
+    render_knocking_chain(w, plan);
+    for door in &plan.doors {
+        for line in &door.lines {
+            render_knock_chain(w, plan, door, line);
         }
     }
-    render_doors_chain(w, cfg);
+    render_doors_chain(w, plan);
     let _ = writeln!(w, "}}");
     o
 }
 
-fn render_door_state(w: &mut String, door: &Door) {
+fn render_door_state(w: &mut String, door: &DoorPlan) {
     let seq: Vec<String> = door.sequence.iter().map(|k| k.to_string()).collect();
     let _ = writeln!(
         w,
@@ -394,31 +355,36 @@ fn render_door_state(w: &mut String, door: &Door) {
         seq.join(" "),
         humantime::format_duration(door.sequence_timeout)
     );
-    if let (Some(r), Some((n, previous))) = (&door.rotate, &door.rotation) {
-        let prev: Vec<String> = previous.iter().map(|k| k.to_string()).collect();
+    if let Some(r) = &door.rotation {
+        let prev: Vec<String> = r.previous.iter().map(|k| k.to_string()).collect();
         let _ = writeln!(
             w,
-            "\t# That is period {n} of a sequence rotating every {}; the previous\n\
+            "\t# That is period {} of a sequence rotating every {}; the previous\n\
              \t# period's, {}, is accepted too.",
-            humantime::format_duration(r.period),
+            r.period,
+            humantime::format_duration(r.every),
             prev.join(" ")
         );
     }
-    for set in state_sets(door) {
+    for set in door_sets(door) {
         render_state_set(w, &set);
     }
-    for kind in names::COUNTER_KINDS {
-        let _ = writeln!(w, "\tcounter {} {{\n\t}}", names::counter(kind, &door.name));
+    for kind in Counter::ALL {
+        let _ = writeln!(
+            w,
+            "\tcounter {} {{\n\t}}",
+            names::nft::counter(kind, &door.name)
+        );
     }
     let _ = writeln!(w);
 }
 
-fn render_input(w: &mut String, cfg: &Config) {
-    let (priority, policy) = match cfg.mode {
+fn render_input(w: &mut String, plan: &Plan) {
+    let (priority, policy) = match plan.mode {
         Mode::Guard => (GUARD_PRIORITY, "accept"),
         Mode::Firewall => (FIREWALL_PRIORITY, "drop"),
     };
-    let _ = writeln!(w, "\tchain input {{");
+    let _ = writeln!(w, "\tchain {} {{", names::nft::INPUT_CHAIN);
     let _ = writeln!(
         w,
         "\t\ttype filter hook input priority {priority}; policy {policy};"
@@ -431,7 +397,7 @@ fn render_input(w: &mut String, cfg: &Config) {
         w,
         "\t\tct state established,related accept comment \"nothing established is ever cut\""
     );
-    match cfg.mode {
+    match plan.mode {
         Mode::Guard => {
             let _ = writeln!(
                 w,
@@ -451,28 +417,28 @@ fn render_input(w: &mut String, cfg: &Config) {
             w,
             "\t\t{} @{} accept",
             saddr(family),
-            names::allow_set(family)
+            names::nft::allow_set(family)
         );
     }
-    if cfg.mode == Mode::Firewall {
-        let transient = log_prefix(&cfg.log_prefix, Event::Transient, None);
+    if plan.mode == Mode::Firewall {
+        let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
         for family in Family::ALL {
             let _ = writeln!(
                 w,
                 "\t\t{} @{} log prefix \"{transient}\" level info accept",
                 saddr(family),
-                names::transient_set(family)
+                names::nft::transient_set(family)
             );
         }
     }
-    let _ = writeln!(w, "\t\tjump {}", names::KNOCKING_CHAIN);
-    let _ = writeln!(w, "\t\tjump doors");
-    if cfg.mode == Mode::Firewall {
-        if cfg.firewall.icmp {
+    let _ = writeln!(w, "\t\tjump {}", names::nft::KNOCKING_CHAIN);
+    let _ = writeln!(w, "\t\tjump {}", names::nft::DOORS_CHAIN);
+    if plan.mode == Mode::Firewall {
+        if plan.firewall.icmp {
             let _ = writeln!(w, "\t\tmeta l4proto {{ icmp, ipv6-icmp }} accept");
         }
         for proto in [Proto::Tcp, Proto::Udp] {
-            let ports: Vec<String> = cfg
+            let ports: Vec<String> = plan
                 .firewall
                 .open
                 .iter()
@@ -498,9 +464,9 @@ fn render_input(w: &mut String, cfg: &Config) {
 /// knock. Every other packet returns after two lookups, however many doors
 /// there are. A packet the fast rule cannot read (no transport header)
 /// takes the knock chains, as all did before.
-fn render_knocking_chain(w: &mut String, cfg: &Config) {
-    let firsts = proto_port_set(&cfg.first_knocks());
-    let _ = writeln!(w, "\tchain {} {{", names::KNOCKING_CHAIN);
+fn render_knocking_chain(w: &mut String, plan: &Plan) {
+    let firsts = proto_port_set(&plan.first_knocks);
+    let _ = writeln!(w, "\tchain {} {{", names::nft::KNOCKING_CHAIN);
     let _ = writeln!(
         w,
         "\t\t# Not in the middle of a sequence and not a first knock: nothing to do."
@@ -510,80 +476,88 @@ fn render_knocking_chain(w: &mut String, cfg: &Config) {
             w,
             "\t\t{} != @{} meta l4proto . th dport != {firsts} return",
             saddr(f),
-            names::knocking_set(f),
+            names::nft::state_set(&plan.knocking, f),
         );
     }
-    for door in &cfg.doors {
-        for (suffix, _) in door.knock_lines() {
-            let _ = writeln!(w, "\t\tjump {}{suffix}", names::knock_chain(&door.name));
+    for door in &plan.doors {
+        for line in &door.lines {
+            let _ = writeln!(
+                w,
+                "\t\tjump {}",
+                names::nft::knock_chain(&door.name, line.slot)
+            );
         }
     }
     let _ = writeln!(w, "\t}}\n");
 }
 
-/// The knock state machine of one door. A packet that advances a source,
-/// or repeats its last knock, returns at once; any other NEW packet from a
-/// source mid-sequence deletes it, so a scanner cannot walk the sequence.
-fn render_knock_chain(
-    w: &mut String,
-    cfg: &Config,
-    door: &Door,
-    suffix: &str,
-    sequence: &[PortSpec],
-) {
-    let n = sequence.len();
-    let knocks = names::counter("knocks", &door.name);
-    let resets = names::counter("resets", &door.name);
-    let knock_log = log_prefix(&cfg.log_prefix, Event::Knock, Some(&door.name));
-    let reset_log = log_prefix(&cfg.log_prefix, Event::Reset, Some(&door.name));
-    let _ = writeln!(w, "\tchain {} {{", names::knock_chain(&door.name) + suffix);
-    for stage in (1..n).rev() {
-        let next = sequence[stage];
-        let last = sequence[stage - 1];
-        if stage == n - 1 {
-            let _ = writeln!(
-                w,
-                "\t\t# Knock {n} of {n} ({next}) completes the sequence: the door opens."
-            );
-        } else {
-            let _ = writeln!(w, "\t\t# Knock {} of {n} ({next}).", stage + 1);
+/// The knock state machine of one door's line (see `plan`). A packet that
+/// advances a source, or repeats its last knock, returns at once; any other
+/// NEW packet from a source mid-sequence deletes it, so a scanner cannot
+/// walk the sequence.
+fn render_knock_chain(w: &mut String, plan: &Plan, door: &DoorPlan, line: &Line) {
+    let n = line.len();
+    let knocks = names::nft::counter(Counter::Knocks, &door.name);
+    let resets = names::nft::counter(Counter::Resets, &door.name);
+    let knock_log = log_prefix(&plan.log_prefix, Event::Knock, Some(&door.name));
+    let reset_log = log_prefix(&plan.log_prefix, Event::Reset, Some(&door.name));
+    let _ = writeln!(
+        w,
+        "\tchain {} {{",
+        names::nft::knock_chain(&door.name, line.slot)
+    );
+    for stage in line.stages.iter().rev() {
+        let (next, last, i) = (stage.expect, stage.again, stage.sent);
+        match stage.next {
+            Next::Open => {
+                let _ = writeln!(
+                    w,
+                    "\t\t# Knock {n} of {n} ({next}) completes the sequence: the door opens."
+                );
+            }
+            Next::Stage(_) => {
+                let _ = writeln!(w, "\t\t# Knock {} of {n} ({next}).", i + 1);
+            }
         }
         for f in Family::ALL {
-            let from = names::stage_set(&door.name, stage, f) + suffix;
+            let from = names::nft::state_set(&stage.set, f);
             let sa = saddr(f);
-            if stage == n - 1 {
-                let _ = writeln!(
-                    w,
-                    "\t\t{sa} @{from} {} delete @{from} {{ {sa} }} update @{} {{ {sa} }} counter name \"{knocks}\" log prefix \"{knock_log}\" level info return",
-                    port_match(next),
-                    names::open_set(&door.name, f)
-                );
-            } else {
-                let _ = writeln!(
-                    w,
-                    "\t\t{sa} @{from} {} update @{} {{ {sa} }} delete @{from} {{ {sa} }} update @{} {{ {sa} }} return",
-                    port_match(next),
-                    names::knocking_set(f),
-                    (names::stage_set(&door.name, stage + 1, f) + suffix)
-                );
+            match &stage.next {
+                Next::Open => {
+                    let _ = writeln!(
+                        w,
+                        "\t\t{sa} @{from} {} delete @{from} {{ {sa} }} update @{} {{ {sa} }} counter name \"{knocks}\" log prefix \"{knock_log}\" level info return",
+                        port_match(next),
+                        names::nft::state_set(&door.open, f)
+                    );
+                }
+                Next::Stage(to) => {
+                    let _ = writeln!(
+                        w,
+                        "\t\t{sa} @{from} {} update @{} {{ {sa} }} delete @{from} {{ {sa} }} update @{} {{ {sa} }} return",
+                        port_match(next),
+                        names::nft::state_set(&plan.knocking, f),
+                        names::nft::state_set(to, f)
+                    );
+                }
             }
         }
         let _ = writeln!(
             w,
-            "\t\t# Knock {stage} again ({last}, a retransmission) changes nothing."
+            "\t\t# Knock {i} again ({last}, a retransmission) changes nothing."
         );
         for f in Family::ALL {
             let _ = writeln!(
                 w,
                 "\t\t{} @{} {} return",
                 saddr(f),
-                (names::stage_set(&door.name, stage, f) + suffix),
+                names::nft::state_set(&stage.set, f),
                 port_match(last)
             );
         }
-        let _ = writeln!(w, "\t\t# Anything else after knock {stage} starts over.");
+        let _ = writeln!(w, "\t\t# Anything else after knock {i} starts over.");
         for f in Family::ALL {
-            let from = names::stage_set(&door.name, stage, f) + suffix;
+            let from = names::nft::state_set(&stage.set, f);
             let sa = saddr(f);
             let _ = writeln!(
                 w,
@@ -591,7 +565,7 @@ fn render_knock_chain(
             );
         }
     }
-    let first = sequence[0];
+    let first = line.first();
     let _ = writeln!(w, "\t\t# Knock 1 of {n} ({first}) starts the sequence.");
     for f in Family::ALL {
         let _ = writeln!(
@@ -599,26 +573,25 @@ fn render_knock_chain(
             "\t\t{} {} update @{} {{ {sa} }} update @{} {{ {sa} }} return",
             nfproto(f),
             port_match(first),
-            names::knocking_set(f),
-            (names::stage_set(&door.name, 1, f) + suffix),
+            names::nft::state_set(&plan.knocking, f),
+            names::nft::state_set(line.entry(), f),
             sa = saddr(f)
         );
     }
     let _ = writeln!(w, "\t}}\n");
 }
 
-fn render_doors_chain(w: &mut String, cfg: &Config) {
-    let _ = writeln!(w, "\tchain doors {{");
-    let doors: Vec<PortSpec> = cfg.doors.iter().map(|d| d.port).collect();
+fn render_doors_chain(w: &mut String, plan: &Plan) {
+    let _ = writeln!(w, "\tchain {} {{", names::nft::DOORS_CHAIN);
     let _ = writeln!(
         w,
         "\t\t# Not for a door: one lookup, however many doors there are.\n\
          \t\tmeta l4proto . th dport != {} return",
-        proto_port_set(&doors)
+        proto_port_set(&plan.door_ports)
     );
-    for door in &cfg.doors {
-        let entries = names::counter("entries", &door.name);
-        let enter_log = log_prefix(&cfg.log_prefix, Event::Enter, Some(&door.name));
+    for door in &plan.doors {
+        let entries = names::nft::counter(Counter::Entries, &door.name);
+        let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&door.name));
         let _ = writeln!(w, "\t\t# Door \"{}\" ({}).", door.name, door.port);
         for f in Family::ALL {
             let _ = writeln!(
@@ -626,22 +599,22 @@ fn render_doors_chain(w: &mut String, cfg: &Config) {
                 "\t\t{} {} @{} counter name \"{entries}\" log prefix \"{enter_log}\" level info accept",
                 port_match(door.port),
                 saddr(f),
-                names::open_set(&door.name, f)
+                names::nft::state_set(&door.open, f)
             );
         }
-        if cfg.mode == Mode::Guard {
-            let transient = log_prefix(&cfg.log_prefix, Event::Transient, None);
+        if plan.mode == Mode::Guard {
+            let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
             for f in Family::ALL {
                 let _ = writeln!(
                     w,
                     "\t\t{} {} @{} log prefix \"{transient}\" level info accept",
                     port_match(door.port),
                     saddr(f),
-                    names::transient_set(f)
+                    names::nft::transient_set(f)
                 );
             }
         }
-        let closed = match (cfg.mode, door.port.proto) {
+        let closed = match (plan.mode, door.port.proto) {
             // Exactly what the kernel answers for a port nobody listens on.
             (Mode::Guard, Proto::Tcp) => {
                 "reject with tcp reset comment \"closed: looks like any closed port\""
@@ -657,7 +630,7 @@ fn render_doors_chain(w: &mut String, cfg: &Config) {
 /// A saved ruleset may only declare nfknock's own table: restoring it must
 /// never touch another (no `flush ruleset`, no foreign table).
 fn only_nfknock_table(text: &str) -> Result<(), String> {
-    let opening = format!("table inet {} {{", names::TABLE);
+    let opening = format!("table inet {} {{", names::nft::TABLE);
     let mut depth = 0usize;
     let mut tables = 0;
     for (i, line) in text.lines().enumerate() {
@@ -720,8 +693,8 @@ struct CounterState {
 /// empty nfknock's table but keep every knock-state set whose meaning did
 /// not change (so sources mid-sequence or with an open door survive), and
 /// the per-door counters.
-fn replacement(current: Option<&TableState>, cfg: &Config) -> String {
-    let t = format!("inet {}", names::TABLE);
+fn replacement(current: Option<&TableState>, plan: &Plan) -> String {
+    let t = format!("inet {}", names::nft::TABLE);
     let mut o = format!("add table {t}\n");
     let Some(cur) = current else {
         return o;
@@ -730,19 +703,19 @@ fn replacement(current: Option<&TableState>, cfg: &Config) -> String {
     for chain in &cur.chains {
         o += &format!("delete chain {t} {chain}\n");
     }
-    let keep: Vec<(String, String)> = cfg
+    let keep: Vec<(String, String)> = plan
         .doors
         .iter()
-        .flat_map(state_sets)
-        .chain(knocking_sets(cfg))
+        .flat_map(door_sets)
+        .chain(knocking_sets(plan))
         .map(|s| (s.name, s.comment))
         .collect();
     let refill: Vec<(String, &str)> = Family::ALL
         .into_iter()
         .flat_map(|f| {
             [
-                (names::allow_set(f), ALLOW_COMMENT),
-                (names::transient_set(f), TRANSIENT_COMMENT),
+                (names::nft::allow_set(f), ALLOW_COMMENT),
+                (names::nft::transient_set(f), TRANSIENT_COMMENT),
             ]
         })
         .collect();
@@ -757,10 +730,10 @@ fn replacement(current: Option<&TableState>, cfg: &Config) -> String {
             o += &format!("delete set {t} {}\n", set.name);
         }
     }
-    let counters: Vec<String> = cfg
+    let counters: Vec<String> = plan
         .doors
         .iter()
-        .flat_map(|d| names::COUNTER_KINDS.map(|k| names::counter(k, &d.name)))
+        .flat_map(|d| Counter::ALL.map(|k| names::nft::counter(k, &d.name)))
         .collect();
     for c in &cur.counters {
         if !counters.contains(&c.name) {
@@ -820,7 +793,7 @@ struct NftCounter {
 }
 
 fn table_state() -> Result<Option<TableState>, Error> {
-    let args = ["-j", "list", "table", "inet", names::TABLE];
+    let args = ["-j", "list", "table", "inet", names::nft::TABLE];
     match nft(&args, None) {
         Ok(json) => parse_table(&json)
             .map(Some)
@@ -894,7 +867,7 @@ fn element_text(v: &serde_json::Value) -> Option<String> {
 
 fn status_of(table: Option<&TableState>) -> Status {
     let mut status = Status {
-        backend: "nftables".into(),
+        backend: BackendKind::Nftables,
         loaded: table.is_some(),
         ..Status::default()
     };
@@ -903,19 +876,22 @@ fn status_of(table: Option<&TableState>) -> Status {
     };
     status.transient = transient_of(table);
     for set in &table.sets {
-        let Some((door, stage)) = names::parse_state_set(&set.name) else {
+        let Some((door, stage)) = names::nft::parse_state_set(&set.name) else {
             continue;
         };
         let d = status.door_mut(&door);
         // The last stage set is stage n-1 for a sequence of n knocks.
         d.knocks = d.knocks.max(stage + 1);
         for e in &set.elements {
-            d.add_source(stage, e.address.clone(), e.expires);
+            // A knock-state set holds addresses only.
+            if let Ok(address) = e.address.parse() {
+                d.add_source(stage, address, e.expires);
+            }
         }
     }
     for d in &mut status.doors {
-        let count = |kind: &str| {
-            let name = names::counter(kind, &d.name);
+        let count = |kind: Counter| {
+            let name = names::nft::counter(kind, &d.name);
             table
                 .counters
                 .iter()
@@ -923,12 +899,12 @@ fn status_of(table: Option<&TableState>) -> Status {
                 .map_or(0, |c| c.packets)
         };
         d.counters = Counters {
-            knocks: count("knocks"),
-            entries: count("entries"),
-            resets: count("resets"),
+            knocks: count(Counter::Knocks),
+            entries: count(Counter::Entries),
+            resets: count(Counter::Resets),
         };
-        d.in_progress.sort_by(|a, b| a.address.cmp(&b.address));
-        d.open.sort_by(|a, b| a.address.cmp(&b.address));
+        d.in_progress.sort_by_cached_key(|s| s.address.to_string());
+        d.open.sort_by_cached_key(|s| s.address.to_string());
     }
     status
 }
@@ -937,10 +913,9 @@ fn status_of(table: Option<&TableState>) -> Status {
 mod tests {
     use super::*;
     use crate::firewall::Source;
-    use std::path::Path;
 
-    fn cfg(text: &str) -> Config {
-        crate::config::parse(text, Path::new("t.toml")).unwrap()
+    fn cfg(text: &str) -> Plan {
+        super::super::plan::test_plan(text)
     }
 
     const ONE_DOOR: &str = r#"
@@ -949,13 +924,6 @@ name = "ssh"
 port = "22/tcp"
 sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
 "#;
-
-    #[test]
-    fn fingerprint_is_stable() {
-        // A changed value here would reset every source mid-sequence on upgrade.
-        // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; folded to 32 bits:
-        assert_eq!(super::super::fingerprint("a"), 0xaf63dc4c ^ 0x8601ec8c);
-    }
 
     #[test]
     fn fresh_table_needs_no_deletes() {
@@ -968,7 +936,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
     #[test]
     fn reapply_keeps_unchanged_state_sets_only() {
         let c = cfg(ONE_DOOR);
-        let sets = state_sets(&c.doors[0]);
+        let sets = door_sets(&c.doors[0]);
         let kept = &sets[0];
         let current = TableState {
             chains: vec!["input".into(), "knock_ssh".into()],
@@ -1021,18 +989,23 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
     }
 
     #[test]
-    fn sequence_change_changes_the_fingerprint() {
-        let a = cfg(ONE_DOOR);
-        let b = cfg(&ONE_DOOR.replace("2000/udp", "2001/udp"));
-        let (sa, sb) = (state_sets(&a.doors[0]), state_sets(&b.doors[0]));
+    fn comments_carry_the_meaning() {
+        let sets = door_sets(&cfg(ONE_DOOR).doors[0]);
+        let names: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
-            sa[0].comment, sb[0].comment,
-            "stage 1 saw only knock 1, unchanged"
+            names,
+            [
+                "stage1_ssh_v4",
+                "stage2_ssh_v4",
+                "open_ssh_v4",
+                "stage1_ssh_v6",
+                "stage2_ssh_v6",
+                "open_ssh_v6"
+            ]
         );
-        assert_ne!(
-            sa[1].comment, sb[1].comment,
-            "stage 2 saw the changed knock"
-        );
+        assert!(sets[1].comment.starts_with("ssh: sent knock 2 of 3 ["));
+        assert!(sets[2].comment.starts_with("ssh: may open 22/tcp ["));
+        assert_ne!(sets[0].comment, sets[3].comment, "families differ");
     }
 
     #[test]
@@ -1057,7 +1030,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         assert_eq!(
             d.in_progress,
             vec![Source {
-                address: "192.0.2.5".into(),
+                address: "192.0.2.5".parse().unwrap(),
                 stage: Some(1),
                 expires_in: 9.0
             }]
@@ -1065,7 +1038,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         assert_eq!(
             d.open,
             vec![Source {
-                address: "2001:db8::2".into(),
+                address: "2001:db8::2".parse().unwrap(),
                 stage: None,
                 expires_in: 21.0
             }]

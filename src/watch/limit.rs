@@ -1,6 +1,5 @@
 //! The hourly mail budget: at most `max_mails_per_hour` event mails in any
 //! hour; beyond, events wait `digest_delay` and leave as one digest.
-#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

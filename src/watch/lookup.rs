@@ -1,7 +1,6 @@
 //! What a mail adds about the source: its name (PTR) and a whois summary.
 //! Each lookup runs on its own thread with a deadline, so a slow resolver
 //! or whois server delays a mail by at most LOOKUP_TIMEOUT.
-#![forbid(unsafe_code)]
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};

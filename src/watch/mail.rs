@@ -1,6 +1,5 @@
 //! Mails: what an event's mail says, and sending it with lettre over SMTP
 //! (plain, STARTTLS, implicit TLS, AUTH) or the local sendmail.
-#![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::Event;
 use super::lookup::Lookups;
-use crate::config::Notify;
+use crate::config::{At, Notify, Problem};
 
 /// How long one SMTP conversation may take before the mail is spooled.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +37,28 @@ pub fn check_smtp_url(url: &str) -> Result<(), String> {
     SmtpTransport::from_url(url)
         .map(|_| ())
         .map_err(|e| format!("`{url}`: {e}"))
+}
+
+/// What is wrong with the addresses and the server of `[notify]`; the
+/// loader adds these to the config's own problems.
+pub fn notify_problems(n: &Notify) -> Vec<Problem> {
+    let problem = |key, message| Problem::new(At::Table("notify"), key, message);
+    let mut problems = Vec::new();
+    for to in &n.email_to {
+        if to.parse::<Address>().is_err() {
+            problems.push(problem("email_to", format!("`{to}` is not a mail address")));
+        }
+    }
+    if n.email_from.parse::<Address>().is_err() {
+        problems.push(problem(
+            "email_from",
+            format!("`{}` is not a mail address", n.email_from),
+        ));
+    }
+    if let Err(e) = check_smtp_url(&n.smtp) {
+        problems.push(problem("smtp", e));
+    }
+    problems
 }
 
 fn rfc3339(t: SystemTime) -> String {

@@ -6,7 +6,6 @@
 //! It blocks on the journal until something arrives. The journal cursor is
 //! saved after each event's mail was accepted by the server or spooled, so
 //! a restart neither loses nor repeats a mail.
-#![forbid(unsafe_code)]
 
 pub mod event;
 pub mod limit;
@@ -95,12 +94,7 @@ fn cursor_path(state: &Path, journal_dir: Option<&Path>) -> PathBuf {
 }
 
 fn save_cursor(path: &Path, cursor: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(cursor.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    crate::state::write_atomic(path, cursor.as_bytes(), 0o600)
 }
 
 fn open_journal(dir: Option<&Path>) -> Result<Journal, Error> {

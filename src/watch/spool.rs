@@ -1,7 +1,6 @@
 //! The spool: mails the SMTP server did not take yet, one file each, and
 //! the events waiting for the next digest. Written atomically and kept in
 //! the state directory, so neither a dead server nor a restart loses one.
-#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,9 +30,7 @@ pub struct Spool {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::now()
 }
 
 /// Doubling from 2 s to 5 min.
@@ -44,12 +41,7 @@ pub fn backoff(attempts: u32) -> Duration {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    crate::state::write_atomic(path, bytes, 0o600)
 }
 
 impl Spool {

@@ -1,0 +1,247 @@
+//! The names of nfknock's kernel objects, for both backends: tables,
+//! chains, sets, `recent` lists, ipsets, counters and the rotation slot
+//! suffix. `status` parses some of them back, so they are built only here.
+
+use super::Family;
+use super::plan::{Slot, State, StateSet};
+
+/// The suffix of a rotating door's chains and sets: `_a` (even periods)
+/// or `_b` (odd); nothing for a fixed door.
+pub fn slot_suffix(slot: Slot) -> &'static str {
+    match slot {
+        Slot::Fixed => "",
+        Slot::Even => "_a",
+        Slot::Odd => "_b",
+    }
+}
+
+/// The per-door counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Completed sequences.
+    Knocks,
+    /// NEW connections through the open door.
+    Entries,
+    /// Sources sent back to the start.
+    Resets,
+}
+
+impl Counter {
+    pub const ALL: [Counter; 3] = [Counter::Knocks, Counter::Entries, Counter::Resets];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Counter::Knocks => "knocks",
+            Counter::Entries => "entries",
+            Counter::Resets => "resets",
+        }
+    }
+}
+
+/// The nftables backend: everything in one `inet` table.
+pub mod nft {
+    use super::{Counter, Family, Slot, State, StateSet, slot_suffix};
+
+    pub const TABLE: &str = "nfknock";
+
+    /// Marks the `[allow]` sets; a re-apply empties and refills a set with
+    /// this comment in place, so the table keeps its layout.
+    pub const ALLOW_COMMENT: &str = "[allow] networks";
+
+    /// Marks the transient sets, emptied in place the same way.
+    pub const TRANSIENT_COMMENT: &str = "transient networks";
+
+    /// The base chain hooked to input.
+    pub const INPUT_CHAIN: &str = "input";
+
+    /// The chain that sends only what can knock to the doors' knock chains.
+    pub const KNOCKING_CHAIN: &str = "knocking";
+
+    /// The chain of the doors' ports.
+    pub const DOORS_CHAIN: &str = "doors";
+
+    /// Sources that sent the first `stage` knocks of `door`'s sequence in
+    /// `slot`.
+    pub fn stage_set(door: &str, stage: usize, slot: Slot, family: Family) -> String {
+        format!(
+            "stage{stage}_{door}_{}{}",
+            family.suffix(),
+            slot_suffix(slot)
+        )
+    }
+
+    /// Sources that completed the sequence: the door is open for them.
+    pub fn open_set(door: &str, family: Family) -> String {
+        format!("open_{door}_{}", family.suffix())
+    }
+
+    /// Sources in the middle of any door's sequence. Packets of every
+    /// other source skip the doors' knock chains unless they are a first
+    /// knock. (Not `knock_...`: that could be a door's chain.)
+    pub fn knocking_set(family: Family) -> String {
+        format!("knocking_{}", family.suffix())
+    }
+
+    /// The set that holds a knock state of the plan.
+    pub fn state_set(set: &StateSet, family: Family) -> String {
+        match &set.state {
+            State::Sent { door, slot, sent } => stage_set(door, sent.len(), *slot, family),
+            State::Open { door, .. } => open_set(door, family),
+            State::Knocking => knocking_set(family),
+        }
+    }
+
+    pub fn allow_set(family: Family) -> String {
+        format!("allow_{}", family.suffix())
+    }
+
+    /// Networks let in without knocking until the next apply or reboot.
+    pub fn transient_set(family: Family) -> String {
+        format!("transient_{}", family.suffix())
+    }
+
+    /// The knock state machine of one door's sequence in `slot`.
+    pub fn knock_chain(door: &str, slot: Slot) -> String {
+        format!("knock_{door}{}", slot_suffix(slot))
+    }
+
+    /// A per-door counter object.
+    pub fn counter(kind: Counter, door: &str) -> String {
+        format!("{}_{door}", kind.as_str())
+    }
+
+    /// Splits `stage2_ssh_v4` into ("ssh", 2) and `open_ssh_v4` into
+    /// ("ssh", 0); anything else is not a knock-state set.
+    pub fn parse_state_set(name: &str) -> Option<(String, usize)> {
+        // A rotating door's slot comes last: `stage1_ssh_v4_a`.
+        let name = [Slot::Even, Slot::Odd]
+            .into_iter()
+            .find_map(|s| name.strip_suffix(slot_suffix(s)))
+            .unwrap_or(name);
+        let base = name
+            .strip_suffix("_v4")
+            .or_else(|| name.strip_suffix("_v6"))?;
+        if let Some(door) = base.strip_prefix("open_") {
+            return Some((door.to_string(), 0));
+        }
+        let rest = base.strip_prefix("stage")?;
+        let (num, door) = rest.split_once('_')?;
+        let stage = num.parse().ok().filter(|s| *s > 0)?;
+        Some((door.to_string(), stage))
+    }
+}
+
+/// The iptables backend: chains `NFKNOCK` and `NFK-*`, `recent` lists and
+/// two ipsets.
+pub mod ipt {
+    use super::{Counter, Family, Slot, State, StateSet, slot_suffix};
+
+    /// The chain INPUT jumps to; every other chain of nfknock starts with `NFK-`.
+    pub const MAIN: &str = "NFKNOCK";
+    pub const DOORS: &str = "NFK-DOORS";
+    pub const TRANSIENT: &str = "NFK-TRANSIENT";
+    /// Sends only what can knock on to the doors' knock chains (`KNOCKS`).
+    pub const KNOCKING: &str = "NFK-KNOCKING";
+    pub const KNOCKS: &str = "NFK-KNOCKS";
+
+    /// Whether a chain is nfknock's.
+    pub fn ours(chain: &str) -> bool {
+        chain == MAIN || chain.starts_with("NFK-")
+    }
+
+    /// The jump from INPUT, as `iptables-restore` takes it.
+    pub fn input_jump() -> String {
+        format!("-I INPUT 1 -j {MAIN}")
+    }
+
+    /// The knock state machine of one door's sequence in `slot`.
+    pub fn knock_chain(door: &str, slot: Slot) -> String {
+        format!("NFK-K-{door}{}", slot_suffix(slot))
+    }
+
+    /// Logs and counts a completed sequence.
+    pub fn opened_chain(door: &str) -> String {
+        format!("NFK-OPEN-{door}")
+    }
+
+    /// Logs, counts and lets in a NEW connection through an open door.
+    pub fn enter_chain(door: &str) -> String {
+        format!("NFK-IN-{door}")
+    }
+
+    pub fn ipset(family: Family) -> String {
+        format!("nfknock-transient-{}", family.suffix())
+    }
+
+    /// Marks the rules whose counters `status` reads.
+    pub fn counter_comment(kind: Counter, door: &str) -> String {
+        format!("nfknock:{}:{door}", kind.as_str())
+    }
+
+    /// Marks the rule that logs transient networks.
+    pub const TRANSIENT_COMMENT: &str = "nfknock:transient";
+
+    /// The `recent` list that holds a knock state of the plan. The
+    /// fingerprint of what the list means is part of the name: a re-apply
+    /// keeps the sources of unchanged lists and starts changed ones afresh.
+    /// (The slot is not: the two slots' lists differ by their knocks.)
+    pub fn recent_list(set: &StateSet, family: Family, fingerprint: u32) -> String {
+        let f = family.suffix();
+        match &set.state {
+            State::Sent { door, sent, .. } => {
+                format!("nfknock_{door}_{}_{f}_{fingerprint:08x}", sent.len())
+            }
+            State::Open { door, .. } => format!("nfknock_{door}_open_{f}_{fingerprint:08x}"),
+            State::Knocking => format!("nfknock_knocking_{f}_{fingerprint:08x}"),
+        }
+    }
+
+    /// Splits a list name back into (door, stage); stage 0 is the open list.
+    pub fn parse_recent_list(name: &str) -> Option<(String, usize)> {
+        let rest = name.strip_prefix("nfknock_")?;
+        let mut parts = rest.rsplitn(4, '_');
+        let _fingerprint = parts.next()?;
+        let family = parts.next()?;
+        let stage = parts.next()?;
+        let door = parts.next()?;
+        if family != "v4" && family != "v6" {
+            return None;
+        }
+        let stage = if stage == "open" {
+            0
+        } else {
+            stage.parse().ok().filter(|s| *s > 0)?
+        };
+        Some((door.to_string(), stage))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_set_names_round_trip() {
+        for door in ["ssh", "a-b_c", "2fa"] {
+            for f in Family::ALL {
+                for slot in [Slot::Fixed, Slot::Even, Slot::Odd] {
+                    assert_eq!(
+                        nft::parse_state_set(&nft::stage_set(door, 3, slot, f)),
+                        Some((door.to_string(), 3))
+                    );
+                }
+                assert_eq!(
+                    nft::parse_state_set(&nft::open_set(door, f)),
+                    Some((door.to_string(), 0))
+                );
+            }
+        }
+        assert_eq!(nft::parse_state_set("allow_v4"), None);
+        assert_eq!(nft::parse_state_set("stage0_x_v4"), None);
+        assert_eq!(ipt::parse_recent_list("other"), None);
+        assert_eq!(
+            ipt::parse_recent_list("nfknock_a_b_open_v6_0123abcd"),
+            Some(("a_b".into(), 0))
+        );
+    }
+}

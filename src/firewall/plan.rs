@@ -1,0 +1,577 @@
+//! How knock sequences become rules: the plan, decided once for every
+//! backend. `nftables.rs` and `iptables.rs` only print it in their syntax.
+//!
+//! A door accepts one *line* of knocks (a fixed door) or two (a rotating
+//! door: the current and the previous period's sequence, in the slots of
+//! even and odd periods, so a rotation replaces only the older slot). A
+//! line of n knocks is an automaton over a source's progress, kept by the
+//! kernel in one state set per stage and family (`stage<i>` holds the
+//! sources that sent the first i knocks, 1 <= i < n; each element expires
+//! after `sequence_timeout`):
+//!
+//! - a source in no stage set that sends knock 1 enters stage 1;
+//! - a source in stage i that sends knock i+1 moves to stage i+1, or, when
+//!   that was the last knock, leaves the line and enters the door's open
+//!   set (for `door_timeout`): the door opens for it;
+//! - a source in stage i that sends knock i again (a retransmission of the
+//!   knock just accepted) stays where it is;
+//! - a source in stage i that sends anything else leaves the line (a
+//!   reset), and the packet is judged as from a fresh source: only knock 1
+//!   starts the line again. So a port scanner never walks a sequence.
+//!
+//! Every knock that moves a source refreshes it in the `knocking` set too,
+//! whose timeout is the longest `sequence_timeout`: a source not in it is
+//! in no stage set, so only first knocks need the knock chains.
+//! [`Line::after`] is this automaton in plain code, for the tests.
+
+use std::time::Duration;
+
+use super::{Family, SET_SIZE};
+use crate::config::{Allow, DoorName, Firewall, LogPrefix, Mode, Resolved, ResolvedDoor, Sequence};
+use crate::port::PortSpec;
+
+/// Which sequence of a door a line is: a fixed door has one; a rotating
+/// door has the even and the odd period's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Slot {
+    Fixed,
+    Even,
+    Odd,
+}
+
+impl Slot {
+    /// The slot of rotation period `n`.
+    pub fn of_period(n: u64) -> Slot {
+        if n.is_multiple_of(2) {
+            Slot::Even
+        } else {
+            Slot::Odd
+        }
+    }
+}
+
+/// What a knock-state set holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// Sources that sent these knocks of a door's line, in order.
+    Sent {
+        door: DoorName,
+        slot: Slot,
+        sent: Vec<PortSpec>,
+    },
+    /// Sources for which the door is open.
+    Open { door: DoorName, port: PortSpec },
+    /// Sources in the middle of any door's sequence.
+    Knocking,
+}
+
+/// A dynamic set (nftables) or `recent` list (iptables) of knock state,
+/// one per family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateSet {
+    pub state: State,
+    /// How long the kernel keeps a source in it.
+    pub timeout: Duration,
+}
+
+/// How a backend keeps knock state: besides the state and its timeout,
+/// what decides whether a set kept across a re-apply still means the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keeping {
+    /// Whether timeouts count milliseconds (nftables) or whole seconds
+    /// (`recent`).
+    pub millis: bool,
+    /// How many sources a set holds, when the set declares it.
+    pub capacity: Option<u32>,
+}
+
+/// nftables sets: millisecond timers, [`SET_SIZE`] sources.
+pub const NFT_SETS: Keeping = Keeping {
+    millis: true,
+    capacity: Some(SET_SIZE),
+};
+
+/// `recent` lists: whole seconds; their size is the module's.
+pub const RECENT_LISTS: Keeping = Keeping {
+    millis: false,
+    capacity: None,
+};
+
+impl StateSet {
+    /// What the set means, as text: the door, the family, the state (the
+    /// knocks so far, or the door's port) and the timeout. A re-apply keeps
+    /// a set, and the sources in it, exactly when this did not change.
+    pub fn meaning(&self, family: Family, keeping: Keeping) -> String {
+        let f = family.suffix();
+        let t = if keeping.millis {
+            self.timeout.as_millis()
+        } else {
+            u128::from(self.timeout.as_secs())
+        };
+        let tail = match keeping.capacity {
+            Some(c) => format!("{t} {c}"),
+            None => t.to_string(),
+        };
+        match &self.state {
+            State::Sent { door, sent, .. } => {
+                let knocks: Vec<String> = sent.iter().map(PortSpec::to_string).collect();
+                format!("{door} {f} {} {} {tail}", sent.len(), knocks.join(","))
+            }
+            State::Open { door, port } => format!("{door} {f} open {port} {tail}"),
+            State::Knocking => format!("knocking {f} {tail}"),
+        }
+    }
+
+    /// The fingerprint of [`StateSet::meaning`], carried in the set's
+    /// comment (nftables) or the list's name (iptables).
+    pub fn fingerprint(&self, family: Family, keeping: Keeping) -> u32 {
+        fingerprint(&self.meaning(family, keeping))
+    }
+}
+
+/// FNV-1a, folded to 32 bits: stable across Rust versions, unlike
+/// `DefaultHasher`. Names what a knock-state set or list means.
+pub fn fingerprint(text: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
+/// Where a stage leads with the expected knock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// The next stage's set.
+    Stage(StateSet),
+    /// The last knock: the door opens.
+    Open,
+}
+
+/// A source that sent the first `sent` knocks of a line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// Knocks sent so far, 1 to n-1.
+    pub sent: usize,
+    pub set: StateSet,
+    /// The knock that moves the source on: knock `sent + 1`.
+    pub expect: PortSpec,
+    /// The knock just accepted, knock `sent`: a retransmission.
+    pub again: PortSpec,
+    pub next: Next,
+}
+
+/// One sequence a door accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub slot: Slot,
+    pub sequence: Sequence,
+    /// Stages 1 to n-1, in order.
+    pub stages: Vec<Stage>,
+}
+
+impl Line {
+    fn new(door: ResolvedDoor<'_>, slot: Slot, sequence: &Sequence) -> Line {
+        let door = door.door;
+        let set = |sent: usize| StateSet {
+            state: State::Sent {
+                door: door.name.clone(),
+                slot,
+                sent: sequence[..sent].to_vec(),
+            },
+            timeout: door.sequence_timeout,
+        };
+        let n = sequence.len();
+        let stages = (1..n)
+            .map(|i| Stage {
+                sent: i,
+                set: set(i),
+                expect: sequence[i],
+                again: sequence[i - 1],
+                next: if i + 1 < n {
+                    Next::Stage(set(i + 1))
+                } else {
+                    Next::Open
+                },
+            })
+            .collect();
+        Line {
+            slot,
+            sequence: sequence.clone(),
+            stages,
+        }
+    }
+
+    /// Knocks in the sequence.
+    pub fn len(&self) -> usize {
+        self.sequence.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sequence.is_empty()
+    }
+
+    /// The knock that starts the line.
+    pub fn first(&self) -> PortSpec {
+        self.sequence.first()
+    }
+
+    /// The stage a first knock enters.
+    pub fn entry(&self) -> &StateSet {
+        &self.stages[0].set
+    }
+
+    /// The automaton: where a source that sent `sent` knocks of this line
+    /// (0: none) is after sending `knock`.
+    pub fn after(&self, sent: usize, knock: PortSpec) -> Progress {
+        if let Some(stage) = sent.checked_sub(1).and_then(|i| self.stages.get(i)) {
+            if knock == stage.expect {
+                return match stage.next {
+                    Next::Stage(_) => Progress::Sent(sent + 1),
+                    Next::Open => Progress::Open,
+                };
+            }
+            if knock == stage.again {
+                return Progress::Sent(sent);
+            }
+            // A reset; the packet goes on as from a fresh source.
+        }
+        if knock == self.first() {
+            Progress::Sent(1)
+        } else {
+            Progress::Sent(0)
+        }
+    }
+}
+
+/// A source's progress on a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Sent this many knocks (0: none, or reset).
+    Sent(usize),
+    /// Completed the line: the door is open for it.
+    Open,
+}
+
+/// A rotating door's period, for the comments of the rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    pub every: Duration,
+    /// The period number of [`DoorPlan::sequence`].
+    pub period: u64,
+    /// The previous period's sequence, accepted too.
+    pub previous: Vec<PortSpec>,
+}
+
+/// One door: its port, its lines and its open set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoorPlan {
+    pub name: DoorName,
+    pub port: PortSpec,
+    /// The sequence that opens it now (a rotating door's current one).
+    pub sequence: Sequence,
+    pub sequence_timeout: Duration,
+    pub door_timeout: Duration,
+    pub rotation: Option<Rotation>,
+    /// One line per slot, in slot order.
+    pub lines: Vec<Line>,
+    pub open: StateSet,
+}
+
+impl DoorPlan {
+    /// Every state set of the door: each line's stages, then the open set.
+    pub fn state_sets(&self) -> impl Iterator<Item = &StateSet> {
+        self.lines
+            .iter()
+            .flat_map(|l| l.stages.iter().map(|s| &s.set))
+            .chain([&self.open])
+    }
+}
+
+/// Everything the rules of a configuration must do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub mode: Mode,
+    pub log_prefix: LogPrefix,
+    /// Networks that pass without knocking.
+    pub allow: Allow,
+    /// The open ports and ICMP of firewall mode.
+    pub firewall: Firewall,
+    pub doors: Vec<DoorPlan>,
+    /// The first knock of every line, each once: what can start a sequence.
+    pub first_knocks: Vec<PortSpec>,
+    /// Every door's port.
+    pub door_ports: Vec<PortSpec>,
+    /// The sources in the middle of any door's sequence.
+    pub knocking: StateSet,
+}
+
+impl Plan {
+    /// The plan of a resolved config: a rotating door's sequences are
+    /// known only once it is resolved.
+    pub fn new(cfg: &Resolved) -> Plan {
+        let doors: Vec<DoorPlan> = cfg.doors().map(door_plan).collect();
+        let mut first_knocks: Vec<PortSpec> = Vec::new();
+        for line in doors.iter().flat_map(|d| &d.lines) {
+            if !first_knocks.contains(&line.first()) {
+                first_knocks.push(line.first());
+            }
+        }
+        Plan {
+            mode: cfg.mode,
+            log_prefix: cfg.log_prefix.clone(),
+            allow: cfg.allow.clone(),
+            firewall: cfg.firewall.clone(),
+            door_ports: doors.iter().map(|d| d.port).collect(),
+            first_knocks,
+            knocking: StateSet {
+                state: State::Knocking,
+                timeout: cfg.longest_sequence_timeout(),
+            },
+            doors,
+        }
+    }
+
+    /// Every state set, door by door, then the knocking set.
+    pub fn state_sets(&self) -> impl Iterator<Item = &StateSet> {
+        self.doors
+            .iter()
+            .flat_map(DoorPlan::state_sets)
+            .chain([&self.knocking])
+    }
+}
+
+fn door_plan(d: ResolvedDoor<'_>) -> DoorPlan {
+    let door = d.door;
+    let (lines, rotation) = match d.rotation {
+        Some((r, rotation)) => {
+            let n = rotation.period();
+            let mut lines = vec![
+                Line::new(d, Slot::of_period(n), rotation.current()),
+                Line::new(d, Slot::of_period(n + 1), rotation.previous()),
+            ];
+            lines.sort_by_key(|l| l.slot);
+            let rotation = Rotation {
+                every: r.period,
+                period: n,
+                previous: rotation.previous().to_vec(),
+            };
+            (lines, Some(rotation))
+        }
+        None => (vec![Line::new(d, Slot::Fixed, d.sequence)], None),
+    };
+    DoorPlan {
+        name: door.name.clone(),
+        port: door.port,
+        sequence: d.sequence.clone(),
+        sequence_timeout: door.sequence_timeout,
+        door_timeout: door.door_timeout,
+        rotation,
+        lines,
+        open: StateSet {
+            state: State::Open {
+                door: door.name.clone(),
+                port: door.port,
+            },
+            timeout: door.door_timeout,
+        },
+    }
+}
+
+/// The plan of a config with fixed doors only, for the tests.
+#[cfg(test)]
+pub(crate) fn test_plan(text: &str) -> Plan {
+    let cfg = crate::load::parse(text, std::path::Path::new("t.toml")).unwrap();
+    Plan::new(&crate::rotate::resolve(cfg, 0).unwrap())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::port::Proto;
+    use std::path::Path;
+
+    fn plan(text: &str) -> Plan {
+        test_plan(text)
+    }
+
+    fn door(sequence: &str) -> String {
+        format!("[[door]]\nname = \"ssh\"\nport = \"22/tcp\"\nsequence = [{sequence}]\n")
+    }
+
+    fn tcp(port: u16) -> PortSpec {
+        PortSpec::new(port, Proto::Tcp)
+    }
+
+    /// Sends `knocks` from a fresh source; the progress after each.
+    fn run(line: &Line, knocks: &[PortSpec]) -> Vec<Progress> {
+        let mut sent = 0;
+        knocks
+            .iter()
+            .map(|k| {
+                let p = line.after(sent, *k);
+                sent = match p {
+                    Progress::Sent(s) => s,
+                    Progress::Open => 0,
+                };
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_sequence_opens_the_door() {
+        let p = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#));
+        let line = &p.doors[0].lines[0];
+        assert_eq!(line.stages.len(), 2);
+        assert_eq!(
+            run(line, &line.sequence),
+            [Progress::Sent(1), Progress::Sent(2), Progress::Open]
+        );
+        assert_eq!(line.stages[1].next, Next::Open);
+        assert_eq!(line.stages[0].next, Next::Stage(line.stages[1].set.clone()));
+    }
+
+    #[test]
+    fn a_retransmission_changes_nothing_anything_else_starts_over() {
+        let p = plan(&door(r#""1000", "2000", "3000", "4000""#));
+        let line = &p.doors[0].lines[0];
+        let (k1, k2, k3, k4) = (tcp(1000), tcp(2000), tcp(3000), tcp(4000));
+        assert_eq!(
+            run(line, &[k1, k1, k2, k2, k3, k4]),
+            [1, 1, 2, 2, 3]
+                .map(Progress::Sent)
+                .into_iter()
+                .chain([Progress::Open])
+                .collect::<Vec<_>>()
+        );
+        // A wrong knock resets; a first knock after it starts afresh.
+        assert_eq!(line.after(2, tcp(9)), Progress::Sent(0));
+        assert_eq!(line.after(2, k4), Progress::Sent(0));
+        assert_eq!(line.after(3, k1), Progress::Sent(1));
+        // An older knock is not a retransmission.
+        assert_eq!(line.after(3, k2), Progress::Sent(0));
+    }
+
+    #[test]
+    fn a_port_scan_walks_only_a_walkable_sequence() {
+        let scan: Vec<PortSpec> = (1..=u16::MAX).map(tcp).collect();
+        let opens = |seq: &str| {
+            let p = plan(&door(seq));
+            run(&p.doors[0].lines[0], &scan).contains(&Progress::Open)
+        };
+        assert!(!opens(r#""48211/tcp", "48213/tcp", "48215/tcp""#));
+        assert!(!opens(r#""1000/tcp", "2000/udp", "3000/tcp""#));
+        // What validation refuses, for the reason it does.
+        let cfg = crate::rotate::resolve(
+            crate::load::parse(&door(r#""1", "5", "9""#), Path::new("t")).unwrap(),
+            0,
+        )
+        .unwrap();
+        let walkable = Sequence::unchecked(vec![tcp(1000), tcp(1001), tcp(1002)]);
+        let line = Line::new(cfg.door("ssh").unwrap(), Slot::Fixed, &walkable);
+        assert!(run(&line, &scan).contains(&Progress::Open));
+    }
+
+    #[test]
+    fn first_knocks_are_listed_once_and_door_ports_all() {
+        let p = plan(
+            r#"
+[[door]]
+name = "a"
+port = "22/tcp"
+sequence = ["1001/tcp", "2002/udp", "3003/tcp"]
+sequence_timeout = "5s"
+[[door]]
+name = "b"
+port = "23/tcp"
+sequence = ["4001/udp", "5002/tcp", "6003/udp"]
+sequence_timeout = "20s"
+"#,
+        );
+        assert_eq!(p.first_knocks, [tcp(1001), PortSpec::new(4001, Proto::Udp)]);
+        assert_eq!(p.door_ports, [tcp(22), tcp(23)]);
+        assert_eq!(p.knocking.timeout, Duration::from_secs(20));
+        assert_eq!(p.state_sets().count(), 2 * 3 + 1);
+    }
+
+    #[test]
+    fn meanings_follow_the_knocks_so_far_and_the_backend() {
+        let a = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#));
+        let b = plan(&door(r#""1000/tcp", "2001/udp", "3000/tcp""#));
+        let sets = |p: &Plan| -> Vec<u32> {
+            p.state_sets()
+                .map(|s| s.fingerprint(Family::V4, NFT_SETS))
+                .collect()
+        };
+        let (sa, sb) = (sets(&a), sets(&b));
+        assert_eq!(sa[0], sb[0], "stage 1 saw only knock 1, unchanged");
+        assert_ne!(sa[1], sb[1], "stage 2 saw the changed knock");
+        assert_eq!(sa[2], sb[2], "the open set does not depend on knocks");
+        let stage2 = &a.doors[0].lines[0].stages[1].set;
+        assert_eq!(
+            stage2.meaning(Family::V6, NFT_SETS),
+            "ssh v6 2 1000/tcp,2000/udp 10000 65536"
+        );
+        assert_eq!(
+            stage2.meaning(Family::V4, RECENT_LISTS),
+            "ssh v4 2 1000/tcp,2000/udp 10"
+        );
+        assert_eq!(
+            a.doors[0].open.meaning(Family::V4, RECENT_LISTS),
+            "ssh v4 open 22/tcp 30"
+        );
+        assert_eq!(
+            a.knocking.meaning(Family::V4, NFT_SETS),
+            "knocking v4 10000 65536"
+        );
+    }
+
+    #[test]
+    fn fingerprint_is_stable() {
+        // A changed value here would reset every source mid-sequence on upgrade.
+        // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c; folded to 32 bits:
+        assert_eq!(fingerprint("a"), 0xaf63dc4c ^ 0x8601ec8c);
+    }
+
+    #[test]
+    fn both_backends_print_every_state_and_line_of_the_plan() {
+        use super::super::names::{ipt, nft};
+        let cfg = crate::load::parse(
+            include_str!("../../tests/golden/rotate.toml"),
+            Path::new("rotate.toml"),
+        )
+        .unwrap();
+        let p = Plan::new(&crate::rotate::resolve(cfg, 1_800_000_000).unwrap());
+        let ssh = &p.doors[0];
+        let slots: Vec<Slot> = ssh.lines.iter().map(|l| l.slot).collect();
+        assert_eq!(slots, [Slot::Even, Slot::Odd]);
+        assert_ne!(ssh.lines[0].sequence, ssh.lines[1].sequence);
+        let nft_text = super::super::nftables::render(&p);
+        let ipt_text = super::super::iptables::render(&p);
+        for set in p.state_sets() {
+            for f in Family::ALL {
+                let name = nft::state_set(set, f);
+                assert!(nft_text.contains(&format!("\tset {name} {{")), "{name}");
+                assert!(nft_text.contains(&format!("@{name} ")), "{name}");
+                let list = ipt::recent_list(set, f, set.fingerprint(f, RECENT_LISTS));
+                assert!(ipt_text.contains(&format!("--name {list} ")), "{list}");
+            }
+        }
+        for d in &p.doors {
+            for line in &d.lines {
+                let chain = nft::knock_chain(&d.name, line.slot);
+                assert!(nft_text.contains(&format!("chain {chain} {{")), "{chain}");
+                let chain = ipt::knock_chain(&d.name, line.slot);
+                assert!(ipt_text.contains(&format!(":{chain} - [0:0]")), "{chain}");
+            }
+        }
+    }
+
+    #[test]
+    fn rotation_slots_follow_the_period() {
+        assert_eq!(Slot::of_period(30_000_000), Slot::Even);
+        assert_eq!(Slot::of_period(30_000_001), Slot::Odd);
+    }
+}
