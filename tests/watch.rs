@@ -1,14 +1,19 @@
 //! The watcher on the real pipeline: rules in a server namespace log to the
 //! kernel, journald (standalone is fine) stores it, `nfknock watch` reads
-//! it and mails a real SMTP server (aiosmtpd, Debian's python3-aiosmtpd)
-//! on loopback. Nothing leaves the machine: no whois, no reverse DNS.
+//! it and mails a real SMTP server (aiosmtpd, Debian's python3-aiosmtpd).
+//! The watcher, the SMTP server and every responder run inside the server
+//! namespace, on its own loopback, as the watcher runs on a real host: in
+//! the namespace whose firewall it watches. Nothing leaves the machine: no
+//! whois, no reverse DNS, no mail but to loopback.
 //!
-//! Needs root, a journal socket and net.netfilter.nf_log_all_netns=1
-//! (scripts/test.sh sets all up); without them the tests skip, unless
-//! NFKNOCK_REQUIRE_NETNS=1 makes that a failure.
+//! Needs root, a journal socket and net.netfilter.nf_log_all_netns=1 (the
+//! kernel logs a namespace other than the host's only then; scripts/test.sh
+//! sets all up); without them the tests skip, unless NFKNOCK_REQUIRE_NETNS=1
+//! makes that a failure.
 
 mod common;
 
+use std::fs::File;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,8 +21,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Family, Host, KNOCKS, Lab, text, wait_until};
+use nix::sched::{CloneFlags, setns};
 
 const MAIL_WAIT: Duration = Duration::from_secs(15);
+/// The SMTP server's port, on the server namespace's loopback.
+const SMTP_PORT: u16 = 25;
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 fn journal_ready() -> bool {
@@ -35,46 +43,97 @@ fn journal_ready() -> bool {
     ok
 }
 
-/// A real SMTP server writing to a Maildir.
+/// Runs `f` on a thread inside the network namespace `ns`.
+fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let fd = File::open(&path).expect("open netns");
+            setns(fd, CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+        .join()
+        .expect("thread in namespace")
+    })
+}
+
+/// An aiosmtpd handler that refuses, as a server refuses a message too
+/// big, every message containing a marker, and stores the others.
+const REFUSING_HANDLER: &str = r#"
+from aiosmtpd.handlers import Mailbox
+
+class Refusing(Mailbox):
+    def __init__(self, maildir, marker):
+        super().__init__(maildir)
+        self.marker = marker.encode()
+
+    @classmethod
+    def from_cli(cls, parser, *args):
+        return cls(args[0], args[1])
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.marker in envelope.original_content:
+            return "552 5.3.4 Message refused by the test server"
+        return await super().handle_DATA(server, session, envelope)
+"#;
+
+/// A real SMTP server writing to a Maildir, on the server namespace's
+/// loopback.
 struct Smtp {
     child: Option<Child>,
-    port: u16,
+    ns: String,
+    dir: PathBuf,
     maildir: PathBuf,
+    /// Refuse (552) the messages that contain this.
+    refuse: Option<String>,
 }
 
 impl Smtp {
-    fn new(dir: &Path) -> Smtp {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+    fn new(lab: &Lab) -> Smtp {
+        let dir = lab.dir.path().to_path_buf();
         let maildir = dir.join("maildir");
         for sub in ["tmp", "new", "cur"] {
             std::fs::create_dir_all(maildir.join(sub)).unwrap();
         }
         let mut s = Smtp {
             child: None,
-            port,
+            ns: lab.ns(Host::Server),
+            dir,
             maildir,
+            refuse: None,
         };
         s.start();
         s
     }
 
     fn start(&mut self) {
-        let child = Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&self.maildir)
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns])
+            .args(["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{SMTP_PORT}"));
+        match &self.refuse {
+            None => {
+                cmd.args(["-c", "aiosmtpd.handlers.Mailbox"])
+                    .arg(&self.maildir);
+            }
+            Some(marker) => {
+                std::fs::write(self.dir.join("refusing.py"), REFUSING_HANDLER).unwrap();
+                cmd.env("PYTHONPATH", &self.dir)
+                    .args(["-c", "refusing.Refusing"])
+                    .arg(&self.maildir)
+                    .arg(marker);
+            }
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("aiosmtpd (package python3-aiosmtpd)");
         self.child = Some(child);
         let up = wait_until(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            in_netns(&self.ns, || {
+                std::net::TcpStream::connect(("127.0.0.1", SMTP_PORT)).is_ok()
+            })
         });
         assert!(up.is_some(), "aiosmtpd did not start");
     }
@@ -84,6 +143,13 @@ impl Smtp {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// From now on, refuse with 552 every message that contains `marker`.
+    fn refuse(&mut self, marker: &str) {
+        self.stop();
+        self.refuse = Some(marker.to_string());
+        self.start();
     }
 
     fn mails(&self) -> Vec<String> {
@@ -110,35 +176,74 @@ impl Drop for Smtp {
     }
 }
 
-/// `nfknock watch` as systemd would run it: Type=notify, a state directory.
+/// `nfknock watch` as systemd would run it (Type=notify, a state
+/// directory), inside the server's network namespace.
 struct Watcher {
     child: Child,
+    log: PathBuf,
 }
 
 impl Watcher {
-    fn start(config: &Path, state: &Path, extra: &[&str]) -> Watcher {
+    fn start(s: &Setup, extra: &[&str]) -> Watcher {
+        Watcher::start_with(s, extra, None, &[])
+    }
+
+    /// `setup`: shell commands run first in a private mount namespace of
+    /// the watcher's own (mounts there leave the machine untouched);
+    /// `env`: more environment.
+    fn start_with(s: &Setup, extra: &[&str], setup: Option<&str>, env: &[(&str, &str)]) -> Watcher {
+        let state = &s.state;
         let sock_path = state.with_extension("notify");
         let _ = std::fs::remove_file(&sock_path);
         let sock = UnixDatagram::bind(&sock_path).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        let child = Command::new(common::NFKNOCK)
+        let log = s
+            .lab
+            .dir
+            .path()
+            .join(format!("watch-{}.log", NEXT.fetch_add(1, Ordering::SeqCst)));
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &s.lab.ns(Host::Server)]);
+        if let Some(script) = setup {
+            cmd.args(["unshare", "--mount", "--propagation", "private"])
+                .args(["sh", "-ec", &format!("{script}\nexec \"$@\""), "sh"]);
+        }
+        let child = cmd
+            .arg(common::NFKNOCK)
             .arg("-c")
-            .arg(config)
+            .arg(&s.config)
             .arg("watch")
             .args(extra)
             .env("STATE_DIRECTORY", state)
             .env("NOTIFY_SOCKET", &sock_path)
+            .env_remove("JOURNAL_STREAM")
+            .envs(env.iter().copied())
+            .stderr(File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut buf = [0u8; 64];
-        let n = sock.recv(&mut buf).expect("the watcher never said READY=1");
+        let n = sock.recv(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "the watcher never said READY=1 ({e}):\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
         assert_eq!(&buf[..n], b"READY=1");
-        Watcher { child }
+        Watcher { child, log }
     }
 
     fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it wrote to stderr so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
@@ -169,7 +274,7 @@ fn setup(family: Family, notify_extra: &str) -> Option<Setup> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::SeqCst)
     );
-    let smtp = Smtp::new(lab.dir.path());
+    let smtp = Smtp::new(&lab);
     let notify = format!(
         r#"[log]
 prefix = "{prefix}"
@@ -177,12 +282,11 @@ prefix = "{prefix}"
 events = ["knock", "transient"]
 email_to = ["admin@example.org"]
 email_from = "nfknock@example.org"
-smtp = "smtp://127.0.0.1:{port}"
+smtp = "smtp://127.0.0.1:{SMTP_PORT}"
 whois = false
 reverse_dns = false
 {notify_extra}
-"#,
-        port = smtp.port
+"#
     );
     let text = common::one_door_config("nftables", &notify);
     let config = lab.config("nfknock.toml", &text);
@@ -199,7 +303,7 @@ reverse_dns = false
 
 fn knock_is_mailed_with_source_and_door(family: Family) {
     let Some(s) = setup(family, "") else { return };
-    let _w = Watcher::start(&s.config, &s.state, &[]);
+    let _w = Watcher::start(&s, &[]);
     s.lab.knock(Host::Client, &KNOCKS, "20ms");
     let mails = s.smtp.wait_for(1);
     assert_eq!(mails.len(), 1, "{mails:?}");
@@ -220,7 +324,7 @@ fn forged_and_garbage_lines_mail_nothing() {
     let Some(s) = setup(Family::V4, "") else {
         return;
     };
-    let mut w = Watcher::start(&s.config, &s.state, &[]);
+    let mut w = Watcher::start(&s, &[]);
     let forged = format!(
         "{}: knock door=ssh IN=eth0 SRC=198.51.100.66 DST=192.0.2.1",
         s.prefix
@@ -262,13 +366,13 @@ fn restart_neither_loses_nor_repeats_a_mail() {
     let Some(s) = setup(Family::V4, "") else {
         return;
     };
-    let w = Watcher::start(&s.config, &s.state, &[]);
+    let w = Watcher::start(&s, &[]);
     s.lab.knock(Host::Client, &KNOCKS, "20ms");
     assert_eq!(s.smtp.wait_for(1).len(), 1);
     drop(w);
     // This knock happens while no watcher runs.
     s.lab.knock(Host::Attacker, &KNOCKS, "20ms");
-    let _w = Watcher::start(&s.config, &s.state, &[]);
+    let _w = Watcher::start(&s, &[]);
     let mails = s.smtp.wait_for(2);
     assert_eq!(mails.len(), 2, "{mails:?}");
     assert!(mails.iter().any(|m| m.contains("knock from 192.0.2.3")));
@@ -283,7 +387,7 @@ fn mail_waits_in_the_spool_while_the_server_is_down() {
         return;
     };
     s.smtp.stop();
-    let _w = Watcher::start(&s.config, &s.state, &[]);
+    let _w = Watcher::start(&s, &[]);
     s.lab.knock(Host::Client, &KNOCKS, "20ms");
     let spool = s.state.join("spool");
     let spooled = wait_until(MAIL_WAIT, || {
@@ -305,7 +409,7 @@ fn a_flood_stays_within_the_budget_plus_a_digest() {
     let Some(s) = setup(Family::V4, "max_mails_per_hour = 2\ndigest_delay = \"2s\"") else {
         return;
     };
-    let _w = Watcher::start(&s.config, &s.state, &[]);
+    let _w = Watcher::start(&s, &[]);
     for _ in 0..5 {
         s.lab.knock(Host::Client, &KNOCKS, "20ms");
     }
@@ -330,7 +434,7 @@ fn journal_dir_reads_a_directory_of_journal_files() {
     if !Path::new(&dir).exists() {
         panic!("no runtime journal directory {dir}");
     }
-    let _w = Watcher::start(&s.config, &s.state, &["--journal-dir", &dir]);
+    let _w = Watcher::start(&s, &["--journal-dir", &dir]);
     s.lab.knock(Host::Client, &KNOCKS, "20ms");
     let mails = s.smtp.wait_for(1);
     assert_eq!(mails.len(), 1);
@@ -348,24 +452,13 @@ fn notify_test_sends_or_says_why_not() {
     let Some(mut s) = setup(Family::V4, "") else {
         return;
     };
-    let run = || {
-        Command::new(common::NFKNOCK)
-            .arg("-c")
-            .arg(&s.config)
-            .arg("notify-test")
-            .output()
-            .unwrap()
-    };
+    let config = s.config.to_str().unwrap().to_string();
+    let run = || s.lab.nfknock(Host::Server, &["-c", &config, "notify-test"]);
     let out = run();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(s.smtp.wait_for(1)[0].contains("nfknock test mail"));
     s.smtp.stop();
-    let out = Command::new(common::NFKNOCK)
-        .arg("-c")
-        .arg(&s.config)
-        .arg("notify-test")
-        .output()
-        .unwrap();
+    let out = run();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("did not take the test mail"),
@@ -374,40 +467,54 @@ fn notify_test_sends_or_says_why_not() {
     );
 }
 
-/// A whois server on loopback, answering like a RIR: the watcher's
-/// lookup goes there, never outside.
-fn whois_responder() -> u16 {
+/// A whois server on the server namespace's loopback at `port`,
+/// answering like a RIR with `answer(query)`: the watcher's lookups go
+/// there, never outside. Returns the queries it got.
+fn whois_responder(
+    s: &Setup,
+    port: u16,
+    answer: fn(&str) -> String,
+) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
     use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = in_netns(&s.lab.ns(Host::Server), || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).unwrap()
+    });
+    let queries = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = queries.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
             let mut query = String::new();
             let _ = BufReader::new(&conn).read_line(&mut query);
-            let answer = format!(
-                "% test whois for {}\ninetnum: 192.0.2.0 - 192.0.2.255\norg-name: Documentation Org\ncountry: ZZ\n",
-                query.trim()
-            );
-            let _ = conn.write_all(answer.as_bytes());
+            seen.lock().unwrap().push(query.trim().to_string());
+            let _ = conn.write_all(answer(query.trim()).as_bytes());
         }
     });
-    port
+    queries
 }
 
-#[test]
-fn mails_carry_a_whois_summary() {
-    let port = whois_responder();
-    let extra = format!("whois_server = \"127.0.0.1:{port}\"");
-    // TOML refuses duplicate keys: turn the setup's `whois = false` on.
-    let Some(s) = setup(Family::V4, &extra) else {
-        return;
-    };
+fn rir_answer(query: &str) -> String {
+    format!(
+        "% test whois for {query}\ninetnum: 192.0.2.0 - 192.0.2.255\norg-name: Documentation Org\ncountry: ZZ\n"
+    )
+}
+
+/// Turns the setup's `whois = false` on (TOML refuses duplicate keys).
+fn whois_on(s: &Setup) {
     let text = std::fs::read_to_string(&s.config)
         .unwrap()
         .replace("whois = false", "whois = true");
     std::fs::write(&s.config, text).unwrap();
-    let _w = Watcher::start(&s.config, &s.state, &[]);
+}
+
+#[test]
+fn mails_carry_a_whois_summary() {
+    let Some(s) = setup(Family::V4, "whois_server = \"127.0.0.1\"") else {
+        return;
+    };
+    whois_on(&s);
+    whois_responder(&s, 43, rir_answer);
+    let _w = Watcher::start(&s, &[]);
     s.lab.knock(Host::Client, &KNOCKS, "20ms");
     let mails = s.smtp.wait_for(1);
     assert_eq!(mails.len(), 1);
@@ -425,7 +532,7 @@ fn transient_acceptances_are_mailed() {
     let Some(s) = setup(Family::V4, "") else {
         return;
     };
-    let _w = Watcher::start(&s.config, &s.state, &[]);
+    let _w = Watcher::start(&s, &[]);
     let out = s
         .lab
         .nfknock(Host::Server, &["transient", "add", "192.0.2.3"]);
@@ -439,4 +546,91 @@ fn transient_acceptances_are_mailed() {
         "{}",
         mails[0]
     );
+}
+
+/// The files in a directory (none when it does not exist).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// CPU time (user + system) a process used so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name in parentheses: state is field 3, utime 14.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A mail the server refuses for good (552, as for a message too big) is
+/// set aside with an error, and the next mail goes at once.
+#[test]
+fn a_refused_mail_is_set_aside_and_jams_nothing() {
+    let Some(mut s) = setup(Family::V4, "") else {
+        return;
+    };
+    s.smtp.refuse("knock from 192.0.2.2 ");
+    let mut w = Watcher::start(&s, &[]);
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    let refused = s.state.join("spool/refused");
+    let aside = wait_until(MAIL_WAIT, || files(&refused).len() == 1);
+    assert!(aside.is_some(), "not set aside:\n{}", w.log());
+    assert!(
+        std::fs::read_to_string(&files(&refused)[0])
+            .unwrap()
+            .contains("knock from 192.0.2.2 "),
+    );
+    assert!(
+        w.log().contains("refused the mail") && w.log().contains("552"),
+        "{}",
+        w.log()
+    );
+    s.lab.knock(Host::Attacker, &KNOCKS, "20ms");
+    let mails = s.smtp.wait_for(1);
+    assert_eq!(mails.len(), 1, "the refused mail jams the next one");
+    assert!(mails[0].contains("knock from 192.0.2.3 "), "{}", mails[0]);
+    assert!(files(&s.state.join("spool")).is_empty());
+    assert!(w.alive());
+}
+
+/// While mails wait for a dead server, the watcher sleeps until the first
+/// one's retry: a later mail due sooner must not make it spin.
+#[test]
+fn a_waiting_spool_costs_no_cpu() {
+    let Some(mut s) = setup(Family::V4, "") else {
+        return;
+    };
+    s.smtp.stop();
+    let w = Watcher::start(&s, &[]);
+    let spool = s.state.join("spool");
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    let first = wait_until(MAIL_WAIT, || files(&spool).len() == 1);
+    assert!(first.is_some(), "nothing was spooled:\n{}", w.log());
+    let since_first = std::time::Instant::now();
+    s.lab.knock(Host::Attacker, &KNOCKS, "20ms");
+    assert!(wait_until(MAIL_WAIT, || files(&spool).len() == 2).is_some());
+    // The first retry (after 2 s) fails and waits 4 s more, while the
+    // second mail is due: measure in between.
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(since_first.elapsed()));
+    let before = cpu_ticks(w.pid());
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(w.pid()) - before;
+    // Clock ticks are 1/100 s: 3 s of a spin would be ~300.
+    assert!(
+        used <= 15,
+        "the watcher used {used} ticks in 3 s while waiting"
+    );
+    s.smtp.start();
+    let mails = s.smtp.wait_for(2);
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(mails[0].contains("knock from 192.0.2.2 "), "in order");
+    assert!(mails[1].contains("knock from 192.0.2.3 "), "in order");
 }

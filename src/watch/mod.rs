@@ -14,6 +14,7 @@ pub mod lookup;
 pub mod mail;
 pub mod spool;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,7 +24,7 @@ use crate::config::{Config, Notify};
 use event::Event;
 use limit::Limiter;
 use mail::{Outgoing, Sender};
-use spool::Spool;
+use spool::{Digest, Spool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -120,14 +121,19 @@ fn open_journal(dir: Option<&Path>) -> Result<Journal, Error> {
 }
 
 /// Delivers mails: straight to the server while nothing waits in the
-/// spool, else behind what waits, so mails keep their order.
+/// spool, else behind what waits, so mails keep their order. A mail the
+/// server refuses for good (5xx) is set aside, not retried: it would hold
+/// up every later one.
 pub struct Mailer<'a> {
     notify: &'a Notify,
     sender: Box<dyn Sender>,
     spool: Spool,
     limiter: Limiter,
-    /// The events waiting for the digest, as in the spool's digest file.
-    pending: Vec<Event>,
+    /// The events waiting for the digest, as in the spool's digest files.
+    pending: Digest,
+    /// Spool files sent (or set aside) that could not be removed (a
+    /// read-only disk): never sent again while the watcher runs.
+    done: HashSet<PathBuf>,
     dry_run: bool,
     host: String,
 }
@@ -139,23 +145,24 @@ impl<'a> Mailer<'a> {
         Ok(Mailer {
             notify,
             sender,
-            pending: spool.digest_events(),
+            pending: spool.digest(),
             spool,
             limiter: Limiter::new(notify.max_mails_per_hour, notify.digest_delay),
+            done: HashSet::new(),
             dry_run,
             host: "localhost".into(),
         })
     }
 
     /// Mails one event, or keeps it for the digest when the hourly budget
-    /// is spent. Returns once the mail is sent or safely spooled.
+    /// is spent. Returns once the mail is sent, safely spooled or set
+    /// aside.
     pub fn event(&mut self, e: &Event) -> Result<(), Error> {
         self.host = e.host.clone();
         if !self.limiter.allow(Instant::now()) {
             self.spool
-                .append_digest(e)
+                .add_to_digest(&mut self.pending, e)
                 .map_err(|err| Error::State(PathBuf::from("digest"), err))?;
-            self.pending.push(e.clone());
             return Ok(());
         }
         let lookups = lookup::lookup(self.notify, e.source);
@@ -168,10 +175,14 @@ impl<'a> Mailer<'a> {
             println!("{}\n", m.message);
             return Ok(());
         }
-        if self.spool.is_empty() {
+        if self.nothing_waits() {
             match self.sender.send(&m) {
                 Ok(()) => {
                     log(6, &format!("mailed: {}", m.subject), &[("MAIL", "sent")]);
+                    return Ok(());
+                }
+                Err(e) if e.permanent => {
+                    self.refused(&m, &e, None);
                     return Ok(());
                 }
                 Err(e) => log(
@@ -181,24 +192,83 @@ impl<'a> Mailer<'a> {
                 ),
             }
         }
+        if self.spool.is_full() {
+            log(
+                3,
+                &format!(
+                    "the spool holds {} mails already: dropped the mail \"{}\" (the journal still has the event)",
+                    spool::MAX_MAILS,
+                    m.subject
+                ),
+                &[("MAIL", "dropped")],
+            );
+            return Ok(());
+        }
         self.spool
             .add(&m)
             .map_err(|e| Error::State(PathBuf::from("spool"), e))
+    }
+
+    /// Whether no spooled mail waits to go first.
+    fn nothing_waits(&self) -> bool {
+        self.spool
+            .list()
+            .map(|l| l.iter().all(|p| self.done.contains(p)))
+            .unwrap_or(true)
+    }
+
+    /// A mail the server will never take: logged at error and kept in
+    /// `spool/refused/` for the admin, out of the way of the others.
+    fn refused(&mut self, m: &Outgoing, why: &dyn std::fmt::Display, spooled: Option<&Path>) {
+        let kept = match spooled {
+            Some(path) => self.spool.set_aside(path),
+            None => self.spool.refused(m),
+        };
+        let kept = match kept {
+            Ok(path) => format!("kept in {}", path.display()),
+            Err(e) => {
+                if let Some(path) = spooled {
+                    self.done.insert(path.to_path_buf());
+                }
+                format!("and cannot be kept: {e}")
+            }
+        };
+        log(
+            3,
+            &format!(
+                "the mail server refused the mail \"{}\" for good ({why}); it is {kept}",
+                m.subject
+            ),
+            &[("MAIL", "refused")],
+        );
     }
 
     /// Retries due spooled mails in order and sends a due digest.
     pub fn tick(&mut self) -> Result<(), Error> {
         if !self.dry_run {
             for path in self.spool.list().unwrap_or_default() {
+                if self.done.contains(&path) {
+                    continue;
+                }
                 let Ok(entry) = self.spool.read(&path) else {
                     log(
                         3,
                         &format!("unreadable spool file {} left aside", path.display()),
                         &[],
                     );
-                    let _ = std::fs::rename(&path, path.with_extension("bad"));
+                    if std::fs::rename(&path, path.with_extension("bad")).is_err() {
+                        self.done.insert(path);
+                    }
                     continue;
                 };
+                if Spool::expired(&path) {
+                    let why = format!(
+                        "it waited more than {}",
+                        humantime::format_duration(spool::MAX_AGE)
+                    );
+                    self.refused(&entry.mail, &why, Some(&path));
+                    continue;
+                }
                 if !Spool::due(&entry) {
                     break;
                 }
@@ -209,8 +279,19 @@ impl<'a> Mailer<'a> {
                             &format!("mailed from the spool: {}", entry.mail.subject),
                             &[("MAIL", "sent")],
                         );
-                        let _ = std::fs::remove_file(&path);
+                        if let Err(e) = std::fs::remove_file(&path) {
+                            log(
+                                3,
+                                &format!(
+                                    "cannot remove the sent mail {}: {e}; it is not sent again while the watcher runs",
+                                    path.display()
+                                ),
+                                &[],
+                            );
+                            self.done.insert(path);
+                        }
                     }
+                    Err(e) if e.permanent => self.refused(&entry.mail, &e, Some(&path)),
                     Err(e) => {
                         log(4, &format!("still cannot mail: {e}"), &[]);
                         let _ = self.spool.failed(&path, entry);
@@ -227,7 +308,7 @@ impl<'a> Mailer<'a> {
             self.spool
                 .clear_digest()
                 .map_err(|e| Error::State(PathBuf::from("digest"), e))?;
-            self.pending.clear();
+            self.pending = Digest::default();
         }
         Ok(())
     }
@@ -237,7 +318,7 @@ impl<'a> Mailer<'a> {
         let retry = if self.dry_run {
             None
         } else {
-            self.spool.next_retry()
+            self.spool.next_retry(&self.done)
         };
         let digest = (!self.pending.is_empty()).then(|| self.limiter.until_digest(Instant::now()));
         match (retry, digest) {
