@@ -634,3 +634,75 @@ fn a_waiting_spool_costs_no_cpu() {
     assert!(mails[0].contains("knock from 192.0.2.2 "), "in order");
     assert!(mails[1].contains("knock from 192.0.2.3 "), "in order");
 }
+
+/// Runs a command in the mount namespace of a process.
+fn in_mounts_of(pid: u32, cmd: &[&str]) {
+    let out = Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m", "--"])
+        .args(cmd)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
+}
+
+/// The state directory turns read-only (a full disk alike: the cursor
+/// cannot be saved) after a mail was sent: the watcher carries on, saves
+/// the cursor once it can, and a restart repeats no mail. The mount is
+/// the watcher's own (a private mount namespace): the machine is untouched.
+#[test]
+fn a_read_only_state_directory_repeats_no_mail() {
+    let Some(s) = setup(Family::V4, "") else {
+        return;
+    };
+    std::fs::create_dir_all(&s.state).unwrap();
+    let state = s.state.to_str().unwrap();
+    let mut w = Watcher::start_with(
+        &s,
+        &[],
+        Some(&format!("mount --bind '{state}' '{state}'")),
+        &[],
+    );
+    in_mounts_of(w.pid(), &["mount", "-o", "remount,bind,ro", state]);
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    assert_eq!(s.smtp.wait_for(1).len(), 1);
+    let said = wait_until(MAIL_WAIT, || {
+        w.log().contains("cannot save the journal cursor")
+    });
+    assert!(said.is_some(), "{}", w.log());
+    assert!(w.log().contains("Read-only file system"), "{}", w.log());
+    assert!(w.alive(), "the watcher exited:\n{}", w.log());
+    s.lab.knock(Host::Attacker, &KNOCKS, "20ms");
+    assert_eq!(s.smtp.wait_for(2).len(), 2);
+    assert!(w.alive(), "the watcher exited:\n{}", w.log());
+    // The disk comes back: the cursor is saved without a new event.
+    in_mounts_of(w.pid(), &["mount", "-o", "remount,bind,rw", state]);
+    let saved = wait_until(MAIL_WAIT, || w.log().contains("saved the journal cursor"));
+    assert!(saved.is_some(), "{}", w.log());
+    drop(w);
+    let w = Watcher::start(&s, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let mails = s.smtp.mails();
+    assert_eq!(mails.len(), 2, "a restart repeated a mail:\n{}", w.log());
+}
+
+/// The hourly budget is kept in the state directory: a restart does not
+/// give a new one.
+#[test]
+fn the_hourly_budget_survives_a_restart() {
+    let Some(s) = setup(Family::V4, "max_mails_per_hour = 1\ndigest_delay = \"1s\"") else {
+        return;
+    };
+    let w = Watcher::start(&s, &[]);
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    assert_eq!(s.smtp.wait_for(1).len(), 1);
+    drop(w);
+    let _w = Watcher::start(&s, &[]);
+    s.lab.knock(Host::Attacker, &KNOCKS, "20ms");
+    let mails = s.smtp.wait_for(2);
+    assert_eq!(mails.len(), 2);
+    assert!(
+        mails[1].contains("1 more nfknock events (digest)"),
+        "the budget was reset:\n{}",
+        mails[1]
+    );
+}

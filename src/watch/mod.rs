@@ -96,13 +96,12 @@ fn cursor_path(state: &Path, journal_dir: Option<&Path>) -> PathBuf {
 }
 
 fn save_cursor(path: &Path, cursor: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(cursor.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    spool::write_atomic(path, cursor.as_bytes())
 }
+
+/// How often a cursor that could not be saved (full or read-only disk) is
+/// tried again while no event comes.
+const CURSOR_RETRY: Duration = Duration::from_secs(5);
 
 fn open_journal(dir: Option<&Path>) -> Result<Journal, Error> {
     let mut j = match dir {
@@ -134,6 +133,8 @@ pub struct Mailer<'a> {
     /// Spool files sent (or set aside) that could not be removed (a
     /// read-only disk): never sent again while the watcher runs.
     done: HashSet<PathBuf>,
+    /// The budget file could not be written (logged once until it can).
+    budget_unsaved: bool,
     dry_run: bool,
     host: String,
 }
@@ -142,16 +143,37 @@ impl<'a> Mailer<'a> {
     pub fn new(notify: &'a Notify, state: &Path, dry_run: bool) -> Result<Mailer<'a>, Error> {
         let sender = mail::sender(notify).map_err(Error::Config)?;
         let spool = Spool::open(state).map_err(|e| Error::State(state.to_path_buf(), e))?;
+        let mut limiter = Limiter::new(notify.max_mails_per_hour, notify.digest_delay);
+        limiter.restore(&spool.budget(), Instant::now(), SystemTime::now());
         Ok(Mailer {
             notify,
             sender,
             pending: spool.digest(),
             spool,
-            limiter: Limiter::new(notify.max_mails_per_hour, notify.digest_delay),
+            limiter,
             done: HashSet::new(),
+            budget_unsaved: false,
             dry_run,
             host: "localhost".into(),
         })
+    }
+
+    /// Writes the hourly budget down, so that a restart does not reset it.
+    /// A failure (full disk) is logged, not fatal: the mail went already.
+    fn save_budget(&mut self) {
+        let sent = self.limiter.sent_times(Instant::now(), SystemTime::now());
+        match self.spool.save_budget(&sent) {
+            Ok(()) => self.budget_unsaved = false,
+            Err(e) if !self.budget_unsaved => {
+                self.budget_unsaved = true;
+                log(
+                    3,
+                    &format!("cannot save the hourly mail budget: {e}; carrying on"),
+                    &[],
+                );
+            }
+            Err(_) => {}
+        }
     }
 
     /// Mails one event, or keeps it for the digest when the hourly budget
@@ -160,10 +182,21 @@ impl<'a> Mailer<'a> {
     pub fn event(&mut self, e: &Event) -> Result<(), Error> {
         self.host = e.host.clone();
         if !self.limiter.allow(Instant::now()) {
-            self.spool
-                .add_to_digest(&mut self.pending, e)
-                .map_err(|err| Error::State(PathBuf::from("digest"), err))?;
+            if let Err(err) = self.spool.add_to_digest(&mut self.pending, e) {
+                // Kept in memory: the digest still goes out, and the
+                // journal cursor (not saved either) has the event again
+                // after a restart.
+                log(
+                    3,
+                    &format!("cannot save the event for the digest: {err}; kept in memory"),
+                    &[],
+                );
+                self.pending.events.push(e.clone());
+            }
             return Ok(());
+        }
+        if !self.dry_run {
+            self.save_budget();
         }
         let lookups = lookup::lookup(self.notify, e.source);
         let (subject, body) = mail::event_text(e, &lookups);
@@ -305,9 +338,18 @@ impl<'a> Mailer<'a> {
             let m = mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?;
             self.deliver(m)?;
             self.limiter.digest_sent(Instant::now());
-            self.spool
-                .clear_digest()
-                .map_err(|e| Error::State(PathBuf::from("digest"), e))?;
+            if !self.dry_run {
+                self.save_budget();
+            }
+            if let Err(e) = self.spool.clear_digest() {
+                log(
+                    3,
+                    &format!(
+                        "cannot remove the digest's events, which are mailed: {e}; a restart now would mail them again"
+                    ),
+                    &[],
+                );
+            }
             self.pending = Digest::default();
         }
         Ok(())
@@ -372,16 +414,49 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
     log(6, "watching the journal for nfknock's kernel messages", &[]);
     // The cursor is saved (with an fsync) right after each mail is sent or
     // spooled, so that a restart repeats none; past any other entry it only
-    // needs saving once the journal is drained, not once per entry.
-    let save = |j: &mut Journal| -> Result<(), Error> {
+    // needs saving once the journal is drained, not once per entry. When it
+    // cannot be saved (full or read-only disk) the watcher carries on and
+    // tries again: exiting would have systemd restart it from the old
+    // cursor and mail the same event again, every 5 s.
+    let mut cursor_error: Option<String> = None;
+    let mut save = |j: &mut Journal| -> Result<bool, Error> {
         if opts.dry_run {
-            return Ok(());
+            return Ok(true);
         }
         let c = j.cursor().map_err(Error::Journal)?;
-        save_cursor(&cursor_file, &c).map_err(|e| Error::State(cursor_file.clone(), e))
+        match save_cursor(&cursor_file, &c) {
+            Ok(()) => {
+                if cursor_error.take().is_some() {
+                    log(
+                        5,
+                        &format!(
+                            "saved the journal cursor to {} again",
+                            cursor_file.display()
+                        ),
+                        &[],
+                    );
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                let e = e.to_string();
+                if cursor_error.as_deref() != Some(&e) {
+                    log(
+                        3,
+                        &format!(
+                            "cannot save the journal cursor to {}: {e}; carrying on and trying again (a restart now would mail the last events again)",
+                            cursor_file.display()
+                        ),
+                        &[],
+                    );
+                    cursor_error = Some(e);
+                }
+                Ok(false)
+            }
+        }
     };
+    let mut unsaved = false;
     loop {
-        let mut unsaved = false;
         while j.next().map_err(Error::Journal)? > 0 {
             let message = field(&mut j, "MESSAGE").unwrap_or_default();
             // The kernel's own messages have facility kern (0); lines
@@ -394,8 +469,7 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
                 match event::parse(&message, &cfg.log_prefix, &host, time) {
                     Some(Ok(e)) if notify.events.contains(&e.kind) => {
                         mailer.event(&e)?;
-                        save(&mut j)?;
-                        unsaved = false;
+                        unsaved = !save(&mut j)?;
                     }
                     Some(Ok(_)) | None => {}
                     Some(Err(why)) => {
@@ -405,10 +479,14 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
             }
         }
         if unsaved {
-            save(&mut j)?;
+            unsaved = !save(&mut j)?;
         }
         mailer.tick()?;
-        j.wait(mailer.next_deadline()).map_err(Error::Journal)?;
+        let mut deadline = mailer.next_deadline();
+        if unsaved {
+            deadline = Some(deadline.map_or(CURSOR_RETRY, |d| d.min(CURSOR_RETRY)));
+        }
+        j.wait(deadline).map_err(Error::Journal)?;
     }
 }
 

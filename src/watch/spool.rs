@@ -34,6 +34,8 @@ const DIGEST_FILE: &str = "digest.jsonl";
 /// The digest's counts of the events beyond `DIGEST_FULL`.
 const DIGEST_COUNTS: &str = "digest-counts.json";
 const REFUSED_DIR: &str = "refused";
+/// When the mails of the last hour went (the hourly budget).
+const BUDGET_FILE: &str = "budget.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Spooled {
@@ -73,6 +75,7 @@ fn count_key(e: &Event) -> String {
 pub struct Spool {
     dir: PathBuf,
     digest: PathBuf,
+    budget: PathBuf,
     counts: PathBuf,
     /// Retries recorded in memory as well, so that a full disk cannot make
     /// a failed mail due again at once (and the watcher spin).
@@ -92,7 +95,7 @@ pub fn backoff(attempts: u32) -> Duration {
         .min(MAX_RETRY)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let written = (|| {
@@ -121,6 +124,7 @@ impl Spool {
         let spool = Spool {
             dir,
             digest: state.join(DIGEST_FILE),
+            budget: state.join(BUDGET_FILE),
             counts: state.join(DIGEST_COUNTS),
             retries: Default::default(),
         };
@@ -294,6 +298,18 @@ impl Spool {
             .open(&self.digest)?;
         f.write_all(&line)?;
         f.sync_data()
+    }
+
+    /// When the mails of the last hour went (seconds since the epoch).
+    pub fn budget(&self) -> Vec<u64> {
+        std::fs::read(&self.budget)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save_budget(&self, sent: &[u64]) -> std::io::Result<()> {
+        write_atomic(&self.budget, &serde_json::to_vec(sent).expect("serializes"))
     }
 
     /// Forgets the digest's events once the digest mail is sent or spooled.
