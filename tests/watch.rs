@@ -706,3 +706,30 @@ fn the_hourly_budget_survives_a_restart() {
         mails[1]
     );
 }
+
+/// A corrupt cursor file is named, set aside, and the watcher starts at
+/// the end of the journal instead of exiting at every start.
+#[test]
+fn a_corrupt_cursor_is_set_aside() {
+    let Some(s) = setup(Family::V4, "") else {
+        return;
+    };
+    std::fs::create_dir_all(&s.state).unwrap();
+    let cursor = s.state.join("cursor");
+    std::fs::write(&cursor, "s=torn;i=\n").unwrap();
+    let mut w = Watcher::start(&s, &[]);
+    let log = w.log();
+    assert!(
+        log.contains(&format!("journal cursor in {}", cursor.display()))
+            && log.contains("cursor.bad"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.state.join("cursor.bad")).unwrap(),
+        "s=torn;i=\n"
+    );
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    assert_eq!(s.smtp.wait_for(1).len(), 1);
+    assert!(w.alive());
+    assert_ne!(std::fs::read_to_string(&cursor).unwrap(), "s=torn;i=\n");
+}

@@ -99,6 +99,47 @@ fn save_cursor(path: &Path, cursor: &str) -> std::io::Result<()> {
     spool::write_atomic(path, cursor.as_bytes())
 }
 
+/// Goes back to where the last run stopped; false when there is no saved
+/// cursor to go back to. A cursor journald does not take (a torn or
+/// corrupt file) is logged and set aside as `<file>.bad`: it must not stop
+/// the watcher for good, restart after restart.
+fn seek_saved_cursor(j: &mut Journal, file: &Path) -> Result<bool, Error> {
+    let cursor = match std::fs::read_to_string(file) {
+        Ok(c) if !c.trim().is_empty() => c.trim().to_string(),
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            set_cursor_aside(file, &e.to_string());
+            return Ok(false);
+        }
+    };
+    if let Err(e) = j.seek_cursor(&cursor) {
+        set_cursor_aside(file, &e.to_string());
+        return Ok(false);
+    }
+    // The entry at the cursor was handled already.
+    if j.next().map_err(Error::Journal)? > 0 && !j.test_cursor(&cursor).unwrap_or(false) {
+        j.previous().map_err(Error::Journal)?;
+    }
+    Ok(true)
+}
+
+fn set_cursor_aside(file: &Path, why: &str) {
+    let bad = file.with_extension("bad");
+    let kept = match std::fs::rename(file, &bad) {
+        Ok(()) => format!("set aside as {}", bad.display()),
+        Err(e) => format!("cannot set it aside: {e}"),
+    };
+    log(
+        3,
+        &format!(
+            "the journal cursor in {} is unusable ({why}); {kept}; starting at the end of the journal: events since the last run are not mailed",
+            file.display()
+        ),
+        &[],
+    );
+}
+
 /// How often a cursor that could not be saved (full or read-only disk) is
 /// tried again while no event comes.
 const CURSOR_RETRY: Duration = Duration::from_secs(5);
@@ -393,21 +434,12 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
     let mut mailer = Mailer::new(notify, &opts.state_dir, opts.dry_run)?;
     let mut j = open_journal(opts.journal_dir.as_deref())?;
     let cursor_file = cursor_path(&opts.state_dir, opts.journal_dir.as_deref());
-    match std::fs::read_to_string(&cursor_file) {
-        Ok(c) if !c.trim().is_empty() => {
-            j.seek_cursor(c.trim()).map_err(Error::Journal)?;
-            // The entry at the cursor was handled already.
-            if j.next().map_err(Error::Journal)? > 0 && !j.test_cursor(c.trim()).unwrap_or(false) {
-                j.previous().map_err(Error::Journal)?;
-            }
-        }
-        _ => {
-            // First start: no mail storm of old history.
-            j.seek_tail().map_err(Error::Journal)?;
-            j.previous().map_err(Error::Journal)?;
-            if let Ok(c) = j.cursor() {
-                let _ = save_cursor(&cursor_file, &c);
-            }
+    if !seek_saved_cursor(&mut j, &cursor_file)? {
+        // First start (or an unusable cursor): no mail storm of old history.
+        j.seek_tail().map_err(Error::Journal)?;
+        j.previous().map_err(Error::Journal)?;
+        if let Ok(c) = j.cursor() {
+            let _ = save_cursor(&cursor_file, &c);
         }
     }
     notify_ready();
