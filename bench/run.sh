@@ -19,6 +19,9 @@ out=${BENCH_OUT:-BENCHMARKS.md}
 bash scripts/deps.sh >/dev/null
 # The watcher's section reads the kernel log through journald.
 bash scripts/journald.sh
+# Put back as it was at the end (cleanup): it lets every namespace's packet
+# logs into the kernel log.
+all_netns=$(sysctl -n net.netfilter.nf_log_all_netns)
 sysctl -q -w net.netfilter.nf_log_all_netns=1
 cargo build --release --locked -q --bin nfknock --example knock_latency --example conn_rate --example knock_stream
 NFK=$PWD/target/release/nfknock
@@ -31,7 +34,7 @@ export STATE_DIRECTORY=$tmp/state
 
 source bench/lib.sh
 for f in packet knock watch apply flood; do source "bench/$f.sh"; done
-cleanup() { pkill -f "knockd -d -i eth0 -c $tmp/" 2>/dev/null || true; lab_down; rm -rf "$tmp"; }
+cleanup() { pkill -f "knockd -d -i eth0 -c $tmp/" 2>/dev/null || true; lab_down; rm -rf "$tmp"; sysctl -q -w net.netfilter.nf_log_all_netns="$all_netns"; }
 trap cleanup EXIT
 lab_up
 

@@ -1,7 +1,8 @@
 # The watcher: from a knock to the mail a real SMTP server accepts, and the
 # watcher's CPU and memory idle and under a sustained load. The rules log in
 # the server namespace, journald reads the kernel log, `nfknock watch` mails
-# bench/smtp_recorder.py on loopback. Sourced by bench/run.sh.
+# bench/smtp_recorder.py on loopback, both in the server namespace. Sourced
+# by bench/run.sh.
 
 # CPU seconds (user + system) of process PID so far.
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
@@ -46,13 +47,16 @@ bench_watch() {
     watch_config "$tmp/watch-budget.toml" "$port" 20
     on srv "$NFK" -q -c "$tmp/watch-each.toml" apply --no-persist
     touch "$mails"
-    /usr/bin/python3 bench/smtp_recorder.py "$port" "$mails" & local smtp=$!
-    for _ in $(seq 50); do /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break; sleep 0.1; done
+    # The watcher runs in the namespace whose firewall it watches (it trusts
+    # only lines of its own), the SMTP server on that namespace's loopback.
+    # `ip netns exec` execs: $! is the process itself.
+    ip netns exec "$id-srv" /usr/bin/python3 bench/smtp_recorder.py "$port" "$mails" & local smtp=$!
+    for _ in $(seq 50); do on srv /usr/bin/python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break; sleep 0.1; done
     local watcher
     start_watcher() { # config
         [ -z "${watcher:-}" ] || { kill "$watcher"; wait "$watcher" 2>/dev/null || true; }
         rm -rf "$tmp/watch-state"
-        STATE_DIRECTORY=$tmp/watch-state "$NFK" -q -c "$1" watch & watcher=$!
+        STATE_DIRECTORY=$tmp/watch-state ip netns exec "$id-srv" "$NFK" -q -c "$1" watch & watcher=$!
         sleep 1
     }
     # load LABEL: $rate knocks a second for $secs s; one row of the table.

@@ -9,6 +9,10 @@ bash scripts/deps.sh
 # The watcher tests read kernel messages from the journal.
 bash scripts/journald.sh
 # Log lines from the tests' network namespaces reach the kernel log only so.
+# It lets every namespace's packet logs in (nfknock watch warns about it):
+# put it back as it was when the tests end.
+all_netns=$(sysctl -n net.netfilter.nf_log_all_netns)
+trap 'sysctl -q -w net.netfilter.nf_log_all_netns="$all_netns"' EXIT
 sysctl -q -w net.netfilter.nf_log_all_netns=1
 # In CI a test that cannot build its namespaces fails instead of skipping.
 export NFKNOCK_REQUIRE_NETNS=1

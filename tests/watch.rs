@@ -183,15 +183,25 @@ struct Watcher {
     log: PathBuf,
 }
 
+/// How to start a watcher, beyond the usual.
+#[derive(Default)]
+struct Start<'a> {
+    /// Shell commands run first in a private mount namespace of the
+    /// watcher's own (mounts there leave the machine untouched).
+    setup: Option<&'a str>,
+    /// More environment.
+    env: &'a [(&'a str, &'a str)],
+    /// In the machine's own network namespace rather than the server's
+    /// (the watcher only reads the journal: nothing changes there).
+    host_netns: bool,
+}
+
 impl Watcher {
     fn start(s: &Setup, extra: &[&str]) -> Watcher {
-        Watcher::start_with(s, extra, None, &[])
+        Watcher::start_with(s, extra, Start::default())
     }
 
-    /// `setup`: shell commands run first in a private mount namespace of
-    /// the watcher's own (mounts there leave the machine untouched);
-    /// `env`: more environment.
-    fn start_with(s: &Setup, extra: &[&str], setup: Option<&str>, env: &[(&str, &str)]) -> Watcher {
+    fn start_with(s: &Setup, extra: &[&str], how: Start) -> Watcher {
         let state = &s.state;
         let sock_path = state.with_extension("notify");
         let _ = std::fs::remove_file(&sock_path);
@@ -203,14 +213,23 @@ impl Watcher {
             .dir
             .path()
             .join(format!("watch-{}.log", NEXT.fetch_add(1, Ordering::SeqCst)));
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &s.lab.ns(Host::Server)]);
-        if let Some(script) = setup {
-            cmd.args(["unshare", "--mount", "--propagation", "private"])
-                .args(["sh", "-ec", &format!("{script}\nexec \"$@\""), "sh"]);
+        let mut argv: Vec<String> = Vec::new();
+        if !how.host_netns {
+            argv.extend(["ip", "netns", "exec"].map(String::from));
+            argv.push(s.lab.ns(Host::Server));
         }
-        let child = cmd
-            .arg(common::NFKNOCK)
+        if let Some(script) = how.setup {
+            argv.extend(["unshare", "--mount", "--propagation", "private"].map(String::from));
+            argv.extend([
+                "sh".into(),
+                "-ec".into(),
+                format!("{script}\nexec \"$@\""),
+                "sh".into(),
+            ]);
+        }
+        argv.push(common::NFKNOCK.into());
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
             .arg("-c")
             .arg(&s.config)
             .arg("watch")
@@ -218,7 +237,7 @@ impl Watcher {
             .env("STATE_DIRECTORY", state)
             .env("NOTIFY_SOCKET", &sock_path)
             .env_remove("JOURNAL_STREAM")
-            .envs(env.iter().copied())
+            .envs(how.env.iter().copied())
             .stderr(File::create(&log).unwrap())
             .spawn()
             .unwrap();
@@ -656,11 +675,14 @@ fn a_read_only_state_directory_repeats_no_mail() {
     };
     std::fs::create_dir_all(&s.state).unwrap();
     let state = s.state.to_str().unwrap();
+    let setup = format!("mount --bind '{state}' '{state}'");
     let mut w = Watcher::start_with(
         &s,
         &[],
-        Some(&format!("mount --bind '{state}' '{state}'")),
-        &[],
+        Start {
+            setup: Some(&setup),
+            ..Start::default()
+        },
     );
     in_mounts_of(w.pid(), &["mount", "-o", "remount,bind,ro", state]);
     s.lab.knock(Host::Client, &KNOCKS, "20ms");
@@ -732,4 +754,82 @@ fn a_corrupt_cursor_is_set_aside() {
     assert_eq!(s.smtp.wait_for(1).len(), 1);
     assert!(w.alive());
     assert_ne!(std::fs::read_to_string(&cursor).unwrap(), "s=torn;i=\n");
+}
+
+/// Lines with nfknock's prefix logged by another network namespace (the
+/// client's, standing for any user's own namespace: with
+/// nf_log_all_netns=1 they reach the same kernel log) are not the
+/// server's: the watcher, which runs in the server's, mails none of them.
+#[test]
+fn a_line_from_another_network_namespace_mails_nothing() {
+    let Some(s) = setup(Family::V4, "") else {
+        return;
+    };
+    let mut w = Watcher::start(&s, &[]);
+    let forge = s.lab.config(
+        "forge.nft",
+        &format!(
+            "table inet forge {{\n\tchain input {{\n\t\ttype filter hook input priority -10; policy accept;\n\t\tudp dport {{ 9, 10 }} log prefix \"{}: knock door=ssh \" level info\n\t}}\n}}\n",
+            s.prefix
+        ),
+    );
+    let out = s
+        .lab
+        .run(Host::Client, &["nft", "-f", forge.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // On the client's eth0 (a name the server has too), to the client's
+    // address; and on loopback.
+    s.lab.in_ns(Host::Attacker, || {
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.send_to(b"x", "192.0.2.2:9").unwrap();
+    });
+    s.lab.in_ns(Host::Client, || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.send_to(b"x", "127.0.0.1:10").unwrap();
+    });
+    let ignored = wait_until(MAIL_WAIT, || {
+        !s.smtp.mails().is_empty() || w.log().matches("not of this network namespace").count() >= 2
+    });
+    assert!(
+        ignored.is_some(),
+        "the forged lines were not seen:\n{}",
+        w.log()
+    );
+    for why in [
+        "its destination 192.0.2.2 is not an address of this network namespace",
+        "it came in on loopback",
+    ] {
+        assert!(w.log().contains(why), "{why}:\n{}", w.log());
+    }
+    // A real knock afterwards proves the watcher read past them.
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    s.smtp.wait_for(1);
+    std::thread::sleep(Duration::from_millis(500));
+    let mails = s.smtp.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("knock from 192.0.2.2 "), "{}", mails[0]);
+    assert!(w.alive());
+}
+
+/// With nf_log_all_netns=1 (as the watcher suite needs) a watcher in the
+/// machine's first network namespace says so loudly at start; one in a
+/// namespace of its own cannot read the sysctl and says nothing.
+#[test]
+fn the_watcher_warns_when_every_namespace_logs() {
+    let Some(s) = setup(Family::V4, "") else {
+        return;
+    };
+    let host = Watcher::start_with(
+        &s,
+        &[],
+        Start {
+            host_netns: true,
+            ..Start::default()
+        },
+    );
+    let warning = "WARNING: /proc/sys/net/netfilter/nf_log_all_netns is 1";
+    assert!(host.log().contains(warning), "{}", host.log());
+    drop(host);
+    let own = Watcher::start(&s, &[]);
+    assert!(!own.log().contains(warning), "{}", own.log());
 }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod limit;
 pub mod lookup;
 pub mod mail;
+pub mod netns;
 pub mod spool;
 
 use std::collections::HashSet;
@@ -97,6 +98,30 @@ fn cursor_path(state: &Path, journal_dir: Option<&Path>) -> PathBuf {
 
 fn save_cursor(path: &Path, cursor: &str) -> std::io::Result<()> {
     spool::write_atomic(path, cursor.as_bytes())
+}
+
+/// Whether an event can be of the watcher's own network namespace (see
+/// `netns`); read afresh each time, interfaces and addresses come and go.
+fn of_this_netns(e: &Event) -> Result<(), String> {
+    let local = netns::Local::read()
+        .map_err(|err| format!("cannot read this namespace's interfaces: {err}"))?;
+    local.check(e).map_err(|why| why.to_string())
+}
+
+/// Says loudly when the kernel log carries every network namespace's
+/// packet logs: then a local user can forge nfknock's lines in a namespace
+/// of their own.
+fn warn_when_every_netns_logs() {
+    if netns::all_netns_logged() == Some(true) {
+        log(
+            4,
+            &format!(
+                "WARNING: {} is 1: the kernel log carries the packet logs of every network namespace, so any local user can log lines with nfknock's prefix from a namespace of their own. Lines whose interface (IN=) or destination (DST=) is not of this namespace are ignored, but a forger who copies them is not caught: set net.netfilter.nf_log_all_netns=0 unless containers here need their logs",
+                netns::ALL_NETNS_SYSCTL
+            ),
+            &[],
+        );
+    }
 }
 
 /// Goes back to where the last run stopped; false when there is no saved
@@ -442,6 +467,16 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
             let _ = save_cursor(&cursor_file, &c);
         }
     }
+    warn_when_every_netns_logs();
+    // Fails here, at start, rather than at the first knock.
+    netns::Local::read().map_err(|e| {
+        Error::Config(format!(
+            "cannot read this network namespace's interfaces and addresses in /proc/self/net: {e}"
+        ))
+    })?;
+    let machine_id = std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .map(|m| m.trim().to_string());
     notify_ready();
     log(6, "watching the journal for nfknock's kernel messages", &[]);
     // The cursor is saved (with an fsync) right after each mail is sent or
@@ -495,11 +530,27 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
             // written to /dev/kmsg by a user program do not.
             let facility = field(&mut j, "SYSLOG_FACILITY");
             let host = field(&mut j, "_HOSTNAME").unwrap_or_default();
+            let machine = field(&mut j, "_MACHINE_ID");
             let time = j.timestamp().unwrap_or_else(|_| SystemTime::now());
             unsaved = true;
             if facility.as_deref().is_none_or(|f| f == "0") {
                 match event::parse(&message, &cfg.log_prefix, &host, time) {
                     Some(Ok(e)) if notify.events.contains(&e.kind) => {
+                        // Another machine's (--journal-dir): its own
+                        // namespaces are not ours to check.
+                        let ours =
+                            machine.is_none() || machine_id.is_none() || machine == machine_id;
+                        if ours && let Err(why) = of_this_netns(&e) {
+                            log(
+                                4,
+                                &format!(
+                                    "ignored an nfknock line that is not of this network namespace ({why}): {}",
+                                    e.line
+                                ),
+                                &[],
+                            );
+                            continue;
+                        }
                         mailer.event(&e)?;
                         unsaved = !save(&mut j)?;
                     }
