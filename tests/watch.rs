@@ -518,12 +518,16 @@ fn rir_answer(query: &str) -> String {
     )
 }
 
-/// Turns the setup's `whois = false` on (TOML refuses duplicate keys).
+/// Changes a line of the setup's config (TOML refuses duplicate keys).
+fn edit_config(s: &Setup, from: &str, to: &str) {
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    assert!(text.contains(from), "{from} not in\n{text}");
+    std::fs::write(&s.config, text.replace(from, to)).unwrap();
+}
+
+/// Turns the setup's `whois = false` on.
 fn whois_on(s: &Setup) {
-    let text = std::fs::read_to_string(&s.config)
-        .unwrap()
-        .replace("whois = false", "whois = true");
-    std::fs::write(&s.config, text).unwrap();
+    edit_config(s, "whois = false", "whois = true");
 }
 
 #[test]
@@ -832,4 +836,92 @@ fn the_watcher_warns_when_every_namespace_logs() {
     drop(host);
     let own = Watcher::start(&s, &[]);
     assert!(!own.log().contains(warning), "{}", own.log());
+}
+
+/// A DNS server on the server namespace's loopback (port 53, UDP) that
+/// answers every question NXDOMAIN and keeps the names asked.
+fn dns_responder(s: &Setup) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let sock = in_netns(&s.lab.ns(Host::Server), || {
+        std::net::UdpSocket::bind("127.0.0.1:53").unwrap()
+    });
+    let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = names.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            let mut labels = Vec::new();
+            let mut i = 12;
+            while i < n && buf[i] != 0 {
+                let len = buf[i] as usize;
+                let end = (i + 1 + len).min(n);
+                labels.push(String::from_utf8_lossy(&buf[i + 1..end]).into_owned());
+                i = end;
+            }
+            seen.lock().unwrap().push(labels.join("."));
+            // The question back, as a response: NXDOMAIN.
+            let mut answer = buf[..n].to_vec();
+            answer[2] |= 0x80;
+            answer[3] = 0x80 | 3;
+            let _ = sock.send_to(&answer, from);
+        }
+    });
+    names
+}
+
+/// A reset is logged only for a source inside a sequence: looking its
+/// source up (PTR to the source's own reverse zone, whois) would tell a
+/// knocker which candidate knock was right. Resets are mailed without any
+/// lookup; knocks still get theirs.
+#[test]
+fn a_reset_asks_no_lookup() {
+    let Some(s) = setup(Family::V4, "whois_server = \"127.0.0.1\"") else {
+        return;
+    };
+    whois_on(&s);
+    edit_config(&s, "reverse_dns = false", "reverse_dns = true");
+    edit_config(
+        &s,
+        "events = [\"knock\", \"transient\"]",
+        "events = [\"knock\", \"reset\"]",
+    );
+    let whois = whois_responder(&s, 43, rir_answer);
+    let dns = dns_responder(&s);
+    let resolv = s.lab.config("resolv.conf", "nameserver 127.0.0.1\n");
+    let setup = format!("mount --bind '{}' /etc/resolv.conf", resolv.display());
+    let _w = Watcher::start_with(
+        &s,
+        &[],
+        Start {
+            setup: Some(&setup),
+            ..Start::default()
+        },
+    );
+    // The first knock, then a wrong one: a reset.
+    s.lab
+        .knock(Host::Attacker, &[KNOCKS[0], "4444/tcp"], "20ms");
+    let mails = s.smtp.wait_for(1);
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("knock sequence reset by 192.0.2.3 "),
+        "{}",
+        mails[0]
+    );
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    let mails = s.smtp.wait_for(2);
+    assert_eq!(mails.len(), 2);
+    assert!(mails[1].contains("country: ZZ"), "{}", mails[1]);
+    let asked = dns.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(|n| n == "2.2.0.192.in-addr.arpa"),
+        "the knock was not looked up: {asked:?}"
+    );
+    assert!(
+        !asked.iter().any(|n| n.contains("3.2.0.192")),
+        "the reset was looked up: {asked:?}"
+    );
+    let whois = whois.lock().unwrap().clone();
+    assert_eq!(whois, ["192.0.2.2"]);
 }

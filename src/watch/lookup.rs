@@ -8,7 +8,7 @@ use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::config::Notify;
+use crate::config::{Event as Kind, Notify};
 
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 const WHOIS_PORT: u16 = 43;
@@ -19,6 +19,16 @@ const WHOIS_MAX: u64 = 64 * 1024;
 pub struct Lookups {
     pub reverse_dns: Option<String>,
     pub whois: Option<String>,
+}
+
+/// Whether an event's source may be looked up on the network. Not for a
+/// reset: it is logged only for a source that was inside a sequence, so a
+/// PTR query for it reaching the source's own reverse zone (or a whois
+/// query its registry sees) would tell a knocker which candidate knock was
+/// right, one at a time. A knock, an entry or a transient acceptance tells
+/// the source nothing it does not know.
+pub fn worth_asking(kind: Kind) -> bool {
+    kind != Kind::Reset
 }
 
 /// Both lookups at once, each bounded; what did not answer in time is left out.
@@ -150,6 +160,14 @@ mod tests {
             "organisation: Example Inc\ncountry: US\nnetwork: 198.51.100.0/24"
         );
         assert_eq!(summarize("nothing here"), "");
+    }
+
+    #[test]
+    fn resets_are_never_looked_up() {
+        assert!(!worth_asking(Kind::Reset));
+        for kind in [Kind::Knock, Kind::Enter, Kind::Transient] {
+            assert!(worth_asking(kind));
+        }
     }
 
     #[test]

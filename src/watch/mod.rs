@@ -264,7 +264,11 @@ impl<'a> Mailer<'a> {
         if !self.dry_run {
             self.save_budget();
         }
-        let lookups = lookup::lookup(self.notify, e.source);
+        let lookups = if lookup::worth_asking(e.kind) {
+            lookup::lookup(self.notify, e.source)
+        } else {
+            lookup::Lookups::default()
+        };
         let (subject, body) = mail::event_text(e, &lookups);
         self.deliver(mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?)
     }
