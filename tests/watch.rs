@@ -925,3 +925,32 @@ fn a_reset_asks_no_lookup() {
     let whois = whois.lock().unwrap().clone();
     assert_eq!(whois, ["192.0.2.2"]);
 }
+
+/// A whois answer is plain text anyone on the path can write: its
+/// referral is followed only to port 43 of a host name (not to any
+/// `host:port`), and invisible Unicode format characters (U+202E turns
+/// text around on screen) never reach the mail.
+#[test]
+fn whois_answers_cannot_steer_the_watcher() {
+    let Some(s) = setup(Family::V4, "whois_server = \"127.0.0.1\"") else {
+        return;
+    };
+    whois_on(&s);
+    whois_responder(&s, 43, |_| {
+        "refer: 127.0.0.1:4343\norg-name: Evil\u{202e}gro.elpmaxe\u{200b} Ltd\ncountry: ZZ\n".into()
+    });
+    let referred = whois_responder(&s, 4343, rir_answer);
+    let _w = Watcher::start(&s, &[]);
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    let mails = s.smtp.wait_for(1);
+    assert_eq!(mails.len(), 1);
+    assert!(
+        referred.lock().unwrap().is_empty(),
+        "the referral to 127.0.0.1:4343 was followed"
+    );
+    assert!(
+        mails[0].contains("organisation: Evilgro.elpmaxe Ltd\n"),
+        "{}",
+        mails[0]
+    );
+}
