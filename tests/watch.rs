@@ -152,12 +152,17 @@ impl Smtp {
         self.start();
     }
 
+    /// The mails received, in order (Maildir's names do not sort by time
+    /// within a second: their microseconds are not zero-padded).
     fn mails(&self) -> Vec<String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.maildir.join("new"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> =
+            std::fs::read_dir(self.maildir.join("new"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .map(|p| (p.metadata().unwrap().modified().unwrap(), p))
+                .collect();
         files.sort();
+        let files: Vec<PathBuf> = files.into_iter().map(|(_, p)| p).collect();
         files
             .iter()
             .map(|f| std::fs::read_to_string(f).unwrap())
@@ -953,4 +958,51 @@ fn whois_answers_cannot_steer_the_watcher() {
         "{}",
         mails[0]
     );
+}
+
+/// Each event handled is a journal entry of the watcher's own, with fields:
+/// `journalctl NFKNOCK_EVENT=knock` says who got in without the mail.
+#[test]
+fn each_event_is_a_journal_entry_with_fields() {
+    let Some(mut s) = setup(Family::V4, "") else {
+        return;
+    };
+    s.smtp.refuse("knock from 192.0.2.3 ");
+    // As under systemd: the watcher logs to the journal.
+    let w = Watcher::start_with(
+        &s,
+        &[],
+        Start {
+            env: &[("JOURNAL_STREAM", "0:0")],
+            ..Start::default()
+        },
+    );
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    s.lab.knock(Host::Attacker, &KNOCKS, "20ms");
+    assert_eq!(s.smtp.wait_for(1).len(), 1);
+    let pid = format!("_PID={}", w.pid());
+    let entries = || {
+        let out = Command::new("journalctl")
+            .args(["--no-pager", "-o", "json", &pid, "NFKNOCK_EVENT=knock"])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    wait_until(MAIL_WAIT, || entries().len() >= 2);
+    let entries = entries();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let field = |i: usize, name: &str| entries[i][name].as_str().unwrap_or_default().to_string();
+    for (i, source, mail) in [(0, "192.0.2.2", "sent"), (1, "192.0.2.3", "refused")] {
+        assert_eq!(field(i, "NFKNOCK_SOURCE"), source, "{entries:?}");
+        assert_eq!(field(i, "NFKNOCK_DOOR"), "ssh");
+        assert_eq!(field(i, "NFKNOCK_MAIL"), mail);
+        assert_eq!(field(i, "SYSLOG_IDENTIFIER"), "nfknock");
+        assert!(
+            field(i, "MESSAGE").starts_with(&format!("knock from {source} (door ssh): ")),
+            "{entries:?}"
+        );
+    }
 }

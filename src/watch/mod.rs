@@ -1,7 +1,10 @@
 //! `nfknock watch`: follows the kernel's messages in the journal and mails
 //! every event nfknock's rules log. Only entries the kernel wrote count
 //! (`_TRANSPORT=kernel`, facility kern): a user's `logger` line never
-//! sends a mail, and nothing from a log line reaches a shell.
+//! sends a mail, and nothing from a log line reaches a shell. Of those,
+//! only lines that can be of the watcher's own network namespace count
+//! (see `netns`). Each event handled is also a journal entry with fields
+//! (`log_event`).
 //!
 //! It blocks on the journal until something arrives. The journal cursor is
 //! saved after each event's mail was accepted by the server or spooled, so
@@ -185,6 +188,65 @@ fn open_journal(dir: Option<&Path>) -> Result<Journal, Error> {
     Ok(j)
 }
 
+/// What became of an event's mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server took it.
+    Sent,
+    /// It waits in the spool for the server.
+    Spooled,
+    /// The hourly budget is spent: the event waits for the digest.
+    Digest,
+    /// The server refused it for good: set aside.
+    Refused,
+    /// The spool is full: dropped (the journal keeps the event).
+    Dropped,
+    /// `--dry-run`: printed.
+    Printed,
+}
+
+impl Outcome {
+    /// The value of the journal field `NFKNOCK_MAIL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Spooled => "spooled",
+            Outcome::Digest => "digest",
+            Outcome::Refused => "refused",
+            Outcome::Dropped => "dropped",
+            Outcome::Printed => "printed",
+        }
+    }
+
+    fn says(self) -> &'static str {
+        match self {
+            Outcome::Sent => "mailed",
+            Outcome::Spooled => "mail spooled until the server takes it",
+            Outcome::Digest => "kept for the digest (the hourly budget is spent)",
+            Outcome::Refused => "mail refused by the server, set aside",
+            Outcome::Dropped => "mail dropped (the spool is full)",
+            Outcome::Printed => "printed (dry run)",
+        }
+    }
+}
+
+/// One journal entry for each event handled, with fields, so that
+/// `journalctl -u nfknock-watch NFKNOCK_EVENT=knock` answers "who got in"
+/// without the mail.
+fn log_event(e: &Event, outcome: Outcome) {
+    let source = e.source.to_string();
+    let mut fields = vec![
+        ("EVENT", e.kind.as_str()),
+        ("SOURCE", source.as_str()),
+        ("HOST", e.host.as_str()),
+        ("MAIL", outcome.as_str()),
+    ];
+    if let Some(door) = &e.door {
+        fields.push(("DOOR", door));
+    }
+    log(5, &format!("{}: {}", e.summary(), outcome.says()), &fields);
+}
+
 /// Delivers mails: straight to the server while nothing waits in the
 /// spool, else behind what waits, so mails keep their order. A mail the
 /// server refuses for good (5xx) is set aside, not retried: it would hold
@@ -245,7 +307,7 @@ impl<'a> Mailer<'a> {
     /// Mails one event, or keeps it for the digest when the hourly budget
     /// is spent. Returns once the mail is sent, safely spooled or set
     /// aside.
-    pub fn event(&mut self, e: &Event) -> Result<(), Error> {
+    pub fn event(&mut self, e: &Event) -> Result<Outcome, Error> {
         self.host = e.host.clone();
         if !self.limiter.allow(Instant::now()) {
             if let Err(err) = self.spool.add_to_digest(&mut self.pending, e) {
@@ -259,7 +321,7 @@ impl<'a> Mailer<'a> {
                 );
                 self.pending.events.push(e.clone());
             }
-            return Ok(());
+            return Ok(Outcome::Digest);
         }
         if !self.dry_run {
             self.save_budget();
@@ -273,26 +335,19 @@ impl<'a> Mailer<'a> {
         self.deliver(mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?)
     }
 
-    fn deliver(&mut self, m: Outgoing) -> Result<(), Error> {
+    fn deliver(&mut self, m: Outgoing) -> Result<Outcome, Error> {
         if self.dry_run {
             println!("{}\n", m.message);
-            return Ok(());
+            return Ok(Outcome::Printed);
         }
         if self.nothing_waits() {
             match self.sender.send(&m) {
-                Ok(()) => {
-                    log(6, &format!("mailed: {}", m.subject), &[("MAIL", "sent")]);
-                    return Ok(());
-                }
+                Ok(()) => return Ok(Outcome::Sent),
                 Err(e) if e.permanent => {
                     self.refused(&m, &e, None);
-                    return Ok(());
+                    return Ok(Outcome::Refused);
                 }
-                Err(e) => log(
-                    4,
-                    &format!("mail server refused, spooling: {e}"),
-                    &[("MAIL", "spooled")],
-                ),
+                Err(e) => log(4, &format!("mail server refused, spooling: {e}"), &[]),
             }
         }
         if self.spool.is_full() {
@@ -303,13 +358,14 @@ impl<'a> Mailer<'a> {
                     spool::MAX_MAILS,
                     m.subject
                 ),
-                &[("MAIL", "dropped")],
+                &[],
             );
-            return Ok(());
+            return Ok(Outcome::Dropped);
         }
         self.spool
             .add(&m)
-            .map_err(|e| Error::State(PathBuf::from("spool"), e))
+            .map_err(|e| Error::State(PathBuf::from("spool"), e))?;
+        Ok(Outcome::Spooled)
     }
 
     /// Whether no spooled mail waits to go first.
@@ -336,13 +392,20 @@ impl<'a> Mailer<'a> {
                 format!("and cannot be kept: {e}")
             }
         };
+        // A mail of an event that just came is logged with the event (see
+        // `log_event`); one from the spool on its own.
+        let fields: &[(&str, &str)] = if spooled.is_some() {
+            &[("MAIL", "refused")]
+        } else {
+            &[]
+        };
         log(
             3,
             &format!(
                 "the mail server refused the mail \"{}\" for good ({why}); it is {kept}",
                 m.subject
             ),
-            &[("MAIL", "refused")],
+            fields,
         );
     }
 
@@ -406,7 +469,16 @@ impl<'a> Mailer<'a> {
         if !self.pending.is_empty() && self.limiter.digest_due(Instant::now()) {
             let (subject, body) = mail::digest_text(&self.host, &self.pending);
             let m = mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?;
-            self.deliver(m)?;
+            let outcome = self.deliver(m)?;
+            log(
+                6,
+                &format!(
+                    "the digest of {} events: {}",
+                    self.pending.len(),
+                    outcome.says()
+                ),
+                &[("MAIL", outcome.as_str())],
+            );
             self.limiter.digest_sent(Instant::now());
             if !self.dry_run {
                 self.save_budget();
@@ -555,7 +627,8 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
                             );
                             continue;
                         }
-                        mailer.event(&e)?;
+                        let outcome = mailer.event(&e)?;
+                        log_event(&e, outcome);
                         unsaved = !save(&mut j)?;
                     }
                     Some(Ok(_)) | None => {}
