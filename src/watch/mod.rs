@@ -104,9 +104,14 @@ fn save_cursor(path: &Path, cursor: &str) -> std::io::Result<()> {
 }
 
 /// Whether an event can be of the watcher's own network namespace (see
-/// `netns`); read afresh each time, interfaces and addresses come and go.
-fn of_this_netns(e: &Event) -> Result<(), String> {
-    let local = netns::Local::read()
+/// `netns`). Interfaces and addresses come and go: when `local` says no,
+/// it is read afresh and asked again (a knock costs no read, only a line
+/// that does not fit).
+fn of_this_netns(local: &mut netns::Local, e: &Event) -> Result<(), String> {
+    if local.check(e).is_ok() {
+        return Ok(());
+    }
+    *local = netns::Local::read()
         .map_err(|err| format!("cannot read this namespace's interfaces: {err}"))?;
     local.check(e).map_err(|why| why.to_string())
 }
@@ -323,16 +328,18 @@ impl<'a> Mailer<'a> {
             }
             return Ok(Outcome::Digest);
         }
-        if !self.dry_run {
-            self.save_budget();
-        }
         let lookups = if lookup::worth_asking(e.kind) {
             lookup::lookup(self.notify, e.source)
         } else {
             lookup::Lookups::default()
         };
         let (subject, body) = mail::event_text(e, &lookups);
-        self.deliver(mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?)
+        let outcome =
+            self.deliver(mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?)?;
+        if !self.dry_run {
+            self.save_budget();
+        }
+        Ok(outcome)
     }
 
     fn deliver(&mut self, m: Outgoing) -> Result<Outcome, Error> {
@@ -545,7 +552,7 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
     }
     warn_when_every_netns_logs();
     // Fails here, at start, rather than at the first knock.
-    netns::Local::read().map_err(|e| {
+    let mut local = netns::Local::read().map_err(|e| {
         Error::Config(format!(
             "cannot read this network namespace's interfaces and addresses in /proc/self/net: {e}"
         ))
@@ -616,7 +623,7 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
                         // namespaces are not ours to check.
                         let ours =
                             machine.is_none() || machine_id.is_none() || machine == machine_id;
-                        if ours && let Err(why) = of_this_netns(&e) {
+                        if ours && let Err(why) = of_this_netns(&mut local, &e) {
                             log(
                                 4,
                                 &format!(
@@ -628,8 +635,10 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
                             continue;
                         }
                         let outcome = mailer.event(&e)?;
-                        log_event(&e, outcome);
                         unsaved = !save(&mut j)?;
+                        // Once the cursor is past it: a restart from here
+                        // does not handle it again.
+                        log_event(&e, outcome);
                     }
                     Some(Ok(_)) | None => {}
                     Some(Err(why)) => {

@@ -300,16 +300,38 @@ impl Spool {
         f.sync_data()
     }
 
-    /// When the mails of the last hour went (seconds since the epoch).
+    /// When the mails of the last hour went (seconds since the epoch). The
+    /// file keeps a count a minute; each counts as sent at its minute's
+    /// end (never later than now), so a restart never widens the budget.
     pub fn budget(&self) -> Vec<u64> {
-        std::fs::read(&self.budget)
+        let minutes: Vec<(u64, u32)> = std::fs::read(&self.budget)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let now = now_secs();
+        minutes
+            .iter()
+            .flat_map(|(minute, n)| std::iter::repeat_n((minute * 60 + 59).min(now), *n as usize))
+            .collect()
     }
 
+    /// Writes the budget down: at most one line a minute of the last hour
+    /// however many mails went. Not synced to disk: a budget lost with
+    /// the power lets a mail or two more through, and the mail must not
+    /// wait for an fsync.
     pub fn save_budget(&self, sent: &[u64]) -> std::io::Result<()> {
-        write_atomic(&self.budget, &serde_json::to_vec(sent).expect("serializes"))
+        let mut minutes: BTreeMap<u64, u32> = BTreeMap::new();
+        for secs in sent {
+            *minutes.entry(secs / 60).or_default() += 1;
+        }
+        let minutes: Vec<(u64, u32)> = minutes.into_iter().collect();
+        let tmp = self.budget.with_extension("tmp");
+        let written = std::fs::write(&tmp, serde_json::to_vec(&minutes).expect("serializes"))
+            .and_then(|()| std::fs::rename(&tmp, &self.budget));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Forgets the digest's events once the digest mail is sent or spooled.
@@ -388,6 +410,52 @@ mod tests {
         let refused = std::fs::read_dir(dir.path().join("spool/refused")).unwrap();
         assert_eq!(refused.count(), MAX_REFUSED);
         assert_eq!(spool.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_budget_file_stays_small_and_never_widens() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        assert!(spool.budget().is_empty());
+        let now = now_secs();
+        let sent: Vec<u64> = (0..10_000).map(|i| now - 3000 + i % 3000).collect();
+        spool.save_budget(&sent).unwrap();
+        let size = std::fs::metadata(dir.path().join(BUDGET_FILE))
+            .unwrap()
+            .len();
+        assert!(size < 2048, "{size} bytes");
+        let again = spool.budget();
+        assert_eq!(again.len(), sent.len());
+        // Each restored time is at or after the real one, never in the future.
+        let mut sorted = sent.clone();
+        sorted.sort();
+        let mut restored = again.clone();
+        restored.sort();
+        assert!(
+            sorted
+                .iter()
+                .zip(&restored)
+                .all(|(a, b)| a <= b && *b <= now)
+        );
+    }
+
+    #[test]
+    fn mails_older_than_the_limit_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let old = SystemTime::now() - MAX_AGE - Duration::from_secs(60);
+        let nanos = old.duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let path = spool.dir.join(format!("{nanos:020}.json"));
+        assert!(Spool::expired(&path));
+        spool
+            .add(&Outgoing {
+                from: "a@b".into(),
+                to: vec!["c@d".into()],
+                subject: "new".into(),
+                message: "x".into(),
+            })
+            .unwrap();
+        assert!(!Spool::expired(&spool.list().unwrap()[0]));
     }
 
     #[test]
