@@ -47,6 +47,12 @@ impl Limiter {
         }
     }
 
+    /// Whether one more event mail would fit now (nothing counted).
+    pub fn has_room(&mut self, now: Instant) -> bool {
+        self.expire(now);
+        self.sent.len() < self.max && self.over_since.is_none()
+    }
+
     pub fn digest_due(&self, now: Instant) -> bool {
         self.until_digest(now).is_zero()
     }
@@ -101,7 +107,8 @@ mod tests {
     fn budget_then_digest_then_budget_again() {
         let t0 = Instant::now();
         let mut l = Limiter::new(3, Duration::from_secs(60));
-        assert!((0..3).all(|_| l.allow(t0)));
+        assert!((0..3).all(|_| l.has_room(t0) && l.allow(t0)));
+        assert!(!l.has_room(t0));
         assert!(!l.allow(t0), "the fourth waits for the digest");
         assert!(!l.digest_due(t0 + Duration::from_secs(59)));
         assert!(l.digest_due(t0 + Duration::from_secs(60)));

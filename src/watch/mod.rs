@@ -40,6 +40,8 @@ pub enum Error {
     State(PathBuf, std::io::Error),
     #[error("{0}")]
     Mail(String),
+    #[error("cannot read this network namespace's interfaces and addresses in /proc/self/net: {0}")]
+    Netns(std::io::Error),
 }
 
 pub struct Options {
@@ -173,6 +175,9 @@ fn set_cursor_aside(file: &Path, why: &str) {
     );
 }
 
+/// How often at most the hourly budget is written down while mails go.
+const BUDGET_SAVE: Duration = Duration::from_secs(1);
+
 /// How often a cursor that could not be saved (full or read-only disk) is
 /// tried again while no event comes.
 const CURSOR_RETRY: Duration = Duration::from_secs(5);
@@ -268,6 +273,9 @@ pub struct Mailer<'a> {
     done: HashSet<PathBuf>,
     /// The budget file could not be written (logged once until it can).
     budget_unsaved: bool,
+    /// Mails went since the budget was last written, and when that was.
+    budget_dirty: bool,
+    budget_saved: Option<Instant>,
     dry_run: bool,
     host: String,
 }
@@ -286,15 +294,41 @@ impl<'a> Mailer<'a> {
             limiter,
             done: HashSet::new(),
             budget_unsaved: false,
+            budget_dirty: false,
+            budget_saved: None,
             dry_run,
             host: "localhost".into(),
         })
     }
 
-    /// Writes the hourly budget down, so that a restart does not reset it.
-    /// A failure (full disk) is logged, not fatal: the mail went already.
+    /// A mail went: the budget is to be written down, so that a restart
+    /// does not reset it. At once when it is spent now (the restart that
+    /// matters), else at most once every `BUDGET_SAVE` (a mail must not
+    /// wait for it, and a burst of mails needs one write, not one each).
+    fn budget_used(&mut self) {
+        if self.dry_run {
+            return;
+        }
+        self.budget_dirty = true;
+        if !self.limiter.has_room(Instant::now()) {
+            self.save_budget();
+        }
+    }
+
+    /// How long until the budget is to be written, if it waits.
+    fn until_budget_save(&self) -> Option<Duration> {
+        self.budget_dirty.then(|| {
+            self.budget_saved
+                .map_or(Duration::ZERO, |t| BUDGET_SAVE.saturating_sub(t.elapsed()))
+        })
+    }
+
+    /// Writes the hourly budget down. A failure (full disk) is logged, not
+    /// fatal: the mails went already.
     fn save_budget(&mut self) {
         let sent = self.limiter.sent_times(Instant::now(), SystemTime::now());
+        self.budget_dirty = false;
+        self.budget_saved = Some(Instant::now());
         match self.spool.save_budget(&sent) {
             Ok(()) => self.budget_unsaved = false,
             Err(e) if !self.budget_unsaved => {
@@ -336,9 +370,7 @@ impl<'a> Mailer<'a> {
         let (subject, body) = mail::event_text(e, &lookups);
         let outcome =
             self.deliver(mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?)?;
-        if !self.dry_run {
-            self.save_budget();
-        }
+        self.budget_used();
         Ok(outcome)
     }
 
@@ -416,8 +448,12 @@ impl<'a> Mailer<'a> {
         );
     }
 
-    /// Retries due spooled mails in order and sends a due digest.
+    /// Retries due spooled mails in order, sends a due digest, writes the
+    /// budget down when it is time.
     pub fn tick(&mut self) -> Result<(), Error> {
+        if self.until_budget_save().is_some_and(|d| d.is_zero()) {
+            self.save_budget();
+        }
         if !self.dry_run {
             for path in self.spool.list().unwrap_or_default() {
                 if self.done.contains(&path) {
@@ -487,9 +523,7 @@ impl<'a> Mailer<'a> {
                 &[("MAIL", outcome.as_str())],
             );
             self.limiter.digest_sent(Instant::now());
-            if !self.dry_run {
-                self.save_budget();
-            }
+            self.budget_used();
             if let Err(e) = self.spool.clear_digest() {
                 log(
                     3,
@@ -512,10 +546,10 @@ impl<'a> Mailer<'a> {
             self.spool.next_retry(&self.done)
         };
         let digest = (!self.pending.is_empty()).then(|| self.limiter.until_digest(Instant::now()));
-        match (retry, digest) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [retry, digest, self.until_budget_save()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -552,11 +586,7 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
     }
     warn_when_every_netns_logs();
     // Fails here, at start, rather than at the first knock.
-    let mut local = netns::Local::read().map_err(|e| {
-        Error::Config(format!(
-            "cannot read this network namespace's interfaces and addresses in /proc/self/net: {e}"
-        ))
-    })?;
+    let mut local = netns::Local::read().map_err(Error::Netns)?;
     let machine_id = std::fs::read_to_string("/etc/machine-id")
         .ok()
         .map(|m| m.trim().to_string());

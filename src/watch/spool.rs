@@ -31,8 +31,12 @@ pub const DIGEST_FULL: usize = 50;
 /// One event a line, appended: under a flood each event costs one short
 /// write, not a rewrite of all that wait.
 const DIGEST_FILE: &str = "digest.jsonl";
-/// The digest's counts of the events beyond `DIGEST_FULL`.
-const DIGEST_COUNTS: &str = "digest-counts.json";
+/// The digest's counts of the events beyond `DIGEST_FULL`: a line each,
+/// appended (`"knock (door ssh)"`), as cheap as the events in full; every
+/// `COMPACT_AFTER` lines the file is rewritten as one line of counts
+/// (`{"knock (door ssh)":1234}`), so it stays small.
+const DIGEST_COUNTS: &str = "digest-counts.jsonl";
+const COMPACT_AFTER: usize = 1000;
 const REFUSED_DIR: &str = "refused";
 /// When the mails of the last hour went (the hourly budget).
 const BUDGET_FILE: &str = "budget.json";
@@ -52,6 +56,8 @@ pub struct Digest {
     pub events: Vec<Event>,
     /// How many more of each kind (`knock (door ssh)`).
     pub more: BTreeMap<String, u64>,
+    /// Lines in the counts file.
+    lines: usize,
 }
 
 impl Digest {
@@ -111,6 +117,19 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
+/// Appends one line, on disk before it returns.
+fn append_line(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let mut line = line.to_vec();
+    line.push(b'\n');
+    f.write_all(&line)?;
+    f.sync_data()
+}
+
 /// When a spool file was written: its name is the time in nanoseconds.
 fn created(path: &Path) -> Option<SystemTime> {
     let nanos: u64 = path.file_stem()?.to_str()?.parse().ok()?;
@@ -128,14 +147,15 @@ impl Spool {
             counts: state.join(DIGEST_COUNTS),
             retries: Default::default(),
         };
-        spool.cut_torn_digest_line()?;
+        spool.cut_torn_line(&spool.digest)?;
+        spool.cut_torn_line(&spool.counts)?;
         Ok(spool)
     }
 
     /// A crash in the middle of an append leaves a line without its end;
     /// cut it, or the next event would be appended to it and lost.
-    fn cut_torn_digest_line(&self) -> std::io::Result<()> {
-        let bytes = match std::fs::read(&self.digest) {
+    fn cut_torn_line(&self, file: &Path) -> std::io::Result<()> {
+        let bytes = match std::fs::read(file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
@@ -144,7 +164,7 @@ impl Spool {
             return Ok(());
         }
         let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        write_atomic(&self.digest, &bytes[..whole])
+        write_atomic(file, &bytes[..whole])
     }
 
     /// The spooled mails, oldest first.
@@ -263,11 +283,28 @@ impl Spool {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
-        let more = std::fs::read(&self.counts)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        Digest { events, more }
+        let mut more = BTreeMap::new();
+        let mut lines = 0;
+        for line in std::fs::read_to_string(&self.counts)
+            .unwrap_or_default()
+            .lines()
+        {
+            lines += 1;
+            match serde_json::from_str(line) {
+                Ok(serde_json::Value::String(what)) => *more.entry(what).or_default() += 1,
+                Ok(serde_json::Value::Object(counts)) => {
+                    for (what, n) in counts {
+                        *more.entry(what).or_default() += n.as_u64().unwrap_or(0);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Digest {
+            events,
+            more,
+            lines,
+        }
     }
 
     /// Adds one event to the digest, on disk before it returns: the first
@@ -278,26 +315,27 @@ impl Spool {
             digest.events.push(event.clone());
             return Ok(());
         }
-        let mut more = digest.more.clone();
-        *more.entry(count_key(event)).or_default() += 1;
-        write_atomic(
-            &self.counts,
-            &serde_json::to_vec(&more).expect("serializes"),
-        )?;
-        digest.more = more;
+        let key = count_key(event);
+        if digest.lines >= COMPACT_AFTER {
+            let mut more = digest.more.clone();
+            *more.entry(key).or_default() += 1;
+            let mut line = serde_json::to_vec(&more).expect("serializes");
+            line.push(b'\n');
+            write_atomic(&self.counts, &line)?;
+            (digest.more, digest.lines) = (more, 1);
+        } else {
+            append_line(&self.counts, &serde_json::to_vec(&key).expect("serializes"))?;
+            *digest.more.entry(key).or_default() += 1;
+            digest.lines += 1;
+        }
         Ok(())
     }
 
     fn append_digest(&self, event: &Event) -> std::io::Result<()> {
-        use std::io::Write;
-        let mut line = serde_json::to_vec(event).expect("serializes");
-        line.push(b'\n');
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.digest)?;
-        f.write_all(&line)?;
-        f.sync_data()
+        append_line(
+            &self.digest,
+            &serde_json::to_vec(event).expect("serializes"),
+        )
     }
 
     /// When the mails of the last hour went (seconds since the epoch). The
