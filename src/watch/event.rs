@@ -87,7 +87,7 @@ fn parse_rest(rest: &str, host: &str, time: SystemTime, line: &str) -> Result<Ev
         line: line
             .trim_end()
             .chars()
-            .map(|c| if c.is_control() { '?' } else { c })
+            .map(|c| if printable(c) { c } else { '?' })
             .collect(),
     };
     let mut source = None;
@@ -119,6 +119,36 @@ fn parse_rest(rest: &str, host: &str, time: SystemTime, line: &str) -> Result<Ev
     }
     e.source = source.ok_or(Malformed::Source)?;
     Ok(e)
+}
+
+/// Whether a character may go into a mail as it is: not a control
+/// character, and not one of Unicode's invisible format characters (the
+/// bidirectional overrides such as U+202E turn text around on screen;
+/// zero-width ones hide in it) or line separators.
+pub fn printable(c: char) -> bool {
+    !c.is_control()
+        && !matches!(c,
+            '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}')
 }
 
 /// A host name fit for a mail subject: letters, digits, dots and dashes.
@@ -250,6 +280,10 @@ mod tests {
             e.line,
             "nfknock: knock door=ssh SRC=192.0.2.2 PROTO=TCP??Bcc: x"
         );
+        let e = p("nfknock: knock door=ssh SRC=192.0.2.2 X=\u{202e}gnp.exe\u{200b}")
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.line, "nfknock: knock door=ssh SRC=192.0.2.2 X=?gnp.exe?");
         let long = format!(
             "nfknock: knock door=ssh SRC=192.0.2.2 {}",
             "A=".repeat(100_000)

@@ -7,7 +7,8 @@ use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::config::Notify;
+use super::event::printable;
+use crate::config::{Event as Kind, Notify};
 
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 const WHOIS_PORT: u16 = 43;
@@ -18,6 +19,16 @@ const WHOIS_MAX: u64 = 64 * 1024;
 pub struct Lookups {
     pub reverse_dns: Option<String>,
     pub whois: Option<String>,
+}
+
+/// Whether an event's source may be looked up on the network. Not for a
+/// reset: it is logged only for a source that was inside a sequence, so a
+/// PTR query for it reaching the source's own reverse zone (or a whois
+/// query its registry sees) would tell a knocker which candidate knock was
+/// right, one at a time. A knock, an entry or a transient acceptance tells
+/// the source nothing it does not know.
+pub fn worth_asking(kind: Kind) -> bool {
+    kind != Kind::Reset
 }
 
 /// Both lookups at once, each bounded; what did not answer in time is left out.
@@ -77,11 +88,10 @@ fn query(server: &str, addr: IpAddr, deadline: Instant) -> std::io::Result<Strin
 /// keeps the lines that say who holds the address.
 fn whois(server: &str, addr: IpAddr, deadline: Instant) -> std::io::Result<String> {
     let mut answer = query(server, addr, deadline)?;
-    if let Some(next) = field(&answer, &["refer", "ReferralServer", "whois"]) {
-        let next = next.trim_start_matches("whois://").to_string();
-        if next != server {
-            answer = query(&next, addr, deadline)?;
-        }
+    if let Some(next) = field(&answer, &["refer", "ReferralServer", "whois"]).and_then(referral)
+        && next != server
+    {
+        answer = query(&format!("{next}:{WHOIS_PORT}"), addr, deadline)?;
     }
     let summary = summarize(&answer);
     if summary.is_empty() {
@@ -89,6 +99,35 @@ fn whois(server: &str, addr: IpAddr, deadline: Instant) -> std::io::Result<Strin
     } else {
         Ok(summary)
     }
+}
+
+/// The host a referral names, when it is one to follow: a host name (not
+/// an address, whose last label would be digits), on the whois port. The
+/// answer comes from whoever runs the first server, or from the path to
+/// it in plain text: it must not send the watcher's query to any
+/// `host:port` of its choice.
+fn referral(value: &str) -> Option<String> {
+    let value = value.trim();
+    let value = value.strip_prefix("whois://").unwrap_or(value);
+    let value = value.strip_suffix('/').unwrap_or(value);
+    let host = match value.rsplit_once(':') {
+        Some((host, port)) if port.parse() == Ok(WHOIS_PORT) => host,
+        Some(_) => return None,
+        None => value,
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let top = host.rsplit('.').next().unwrap_or_default();
+    (host.len() <= 253
+        && host.contains('.')
+        && host.split('.').all(label_ok)
+        && top.starts_with(|c: char| c.is_ascii_alphabetic()))
+    .then(|| host.to_ascii_lowercase())
 }
 
 /// The value of the first of `keys` (in that order of preference) found.
@@ -125,7 +164,7 @@ pub fn summarize(answer: &str) -> String {
     ] {
         if let Some(v) = field(answer, keys) {
             // Printable text only: this goes into a mail.
-            let clean: String = v.chars().filter(|c| !c.is_control()).take(120).collect();
+            let clean: String = v.chars().filter(|c| printable(*c)).take(120).collect();
             out.push(format!("{label}: {clean}"));
         }
     }
@@ -149,6 +188,48 @@ mod tests {
             "organisation: Example Inc\ncountry: US\nnetwork: 198.51.100.0/24"
         );
         assert_eq!(summarize("nothing here"), "");
+    }
+
+    #[test]
+    fn referrals_go_to_port_43_of_a_host_name_only() {
+        for (value, host) in [
+            ("whois.ripe.net", Some("whois.ripe.net")),
+            ("whois://whois.ripe.net", Some("whois.ripe.net")),
+            ("whois://whois.arin.net:43/", Some("whois.arin.net")),
+            ("Whois.APNIC.net", Some("whois.apnic.net")),
+            ("whois.example.net:25", None),
+            ("rwhois://rwhois.example.net:4321", None),
+            ("127.0.0.1", None),
+            ("127.0.0.1:43", None),
+            ("0x7f.1", None),
+            ("[::1]:43", None),
+            ("localhost", None),
+            ("evil.example.net:43:25", None),
+            ("evil..example.net", None),
+            ("-evil.example.net", None),
+            ("evil.example.net\r\nQUIT", None),
+            ("", None),
+        ] {
+            assert_eq!(referral(value).as_deref(), host, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn whois_summaries_lose_invisible_characters() {
+        let answer =
+            "org-name: Evil\u{202e}gro.elpmaxe\u{200b} Ltd\u{2028}\u{feff}\ncountry: Z\u{2066}Z\n";
+        assert_eq!(
+            summarize(answer),
+            "organisation: Evilgro.elpmaxe Ltd\ncountry: ZZ"
+        );
+    }
+
+    #[test]
+    fn resets_are_never_looked_up() {
+        assert!(!worth_asking(Kind::Reset));
+        for kind in [Kind::Knock, Kind::Enter, Kind::Transient] {
+            assert!(worth_asking(kind));
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::Event;
 use super::lookup::Lookups;
+use super::spool::Digest;
 use crate::config::{At, Notify, Problem};
 
 /// How long one SMTP conversation may take before the mail is spooled.
@@ -98,14 +99,25 @@ pub fn event_text(e: &Event, lookups: &Lookups) -> (String, String) {
     (subject, body)
 }
 
-/// Subject and body of a digest of events that exceeded the hourly budget.
-pub fn digest_text(host: &str, events: &[Event]) -> (String, String) {
-    let subject = format!("{host}: {} more nfknock events (digest)", events.len());
+/// Subject and body of a digest of events that exceeded the hourly budget:
+/// the first events in full, then only counts, so that a flood of any size
+/// makes a mail of bounded size (a server refuses one too big).
+pub fn digest_text(host: &str, digest: &Digest) -> (String, String) {
+    let subject = format!("{host}: {} more nfknock events (digest)", digest.len());
     let mut body =
         "More events than [notify] max_mails_per_hour allows; here they are together.\n\n"
             .to_string();
-    for e in events {
+    for e in &digest.events {
         body += &format!("{}  {}  {}\n", rfc3339(e.time), e.host, e.summary());
+    }
+    if !digest.more.is_empty() {
+        body += &format!(
+            "\nand {} more, counted (the journal has each one):\n",
+            digest.more.values().sum::<u64>()
+        );
+        for (what, n) in &digest.more {
+            body += &format!("{n:>8}  {what}\n");
+        }
     }
     (subject, body)
 }
@@ -133,38 +145,71 @@ pub fn compose(n: &Notify, subject: &str, body: &str) -> Result<Outgoing, String
     })
 }
 
+/// Why a mail did not go.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    /// The server refused this mail for good (SMTP 5xx, or a mail lettre
+    /// cannot even address): sending it again is no use.
+    pub permanent: bool,
+    pub message: String,
+}
+
+impl SendError {
+    fn permanent(message: String) -> SendError {
+        SendError {
+            permanent: true,
+            message,
+        }
+    }
+}
+
 /// Sends mails one way or another.
 pub trait Sender {
-    fn send(&self, mail: &Outgoing) -> Result<(), String>;
+    fn send(&self, mail: &Outgoing) -> Result<(), SendError>;
 }
 
 struct Smtp(SmtpTransport);
 struct Sendmail(SendmailTransport);
 
-fn envelope(mail: &Outgoing) -> Result<Envelope, String> {
-    let from: Address = mail.from.parse().map_err(|e| format!("{e}"))?;
+fn envelope(mail: &Outgoing) -> Result<Envelope, SendError> {
+    let from: Address = mail
+        .from
+        .parse()
+        .map_err(|e| SendError::permanent(format!("{e}")))?;
     let to = mail
         .to
         .iter()
-        .map(|t| t.parse::<Address>().map_err(|e| format!("{e}")))
+        .map(|t| {
+            t.parse::<Address>()
+                .map_err(|e| SendError::permanent(format!("{e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    Envelope::new(Some(from), to).map_err(|e| e.to_string())
+    Envelope::new(Some(from), to).map_err(|e| SendError::permanent(e.to_string()))
 }
 
 impl Sender for Smtp {
-    fn send(&self, mail: &Outgoing) -> Result<(), String> {
+    fn send(&self, mail: &Outgoing) -> Result<(), SendError> {
         self.0
             .send_raw(&envelope(mail)?, mail.message.as_bytes())
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| SendError {
+                permanent: e.is_permanent(),
+                message: e.to_string(),
+            })
     }
 }
 
 impl Sender for Sendmail {
-    fn send(&self, mail: &Outgoing) -> Result<(), String> {
+    /// sendmail's exit status does not say whether trying again helps:
+    /// every failure counts as temporary.
+    fn send(&self, mail: &Outgoing) -> Result<(), SendError> {
         self.0
             .send_raw(&envelope(mail)?, mail.message.as_bytes())
-            .map_err(|e| e.to_string())
+            .map_err(|e| SendError {
+                permanent: false,
+                message: e.to_string(),
+            })
     }
 }
 
@@ -252,9 +297,36 @@ mod tests {
 
     #[test]
     fn digest_lists_every_event() {
-        let (subject, body) = digest_text("server1", &[event(), event()]);
+        let mut digest = Digest::default();
+        digest.events = vec![event(), event()];
+        let (subject, body) = digest_text("server1", &digest);
         assert_eq!(subject, "server1: 2 more nfknock events (digest)");
         assert_eq!(body.matches("knock from 192.0.2.2").count(), 2);
+    }
+
+    #[test]
+    fn a_digest_of_a_flood_stays_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = super::super::spool::Spool::open(dir.path()).unwrap();
+        let mut digest = Digest::default();
+        for _ in 0..1200 {
+            spool.add_to_digest(&mut digest, &event()).unwrap();
+        }
+        let (subject, body) = digest_text("server1", &digest);
+        assert_eq!(subject, "server1: 1200 more nfknock events (digest)");
+        assert!(body.len() < 8 * 1024, "{} bytes", body.len());
+        assert!(body.contains("and 1150 more, counted"), "{body}");
+        assert!(body.contains("    1150  knock (door ssh)"), "{body}");
+        // On disk too: the full events and at most COMPACT_AFTER lines of
+        // counts.
+        let on_disk: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(on_disk < 64 * 1024, "{on_disk} bytes");
+        let again = spool.digest();
+        assert_eq!(again.len(), 1200);
+        assert_eq!(digest_text("server1", &again), (subject, body));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! `nfknock watch`: follows the kernel's messages in the journal and mails
 //! every event nfknock's rules log. Only entries the kernel wrote count
 //! (`_TRANSPORT=kernel`, facility kern): a user's `logger` line never
-//! sends a mail, and nothing from a log line reaches a shell.
+//! sends a mail, and nothing from a log line reaches a shell. Of those,
+//! only lines that can be of the watcher's own network namespace count
+//! (see `netns`). Each event handled is also a journal entry with fields
+//! (`log_event`).
 //!
 //! It blocks on the journal until something arrives. The journal cursor is
 //! saved after each event's mail was accepted by the server or spooled, so
@@ -11,8 +14,10 @@ pub mod event;
 pub mod limit;
 pub mod lookup;
 pub mod mail;
+pub mod netns;
 pub mod spool;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,7 +27,7 @@ use crate::config::{Config, Notify};
 use event::Event;
 use limit::Limiter;
 use mail::{Outgoing, Sender};
-use spool::Spool;
+use spool::{Digest, Spool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,6 +39,8 @@ pub enum Error {
     State(PathBuf, std::io::Error),
     #[error("{0}")]
     Mail(String),
+    #[error("cannot read this network namespace's interfaces and addresses in /proc/self/net: {0}")]
+    Netns(std::io::Error),
 }
 
 pub struct Options {
@@ -97,6 +104,83 @@ fn save_cursor(path: &Path, cursor: &str) -> std::io::Result<()> {
     crate::state::write_atomic(path, cursor.as_bytes(), 0o600)
 }
 
+/// Whether an event can be of the watcher's own network namespace (see
+/// `netns`). Interfaces and addresses come and go: when `local` says no,
+/// it is read afresh and asked again (a knock costs no read, only a line
+/// that does not fit).
+fn of_this_netns(local: &mut netns::Local, e: &Event) -> Result<(), String> {
+    if local.check(e).is_ok() {
+        return Ok(());
+    }
+    *local = netns::Local::read()
+        .map_err(|err| format!("cannot read this namespace's interfaces: {err}"))?;
+    local.check(e).map_err(|why| why.to_string())
+}
+
+/// Says loudly when the kernel log carries every network namespace's
+/// packet logs: then a local user can forge nfknock's lines in a namespace
+/// of their own.
+fn warn_when_every_netns_logs() {
+    if netns::all_netns_logged() == Some(true) {
+        log(
+            4,
+            &format!(
+                "WARNING: {} is 1: the kernel log carries the packet logs of every network namespace, so any local user can log lines with nfknock's prefix from a namespace of their own. Lines whose interface (IN=) or destination (DST=) is not of this namespace are ignored, but a forger who copies them is not caught: set net.netfilter.nf_log_all_netns=0 unless containers here need their logs",
+                netns::ALL_NETNS_SYSCTL
+            ),
+            &[],
+        );
+    }
+}
+
+/// Goes back to where the last run stopped; false when there is no saved
+/// cursor to go back to. A cursor journald does not take (a torn or
+/// corrupt file) is logged and set aside as `<file>.bad`: it must not stop
+/// the watcher for good, restart after restart.
+fn seek_saved_cursor(j: &mut Journal, file: &Path) -> Result<bool, Error> {
+    let cursor = match std::fs::read_to_string(file) {
+        Ok(c) if !c.trim().is_empty() => c.trim().to_string(),
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            set_cursor_aside(file, &e.to_string());
+            return Ok(false);
+        }
+    };
+    if let Err(e) = j.seek_cursor(&cursor) {
+        set_cursor_aside(file, &e.to_string());
+        return Ok(false);
+    }
+    // The entry at the cursor was handled already.
+    if j.next().map_err(Error::Journal)? > 0 && !j.test_cursor(&cursor).unwrap_or(false) {
+        j.previous().map_err(Error::Journal)?;
+    }
+    Ok(true)
+}
+
+fn set_cursor_aside(file: &Path, why: &str) {
+    let bad = file.with_extension("bad");
+    let kept = match std::fs::rename(file, &bad) {
+        Ok(()) => format!("set aside as {}", bad.display()),
+        Err(e) => format!("cannot set it aside: {e}"),
+    };
+    log(
+        3,
+        &format!(
+            "the journal cursor in {} is unusable ({why}); {kept}; starting at the end of the journal: events since the last run are not mailed",
+            file.display()
+        ),
+        &[],
+    );
+}
+
+/// How often at most the hourly budget is written down while mails go.
+const BUDGET_SAVE: Duration = Duration::from_secs(1);
+
+/// How often a cursor that could not be saved (full or read-only disk) is
+/// tried again while no event comes.
+const CURSOR_RETRY: Duration = Duration::from_secs(5);
+
 fn open_journal(dir: Option<&Path>) -> Result<Journal, Error> {
     let mut j = match dir {
         None => journal::OpenOptions::default()
@@ -113,15 +197,84 @@ fn open_journal(dir: Option<&Path>) -> Result<Journal, Error> {
     Ok(j)
 }
 
+/// What became of an event's mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server took it.
+    Sent,
+    /// It waits in the spool for the server.
+    Spooled,
+    /// The hourly budget is spent: the event waits for the digest.
+    Digest,
+    /// The server refused it for good: set aside.
+    Refused,
+    /// The spool is full: dropped (the journal keeps the event).
+    Dropped,
+    /// `--dry-run`: printed.
+    Printed,
+}
+
+impl Outcome {
+    /// The value of the journal field `NFKNOCK_MAIL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Spooled => "spooled",
+            Outcome::Digest => "digest",
+            Outcome::Refused => "refused",
+            Outcome::Dropped => "dropped",
+            Outcome::Printed => "printed",
+        }
+    }
+
+    fn says(self) -> &'static str {
+        match self {
+            Outcome::Sent => "mailed",
+            Outcome::Spooled => "mail spooled until the server takes it",
+            Outcome::Digest => "kept for the digest (the hourly budget is spent)",
+            Outcome::Refused => "mail refused by the server, set aside",
+            Outcome::Dropped => "mail dropped (the spool is full)",
+            Outcome::Printed => "printed (dry run)",
+        }
+    }
+}
+
+/// One journal entry for each event handled, with fields, so that
+/// `journalctl -u nfknock-watch NFKNOCK_EVENT=knock` answers "who got in"
+/// without the mail.
+fn log_event(e: &Event, outcome: Outcome) {
+    let source = e.source.to_string();
+    let mut fields = vec![
+        ("EVENT", e.kind.as_str()),
+        ("SOURCE", source.as_str()),
+        ("HOST", e.host.as_str()),
+        ("MAIL", outcome.as_str()),
+    ];
+    if let Some(door) = &e.door {
+        fields.push(("DOOR", door));
+    }
+    log(5, &format!("{}: {}", e.summary(), outcome.says()), &fields);
+}
+
 /// Delivers mails: straight to the server while nothing waits in the
-/// spool, else behind what waits, so mails keep their order.
+/// spool, else behind what waits, so mails keep their order. A mail the
+/// server refuses for good (5xx) is set aside, not retried: it would hold
+/// up every later one.
 pub struct Mailer<'a> {
     notify: &'a Notify,
     sender: Box<dyn Sender>,
     spool: Spool,
     limiter: Limiter,
-    /// The events waiting for the digest, as in the spool's digest file.
-    pending: Vec<Event>,
+    /// The events waiting for the digest, as in the spool's digest files.
+    pending: Digest,
+    /// Spool files sent (or set aside) that could not be removed (a
+    /// read-only disk): never sent again while the watcher runs.
+    done: HashSet<PathBuf>,
+    /// The budget file could not be written (logged once until it can).
+    budget_unsaved: bool,
+    /// Mails went since the budget was last written, and when that was.
+    budget_dirty: bool,
+    budget_saved: Option<Instant>,
     dry_run: bool,
     host: String,
 }
@@ -130,69 +283,200 @@ impl<'a> Mailer<'a> {
     pub fn new(notify: &'a Notify, state: &Path, dry_run: bool) -> Result<Mailer<'a>, Error> {
         let sender = mail::sender(notify).map_err(Error::Config)?;
         let spool = Spool::open(state).map_err(|e| Error::State(state.to_path_buf(), e))?;
+        let mut limiter = Limiter::new(notify.max_mails_per_hour, notify.digest_delay);
+        limiter.restore(&spool.budget(), Instant::now(), SystemTime::now());
         Ok(Mailer {
             notify,
             sender,
-            pending: spool.digest_events(),
+            pending: spool.digest(),
             spool,
-            limiter: Limiter::new(notify.max_mails_per_hour, notify.digest_delay),
+            limiter,
+            done: HashSet::new(),
+            budget_unsaved: false,
+            budget_dirty: false,
+            budget_saved: None,
             dry_run,
             host: "localhost".into(),
         })
     }
 
-    /// Mails one event, or keeps it for the digest when the hourly budget
-    /// is spent. Returns once the mail is sent or safely spooled.
-    pub fn event(&mut self, e: &Event) -> Result<(), Error> {
-        self.host = e.host.clone();
-        if !self.limiter.allow(Instant::now()) {
-            self.spool
-                .append_digest(e)
-                .map_err(|err| Error::State(PathBuf::from("digest"), err))?;
-            self.pending.push(e.clone());
-            return Ok(());
+    /// A mail went: the budget is to be written down, so that a restart
+    /// does not reset it. At once when it is spent now (the restart that
+    /// matters), else at most once every `BUDGET_SAVE` (a mail must not
+    /// wait for it, and a burst of mails needs one write, not one each).
+    fn budget_used(&mut self) {
+        if self.dry_run {
+            return;
         }
-        let lookups = lookup::lookup(self.notify, e.source);
-        let (subject, body) = mail::event_text(e, &lookups);
-        self.deliver(mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?)
+        self.budget_dirty = true;
+        if !self.limiter.has_room(Instant::now()) {
+            self.save_budget();
+        }
     }
 
-    fn deliver(&mut self, m: Outgoing) -> Result<(), Error> {
+    /// How long until the budget is to be written, if it waits.
+    fn until_budget_save(&self) -> Option<Duration> {
+        self.budget_dirty.then(|| {
+            self.budget_saved
+                .map_or(Duration::ZERO, |t| BUDGET_SAVE.saturating_sub(t.elapsed()))
+        })
+    }
+
+    /// Writes the hourly budget down. A failure (full disk) is logged, not
+    /// fatal: the mails went already.
+    fn save_budget(&mut self) {
+        let sent = self.limiter.sent_times(Instant::now(), SystemTime::now());
+        self.budget_dirty = false;
+        self.budget_saved = Some(Instant::now());
+        match self.spool.save_budget(&sent) {
+            Ok(()) => self.budget_unsaved = false,
+            Err(e) if !self.budget_unsaved => {
+                self.budget_unsaved = true;
+                log(
+                    3,
+                    &format!("cannot save the hourly mail budget: {e}; carrying on"),
+                    &[],
+                );
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Mails one event, or keeps it for the digest when the hourly budget
+    /// is spent. Returns once the mail is sent, safely spooled or set
+    /// aside.
+    pub fn event(&mut self, e: &Event) -> Result<Outcome, Error> {
+        self.host = e.host.clone();
+        if !self.limiter.allow(Instant::now()) {
+            if let Err(err) = self.spool.add_to_digest(&mut self.pending, e) {
+                // Kept in memory: the digest still goes out, and the
+                // journal cursor (not saved either) has the event again
+                // after a restart.
+                log(
+                    3,
+                    &format!("cannot save the event for the digest: {err}; kept in memory"),
+                    &[],
+                );
+                self.pending.events.push(e.clone());
+            }
+            return Ok(Outcome::Digest);
+        }
+        let lookups = if lookup::worth_asking(e.kind) {
+            lookup::lookup(self.notify, e.source)
+        } else {
+            lookup::Lookups::default()
+        };
+        let (subject, body) = mail::event_text(e, &lookups);
+        let outcome =
+            self.deliver(mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?)?;
+        self.budget_used();
+        Ok(outcome)
+    }
+
+    fn deliver(&mut self, m: Outgoing) -> Result<Outcome, Error> {
         if self.dry_run {
             println!("{}\n", m.message);
-            return Ok(());
+            return Ok(Outcome::Printed);
         }
-        if self.spool.is_empty() {
+        if self.nothing_waits() {
             match self.sender.send(&m) {
-                Ok(()) => {
-                    log(6, &format!("mailed: {}", m.subject), &[("MAIL", "sent")]);
-                    return Ok(());
+                Ok(()) => return Ok(Outcome::Sent),
+                Err(e) if e.permanent => {
+                    self.refused(&m, &e, None);
+                    return Ok(Outcome::Refused);
                 }
-                Err(e) => log(
-                    4,
-                    &format!("mail server refused, spooling: {e}"),
-                    &[("MAIL", "spooled")],
-                ),
+                Err(e) => log(4, &format!("mail server refused, spooling: {e}"), &[]),
             }
+        }
+        if self.spool.is_full() {
+            log(
+                3,
+                &format!(
+                    "the spool holds {} mails already: dropped the mail \"{}\" (the journal still has the event)",
+                    spool::MAX_MAILS,
+                    m.subject
+                ),
+                &[],
+            );
+            return Ok(Outcome::Dropped);
         }
         self.spool
             .add(&m)
-            .map_err(|e| Error::State(PathBuf::from("spool"), e))
+            .map_err(|e| Error::State(PathBuf::from("spool"), e))?;
+        Ok(Outcome::Spooled)
     }
 
-    /// Retries due spooled mails in order and sends a due digest.
+    /// Whether no spooled mail waits to go first.
+    fn nothing_waits(&self) -> bool {
+        self.spool
+            .list()
+            .map(|l| l.iter().all(|p| self.done.contains(p)))
+            .unwrap_or(true)
+    }
+
+    /// A mail the server will never take: logged at error and kept in
+    /// `spool/refused/` for the admin, out of the way of the others.
+    fn refused(&mut self, m: &Outgoing, why: &dyn std::fmt::Display, spooled: Option<&Path>) {
+        let kept = match spooled {
+            Some(path) => self.spool.set_aside(path),
+            None => self.spool.refused(m),
+        };
+        let kept = match kept {
+            Ok(path) => format!("kept in {}", path.display()),
+            Err(e) => {
+                if let Some(path) = spooled {
+                    self.done.insert(path.to_path_buf());
+                }
+                format!("and cannot be kept: {e}")
+            }
+        };
+        // A mail of an event that just came is logged with the event (see
+        // `log_event`); one from the spool on its own.
+        let fields: &[(&str, &str)] = if spooled.is_some() {
+            &[("MAIL", "refused")]
+        } else {
+            &[]
+        };
+        log(
+            3,
+            &format!(
+                "the mail server refused the mail \"{}\" for good ({why}); it is {kept}",
+                m.subject
+            ),
+            fields,
+        );
+    }
+
+    /// Retries due spooled mails in order, sends a due digest, writes the
+    /// budget down when it is time.
     pub fn tick(&mut self) -> Result<(), Error> {
+        if self.until_budget_save().is_some_and(|d| d.is_zero()) {
+            self.save_budget();
+        }
         if !self.dry_run {
             for path in self.spool.list().unwrap_or_default() {
+                if self.done.contains(&path) {
+                    continue;
+                }
                 let Ok(entry) = self.spool.read(&path) else {
                     log(
                         3,
                         &format!("unreadable spool file {} left aside", path.display()),
                         &[],
                     );
-                    let _ = std::fs::rename(&path, path.with_extension("bad"));
+                    if std::fs::rename(&path, path.with_extension("bad")).is_err() {
+                        self.done.insert(path);
+                    }
                     continue;
                 };
+                if Spool::expired(&path) {
+                    let why = format!(
+                        "it waited more than {}",
+                        humantime::format_duration(spool::MAX_AGE)
+                    );
+                    self.refused(&entry.mail, &why, Some(&path));
+                    continue;
+                }
                 if !Spool::due(&entry) {
                     break;
                 }
@@ -203,8 +487,19 @@ impl<'a> Mailer<'a> {
                             &format!("mailed from the spool: {}", entry.mail.subject),
                             &[("MAIL", "sent")],
                         );
-                        let _ = std::fs::remove_file(&path);
+                        if let Err(e) = std::fs::remove_file(&path) {
+                            log(
+                                3,
+                                &format!(
+                                    "cannot remove the sent mail {}: {e}; it is not sent again while the watcher runs",
+                                    path.display()
+                                ),
+                                &[],
+                            );
+                            self.done.insert(path);
+                        }
                     }
+                    Err(e) if e.permanent => self.refused(&entry.mail, &e, Some(&path)),
                     Err(e) => {
                         log(4, &format!("still cannot mail: {e}"), &[]);
                         let _ = self.spool.failed(&path, entry);
@@ -216,12 +511,28 @@ impl<'a> Mailer<'a> {
         if !self.pending.is_empty() && self.limiter.digest_due(Instant::now()) {
             let (subject, body) = mail::digest_text(&self.host, &self.pending);
             let m = mail::compose(self.notify, &subject, &body).map_err(Error::Mail)?;
-            self.deliver(m)?;
+            let outcome = self.deliver(m)?;
+            log(
+                6,
+                &format!(
+                    "the digest of {} events: {}",
+                    self.pending.len(),
+                    outcome.says()
+                ),
+                &[("MAIL", outcome.as_str())],
+            );
             self.limiter.digest_sent(Instant::now());
-            self.spool
-                .clear_digest()
-                .map_err(|e| Error::State(PathBuf::from("digest"), e))?;
-            self.pending.clear();
+            self.budget_used();
+            if let Err(e) = self.spool.clear_digest() {
+                log(
+                    3,
+                    &format!(
+                        "cannot remove the digest's events, which are mailed: {e}; a restart now would mail them again"
+                    ),
+                    &[],
+                );
+            }
+            self.pending = Digest::default();
         }
         Ok(())
     }
@@ -231,13 +542,13 @@ impl<'a> Mailer<'a> {
         let retry = if self.dry_run {
             None
         } else {
-            self.spool.next_retry()
+            self.spool.next_retry(&self.done)
         };
         let digest = (!self.pending.is_empty()).then(|| self.limiter.until_digest(Instant::now()));
-        match (retry, digest) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [retry, digest, self.until_budget_save()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -264,51 +575,99 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
     let mut mailer = Mailer::new(notify, &opts.state_dir, opts.dry_run)?;
     let mut j = open_journal(opts.journal_dir.as_deref())?;
     let cursor_file = cursor_path(&opts.state_dir, opts.journal_dir.as_deref());
-    match std::fs::read_to_string(&cursor_file) {
-        Ok(c) if !c.trim().is_empty() => {
-            j.seek_cursor(c.trim()).map_err(Error::Journal)?;
-            // The entry at the cursor was handled already.
-            if j.next().map_err(Error::Journal)? > 0 && !j.test_cursor(c.trim()).unwrap_or(false) {
-                j.previous().map_err(Error::Journal)?;
-            }
-        }
-        _ => {
-            // First start: no mail storm of old history.
-            j.seek_tail().map_err(Error::Journal)?;
-            j.previous().map_err(Error::Journal)?;
-            if let Ok(c) = j.cursor() {
-                let _ = save_cursor(&cursor_file, &c);
-            }
+    if !seek_saved_cursor(&mut j, &cursor_file)? {
+        // First start (or an unusable cursor): no mail storm of old history.
+        j.seek_tail().map_err(Error::Journal)?;
+        j.previous().map_err(Error::Journal)?;
+        if let Ok(c) = j.cursor() {
+            let _ = save_cursor(&cursor_file, &c);
         }
     }
+    warn_when_every_netns_logs();
+    // Fails here, at start, rather than at the first knock.
+    let mut local = netns::Local::read().map_err(Error::Netns)?;
+    let machine_id = std::fs::read_to_string("/etc/machine-id")
+        .ok()
+        .map(|m| m.trim().to_string());
     notify_ready();
     log(6, "watching the journal for nfknock's kernel messages", &[]);
     // The cursor is saved (with an fsync) right after each mail is sent or
     // spooled, so that a restart repeats none; past any other entry it only
-    // needs saving once the journal is drained, not once per entry.
-    let save = |j: &mut Journal| -> Result<(), Error> {
+    // needs saving once the journal is drained, not once per entry. When it
+    // cannot be saved (full or read-only disk) the watcher carries on and
+    // tries again: exiting would have systemd restart it from the old
+    // cursor and mail the same event again, every 5 s.
+    let mut cursor_error: Option<String> = None;
+    let mut save = |j: &mut Journal| -> Result<bool, Error> {
         if opts.dry_run {
-            return Ok(());
+            return Ok(true);
         }
         let c = j.cursor().map_err(Error::Journal)?;
-        save_cursor(&cursor_file, &c).map_err(|e| Error::State(cursor_file.clone(), e))
+        match save_cursor(&cursor_file, &c) {
+            Ok(()) => {
+                if cursor_error.take().is_some() {
+                    log(
+                        5,
+                        &format!(
+                            "saved the journal cursor to {} again",
+                            cursor_file.display()
+                        ),
+                        &[],
+                    );
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                let e = e.to_string();
+                if cursor_error.as_deref() != Some(&e) {
+                    log(
+                        3,
+                        &format!(
+                            "cannot save the journal cursor to {}: {e}; carrying on and trying again (a restart now would mail the last events again)",
+                            cursor_file.display()
+                        ),
+                        &[],
+                    );
+                    cursor_error = Some(e);
+                }
+                Ok(false)
+            }
+        }
     };
+    let mut unsaved = false;
     loop {
-        let mut unsaved = false;
         while j.next().map_err(Error::Journal)? > 0 {
             let message = field(&mut j, "MESSAGE").unwrap_or_default();
             // The kernel's own messages have facility kern (0); lines
             // written to /dev/kmsg by a user program do not.
             let facility = field(&mut j, "SYSLOG_FACILITY");
             let host = field(&mut j, "_HOSTNAME").unwrap_or_default();
+            let machine = field(&mut j, "_MACHINE_ID");
             let time = j.timestamp().unwrap_or_else(|_| SystemTime::now());
             unsaved = true;
             if facility.as_deref().is_none_or(|f| f == "0") {
                 match event::parse(&message, &cfg.log_prefix, &host, time) {
                     Some(Ok(e)) if notify.events.contains(&e.kind) => {
-                        mailer.event(&e)?;
-                        save(&mut j)?;
-                        unsaved = false;
+                        // Another machine's (--journal-dir): its own
+                        // namespaces are not ours to check.
+                        let ours =
+                            machine.is_none() || machine_id.is_none() || machine == machine_id;
+                        if ours && let Err(why) = of_this_netns(&mut local, &e) {
+                            log(
+                                4,
+                                &format!(
+                                    "ignored an nfknock line that is not of this network namespace ({why}): {}",
+                                    e.line
+                                ),
+                                &[],
+                            );
+                            continue;
+                        }
+                        let outcome = mailer.event(&e)?;
+                        unsaved = !save(&mut j)?;
+                        // Once the cursor is past it: a restart from here
+                        // does not handle it again.
+                        log_event(&e, outcome);
                     }
                     Some(Ok(_)) | None => {}
                     Some(Err(why)) => {
@@ -318,10 +677,14 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
             }
         }
         if unsaved {
-            save(&mut j)?;
+            unsaved = !save(&mut j)?;
         }
         mailer.tick()?;
-        j.wait(mailer.next_deadline()).map_err(Error::Journal)?;
+        let mut deadline = mailer.next_deadline();
+        if unsaved {
+            deadline = Some(deadline.map_or(CURSOR_RETRY, |d| d.min(CURSOR_RETRY)));
+        }
+        j.wait(deadline).map_err(Error::Journal)?;
     }
 }
 
