@@ -882,7 +882,7 @@ fn corrupt_saved_ruleset_changes_nothing(t: Case) {
     let before = lab.rules(t.backend);
     let cases = match t.backend {
         Backend::Nftables => [
-            (good.replace("jump doors", "jump nowhere"), "nft -c -f -"),
+            (good.replace("jump knocking", "jump nowhere"), "nft -c -f -"),
             (format!("flush ruleset\n{good}"), "not nfknock's"),
             (good[..good.len() / 2].to_string(), "not nfknock's"),
         ],
@@ -1234,3 +1234,99 @@ mod rotating_sequences_close_the_replay_window {
         })
     }
 }
+
+// 4. Stealth: every TCP probe nmap has (SYN, connect, FIN, NULL, Xmas,
+// ACK, Maimon, window) finds the hidden door exactly as a closed port; in
+// firewall mode both are filtered whatever the probe.
+fn every_probe_finds_a_closed_port(t: Case) {
+    const CLOSED: u16 = 5555;
+    for cfg in [guard(t, ""), firewall(t, "")] {
+        let Some(lab) = lab_with(t.family, &cfg) else {
+            return;
+        };
+        for scan in ["-sS", "-sT", "-sF", "-sN", "-sX", "-sA", "-sM", "-sW"] {
+            let states = lab.nmap(Host::Attacker, scan, &[SSH, CLOSED]);
+            assert_eq!(
+                states[0], states[1],
+                "{scan}: the door is {}, a closed port {}",
+                states[0], states[1]
+            );
+            if cfg.contains("mode = \"firewall\"") {
+                assert!(states[0].contains("filtered"), "{scan}: {states:?}");
+            }
+        }
+        // The door still opens, for the knocker.
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+    }
+}
+
+// 4. A `notrack` rule (a raw table exempting packets from conntrack) does
+// not let anything past a door: untracked packets are treated as new.
+fn untracked_packets_do_not_skip_the_door(t: Case) {
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
+        return;
+    };
+    lab.nft_file(
+        Host::Server,
+        "raw.nft",
+        "table inet busy {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tnotrack\n\t}\n}\n",
+    );
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Closed,
+        "an untracked SYN reached the door"
+    );
+    let states = lab.nmap(Host::Attacker, "-sF", &[SSH, 5555]);
+    assert_eq!(states[0], states[1], "FIN scan: {states:?}");
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, SSH);
+    assert!(
+        echoes(&mut session),
+        "an untracked connection through the door"
+    );
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Closed);
+}
+
+backend_tests!(
+    every_probe_finds_a_closed_port,
+    untracked_packets_do_not_skip_the_door,
+);
+
+// 4. A door on a port the host forwards (DNAT to a host behind it, as
+// Docker's `-p 2222:22` or a router's port forward) is hidden as a local
+// one, whatever the probe, and opens after a knock for the knocker only.
+fn forwarded_door_is_hidden(t: Case) {
+    const FORWARDED: u16 = 2222;
+    for base in [guard(t, ""), firewall(t, "")] {
+        let cfg = base.replace("port = \"22/tcp\"", "port = \"2222/tcp\"");
+        let Some(lab) = Lab::new(t.family) else {
+            return;
+        };
+        lab.forward(FORWARDED, SSH);
+        lab.listen_tcp_on(Host::Behind, SSH);
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, FORWARDED),
+            Probe::Open,
+            "the port forward works"
+        );
+        let path = lab.config("nfknock.toml", &cfg);
+        lab.apply(&path);
+        let shut = Probe::Closed.max_for(&cfg);
+        assert_eq!(lab.probe_tcp(Host::Attacker, FORWARDED), shut, "hidden");
+        for scan in ["-sS", "-sF", "-sA"] {
+            let states = lab.nmap(Host::Attacker, scan, &[FORWARDED, 5555]);
+            assert_eq!(states[0], states[1], "{scan}: {states:?}");
+        }
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        let mut session = lab.connect(Host::Client, FORWARDED);
+        assert!(echoes(&mut session), "through the opened door");
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, FORWARDED),
+            shut,
+            "not for others"
+        );
+    }
+}
+
+backend_tests!(forwarded_door_is_hidden);
