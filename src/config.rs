@@ -1190,6 +1190,22 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
     }
 
     #[test]
+    fn closed_is_auto_unless_set_and_a_warning_in_firewall_mode() {
+        assert_eq!(parse_str(GOOD).unwrap().closed, Closed::Auto);
+        let c = parse_str(&format!("closed = \"drop\"\n{GOOD}")).unwrap();
+        assert_eq!(c.closed, Closed::Drop);
+        assert!(c.warnings.is_empty());
+        let e = problems(&format!("closed = \"silent\"\n{GOOD}"));
+        assert!(e.contains("unknown variant `silent`"), "{e}");
+        let c = parse_str(&format!("mode = \"firewall\"\nclosed = \"reset\"\n{GOOD}")).unwrap();
+        assert!(
+            c.warnings[0].contains("closed is ignored"),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
     fn unknown_key_names_line_and_column() {
         let e = problems("colour = \"blue\"\n");
         assert!(e.contains("line 1, column 1"), "{e}");

@@ -1330,3 +1330,72 @@ fn forwarded_door_is_hidden(t: Case) {
 }
 
 backend_tests!(forwarded_door_is_hidden);
+
+// 4 and 11. Beside a host firewall whose input policy is drop (ufw,
+// firewalld's drop zone), a door is as silent as every closed port,
+// whatever the probe (`closed = "auto"`); apply and status say while the
+// host's rules would drop an opened door; once the host accepts the
+// port, the door opens after a knock, for the knocker only.
+fn beside_a_drop_policy_host_firewall(t: Case) {
+    const CLOSED: u16 = 5555;
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.listen_tcp(SSH);
+    lab.nft_file(
+        Host::Server,
+        "hostfw.nft",
+        "table inet hostfw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\tiif \"lo\" accept\n\t\tmeta l4proto { icmp, ipv6-icmp } accept\n\t}\n}\n",
+    );
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
+    let out = lab.nfknock(
+        Host::Server,
+        &["-c", cfg.to_str().unwrap(), "apply", "--no-persist"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("a closed door answers drop"),
+        "{}",
+        text(&out.stdout)
+    );
+    let warned = "door ssh: table inet hostfw chain input drops 22/tcp (policy drop)";
+    assert!(text(&out.stderr).contains(warned), "{}", text(&out.stderr));
+    let status = |json: bool| {
+        let mut args = vec!["-c", cfg.to_str().unwrap(), "status"];
+        if json {
+            args.push("--json");
+        }
+        let out = lab.nfknock(Host::Server, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        out
+    };
+    assert!(text(&status(false).stderr).contains(warned));
+    let s: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(s["closed"], serde_json::json!(["drop"]));
+    assert_eq!(s["blocked"].as_array().map(Vec::len), Some(1), "{s}");
+
+    for scan in ["-sS", "-sF", "-sA"] {
+        let states = lab.nmap(Host::Attacker, scan, &[SSH, CLOSED]);
+        assert_eq!(states[0], states[1], "{scan}: {states:?}");
+    }
+    // The admin accepts the door's port, as the warning said.
+    let out = lab.run(
+        Host::Server,
+        &[
+            "nft", "insert", "rule", "inet", "hostfw", "input", "tcp", "dport", "22", "accept",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(s.get("blocked"), None, "{s}");
+    for scan in ["-sS", "-sF", "-sA", "-sN"] {
+        let states = lab.nmap(Host::Attacker, scan, &[SSH, CLOSED]);
+        assert_eq!(states[0], states[1], "{scan}: {states:?}");
+        assert!(states[0].contains("filtered"), "{scan}: {states:?}");
+    }
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Filtered);
+}
+
+backend_tests!(beside_a_drop_policy_host_firewall);

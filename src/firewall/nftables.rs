@@ -722,7 +722,7 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
                     };
                     let _ = writeln!(
                         w,
-                        "\t\t{nfproto}{verdict} comment \"closed: {}\"",
+                        "\t\t{nfproto}{verdict} comment \"{CLOSED_COMMENT}{}\"",
                         closed_comment(plan.mode, answer)
                     );
                 }
@@ -733,7 +733,11 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
     let _ = writeln!(w, "\t}}\n");
 }
 
-/// The comment of a door's last rule; `status` reads the answer back.
+/// How the comment of a door's last rule starts; `status` reads the
+/// answer after it.
+const CLOSED_COMMENT: &str = "closed: ";
+
+/// The comment of a door's last rule.
 fn closed_comment(mode: Mode, answer: Answer) -> String {
     match mode {
         Mode::Guard => format!("{}, as any closed port here", answer.as_str()),
@@ -776,6 +780,8 @@ fn only_nfknock_table(text: &str) -> Result<(), String> {
 #[derive(Debug, Default)]
 pub struct TableState {
     chains: Vec<String>,
+    /// The comments of the rules, in order.
+    comments: Vec<String>,
     sets: Vec<SetState>,
     counters: Vec<CounterState>,
 }
@@ -868,6 +874,7 @@ struct NftJson {
 #[derive(Deserialize)]
 struct NftItem {
     chain: Option<NftNamed>,
+    rule: Option<NftRule>,
     set: Option<NftSet>,
     counter: Option<NftCounter>,
 }
@@ -875,6 +882,11 @@ struct NftItem {
 #[derive(Deserialize)]
 struct NftNamed {
     name: String,
+}
+
+#[derive(Deserialize)]
+struct NftRule {
+    comment: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -928,6 +940,9 @@ fn parse_table(json: &str) -> Result<TableState, String> {
     for item in doc.nftables {
         if let Some(c) = item.chain {
             state.chains.push(c.name);
+        }
+        if let Some(comment) = item.rule.and_then(|r| r.comment) {
+            state.comments.push(comment);
         }
         if let Some(s) = item.set {
             let default_expiry = s.timeout;
@@ -989,6 +1004,11 @@ fn status_of(table: Option<&TableState>) -> Status {
         return status;
     };
     status.transient = transient_of(table);
+    for c in &table.comments {
+        if let Some(answer) = c.strip_prefix(CLOSED_COMMENT) {
+            status.add_closed(answer.split(',').next().unwrap_or_default());
+        }
+    }
     for set in &table.sets {
         let Some((door, stage)) = names::nft::parse_state_set(&set.name) else {
             continue;
@@ -1054,6 +1074,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         let kept = &sets[0];
         let current = TableState {
             chains: vec!["input".into(), "knock_ssh".into()],
+            comments: vec![],
             sets: vec![
                 SetState {
                     name: kept.name.clone(),

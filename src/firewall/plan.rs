@@ -731,6 +731,53 @@ sequence_timeout = "20s"
     }
 
     #[test]
+    fn a_closed_door_answers_as_the_host_does() {
+        let none = HostDrops::default();
+        let v4 = HostDrops {
+            v4: Some("table ip filter chain INPUT (policy drop)".into()),
+            v6: None,
+        };
+        let d = |mode, closed, host: &HostDrops| {
+            let c = ClosedAnswer::decide(mode, closed, host);
+            (c.v4, c.v6)
+        };
+        use Answer::{Drop, Reset};
+        assert_eq!(d(Mode::Guard, Closed::Auto, &none), (Reset, Reset));
+        assert_eq!(d(Mode::Guard, Closed::Auto, &v4), (Drop, Reset));
+        assert_eq!(d(Mode::Guard, Closed::Reset, &v4), (Reset, Reset));
+        assert_eq!(d(Mode::Guard, Closed::Drop, &none), (Drop, Drop));
+        assert_eq!(d(Mode::Firewall, Closed::Reset, &none), (Drop, Drop));
+        let why = ClosedAnswer::decide(Mode::Guard, Closed::Auto, &v4).why;
+        assert!(why.contains("IPv4: table ip filter chain INPUT"), "{why}");
+    }
+
+    #[test]
+    fn a_door_lets_in_a_knockers_new_connection_and_answers_the_rest_as_closed() {
+        let p = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#));
+        let ssh = &p.doors[0];
+        use DoorRule::*;
+        assert_eq!(
+            ssh.rules(Mode::Guard, Answer::Reset),
+            [Enter, Transient, Stack, Closed(Answer::Reset)]
+        );
+        // Where closed ports are silent, so is every probe of the door.
+        assert_eq!(
+            ssh.rules(Mode::Guard, Answer::Drop),
+            [Enter, Transient, Closed(Answer::Drop)]
+        );
+        assert_eq!(
+            ssh.rules(Mode::Firewall, Answer::Reset),
+            [Enter, Closed(Answer::Drop)]
+        );
+        let udp = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#).replace("22/tcp", "53/udp"));
+        assert_eq!(
+            udp.doors[0].rules(Mode::Guard, Answer::Reset),
+            [Enter, Transient, Closed(Answer::Reset)],
+            "UDP has no ACK for the host to answer"
+        );
+    }
+
+    #[test]
     fn rotation_slots_follow_the_period() {
         assert_eq!(Slot::of_period(30_000_000), Slot::Even);
         assert_eq!(Slot::of_period(30_000_001), Slot::Odd);
