@@ -1399,3 +1399,78 @@ fn beside_a_drop_policy_host_firewall(t: Case) {
 }
 
 backend_tests!(beside_a_drop_policy_host_firewall);
+
+// 4. Beside a drop-policy host firewall that accepts the door's port
+// statelessly and a `notrack` rule, the door is as silent as a closed
+// port and a knocker's untracked connection still works.
+fn untracked_beside_a_drop_policy_host_firewall(t: Case) {
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.listen_tcp(SSH);
+    lab.nft_file(
+        Host::Server,
+        "hostfw.nft",
+        "table inet hostfw {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tnotrack\n\t}\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tiif \"lo\" accept\n\t\tmeta l4proto { icmp, ipv6-icmp } accept\n\t\ttcp dport 22 accept\n\t}\n}\n",
+    );
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
+    lab.apply(&cfg);
+    for scan in ["-sS", "-sF", "-sA"] {
+        let states = lab.nmap(Host::Attacker, scan, &[SSH, 5555]);
+        assert_eq!(states[0], states[1], "{scan}: {states:?}");
+    }
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, SSH);
+    assert!(
+        echoes(&mut session),
+        "an untracked connection through the door"
+    );
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Filtered);
+}
+
+backend_tests!(untracked_beside_a_drop_policy_host_firewall);
+
+// 4. A host firewall of one family only (an `ip` table: iptables without
+// ip6tables) makes the doors silent for that family and leaves the other
+// answering as its closed ports do.
+fn closed_answer_follows_each_family(t: Case) {
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.listen_tcp(SSH);
+    lab.nft_file(
+        Host::Server,
+        "hostfw.nft",
+        "table ip hostfw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\ttcp dport 22 accept\n\t}\n}\n",
+    );
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
+    lab.apply(&cfg);
+    let out = lab.nfknock(Host::Server, &["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut closed: Vec<String> = serde_json::from_value(s["closed"].clone()).unwrap();
+    closed.sort();
+    assert_eq!(closed, ["drop", "reset"], "{s}");
+    for (family, shut) in [(Family::V4, Probe::Filtered), (Family::V6, Probe::Closed)] {
+        assert_eq!(
+            lab.probe_tcp_family(Host::Attacker, SSH, family),
+            shut,
+            "{family:?}"
+        );
+    }
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+}
+
+mod closed_answer_follows_each_family {
+    use super::common::Case;
+
+    #[test]
+    fn nftables() {
+        super::closed_answer_follows_each_family(Case::NFT_V4)
+    }
+
+    #[test]
+    fn iptables() {
+        super::closed_answer_follows_each_family(Case::IPT_V4)
+    }
+}

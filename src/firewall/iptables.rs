@@ -406,6 +406,10 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
                 )
             }
             DoorRule::Stack => "-p tcp ! --tcp-flags ACK,RST NONE -j RETURN".into(),
+            DoorRule::Untracked => format!(
+                "-p tcp ! --tcp-flags ACK,RST NONE -m conntrack --ctstate UNTRACKED {} -j RETURN",
+                rcheck(&list(&d.open, f), d.open.timeout.as_secs())
+            ),
             DoorRule::Closed(answer) => {
                 let verdict = match (answer, d.port.proto, f) {
                     (Answer::Reset, Proto::Tcp, _) => "REJECT --reject-with tcp-reset",

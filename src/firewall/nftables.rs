@@ -713,6 +713,22 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
                         "\t\t{nfproto}tcp flags & (ack | rst) != 0 return comment \"the host answers these as for a closed port\""
                     );
                 }
+                DoorRule::Untracked => {
+                    // `meta nfproto` and the other family's address conflict.
+                    let fams = if same {
+                        &Family::ALL[..]
+                    } else {
+                        &[family][..]
+                    };
+                    for &f in fams {
+                        let _ = writeln!(
+                            w,
+                            "\t\t{nfproto}ct state untracked tcp flags & (ack | rst) != 0 {} @{} return comment \"notrack: the host's connection\"",
+                            saddr(f),
+                            names::nft::state_set(&door.open, f)
+                        );
+                    }
+                }
                 DoorRule::Closed(answer) => {
                     let verdict = match (answer, door.port.proto) {
                         // Exactly what the kernel answers for a port nobody listens on.
@@ -1206,6 +1222,39 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         let fw = render(&cfg(&format!("mode = \"firewall\"\n{ONE_DOOR}")));
         assert!(fw.contains("policy drop;"));
         assert!(!fw.contains("reject"));
+    }
+
+    #[test]
+    fn a_closed_door_answers_per_family_when_the_host_does() {
+        let cfg = crate::rotate::resolve(
+            crate::load::parse(ONE_DOOR, std::path::Path::new("t.toml")).unwrap(),
+            0,
+        )
+        .unwrap();
+        let host = super::super::plan::HostDrops {
+            v4: Some("table ip filter chain INPUT (policy drop)".into()),
+            v6: None,
+        };
+        let text = render(&Plan::beside(&cfg, &host));
+        for rule in [
+            "\t\tmeta nfproto ipv4 ct state untracked tcp flags & (ack | rst) != 0 ip saddr @open_ssh_v4 return",
+            "\t\tmeta nfproto ipv4 drop comment \"closed: drop",
+            "\t\tmeta nfproto ipv6 tcp flags & (ack | rst) != 0 return",
+            "\t\tmeta nfproto ipv6 reject with tcp reset comment \"closed: reset",
+        ] {
+            assert!(text.contains(rule), "{rule}\n{text}");
+        }
+        assert_eq!(
+            text.matches("counter name \"entries_ssh\"").count(),
+            2,
+            "{text}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("meta nfproto ipv4") && l.contains("ip6 saddr")),
+            "{text}"
+        );
     }
 
     #[test]

@@ -299,8 +299,10 @@ impl DoorPlan {
         match mode {
             Mode::Guard => {
                 rules.push(DoorRule::Transient);
-                if answer == Answer::Reset && self.port.proto == Proto::Tcp {
-                    rules.push(DoorRule::Stack);
+                match (answer, self.port.proto) {
+                    (Answer::Reset, Proto::Tcp) => rules.push(DoorRule::Stack),
+                    (Answer::Drop, Proto::Tcp) => rules.push(DoorRule::Untracked),
+                    (_, Proto::Udp) => {}
                 }
                 rules.push(DoorRule::Closed(answer));
             }
@@ -431,6 +433,11 @@ pub enum DoorRule {
     /// keeps any connection conntrack does not know (`notrack`) working.
     /// Only where closed ports answer at all.
     Stack,
+    /// Where closed ports are silent, an untracked (`notrack`) TCP packet
+    /// with ACK or RST from a source the door is open for goes on to the
+    /// host: nothing else knows its connection. (It lasts while the door
+    /// is open for that source.)
+    Untracked,
     /// Everything else: what a closed port answers.
     Closed(Answer),
 }
@@ -763,7 +770,7 @@ sequence_timeout = "20s"
         // Where closed ports are silent, so is every probe of the door.
         assert_eq!(
             ssh.rules(Mode::Guard, Answer::Drop),
-            [Enter, Transient, Closed(Answer::Drop)]
+            [Enter, Transient, Untracked, Closed(Answer::Drop)]
         );
         assert_eq!(
             ssh.rules(Mode::Firewall, Answer::Reset),
