@@ -1326,6 +1326,31 @@ fn forwarded_door_is_hidden(t: Case) {
             shut,
             "not for others"
         );
+        // Transient and [allow] networks pass a forwarded door too (a
+        // re-apply keeps the client's open door: only the attacker tells).
+        let attacker = Host::Attacker.addr(t.family).to_string();
+        let out = lab.nfknock(Host::Server, &["transient", "add", &attacker]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, FORWARDED),
+            Probe::Open,
+            "transient"
+        );
+        let allowed = cfg
+            .replace(
+                "ipv4 = []",
+                &format!("ipv4 = [\"{}\"]", Host::Attacker.addr(Family::V4)),
+            )
+            .replace(
+                "ipv6 = []",
+                &format!("ipv6 = [\"{}\"]", Host::Attacker.addr(Family::V6)),
+            );
+        lab.apply(&lab.config("allowed.toml", &allowed));
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, FORWARDED),
+            Probe::Open,
+            "allowed"
+        );
     }
 }
 

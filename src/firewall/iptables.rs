@@ -139,7 +139,7 @@ fn rules(plan: &Plan, f: Family) -> Rules {
         r.declare(ipt::enter_chain(&d.name));
     }
     main_chain(&mut r, plan, f);
-    forward_chain(&mut r);
+    forward_chain(&mut r, plan, f);
     dispatch_chains(&mut r, plan);
     transient_chain(&mut r, plan);
     knocking_chains(&mut r, plan, f);
@@ -184,11 +184,7 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
         }
         add("-m conntrack --ctstate INVALID -j DROP".into());
     }
-    let allow: Vec<String> = match f {
-        Family::V4 => plan.allow.ipv4.iter().map(|n| n.to_string()).collect(),
-        Family::V6 => plan.allow.ipv6.iter().map(|n| n.to_string()).collect(),
-    };
-    for net in allow {
+    for net in allowed(plan, f) {
         add(format!("-s {net} -j {pass}"));
     }
     if !guard {
@@ -228,12 +224,30 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
 /// `NFK-FORWARD`, which FORWARD jumps to: a door on a port this host
 /// forwards (DNAT) is hidden as a local one; nothing else routed through
 /// the host is nfknock's business.
-fn forward_chain(r: &mut Rules) {
-    r.add(
-        FORWARD,
-        "-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN".into(),
-    );
-    r.add(FORWARD, format!("-m conntrack --ctstate DNAT -j {DNAT}"));
+fn forward_chain(r: &mut Rules, plan: &Plan, f: Family) {
+    let mut add = |rule: String| r.add(FORWARD, rule);
+    add("-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN".into());
+    add("-m conntrack ! --ctstate DNAT -j RETURN".into());
+    // As on INPUT, [allow] and (firewall mode) transient networks pass
+    // the doors; what FORWARD does with them is the host's business.
+    for net in allowed(plan, f) {
+        add(format!("-s {net} -j RETURN"));
+    }
+    if plan.mode == Mode::Firewall {
+        add(format!(
+            "-m set --match-set {} src -j RETURN",
+            ipt::ipset(f)
+        ));
+    }
+    add(format!("-j {DNAT}"));
+}
+
+/// The `[allow]` networks of a family.
+fn allowed(plan: &Plan, f: Family) -> Vec<String> {
+    match f {
+        Family::V4 => plan.allow.ipv4.iter().map(|n| n.to_string()).collect(),
+        Family::V6 => plan.allow.ipv6.iter().map(|n| n.to_string()).collect(),
+    }
 }
 
 /// `NFK-DOORS` (the packet's port) and `NFK-DNAT` (a NEW connection's

@@ -411,25 +411,7 @@ fn render_input(w: &mut String, plan: &Plan) {
         );
         let _ = writeln!(w, "\t\tct state invalid drop");
     }
-    for family in Family::ALL {
-        let _ = writeln!(
-            w,
-            "\t\t{} @{} accept",
-            saddr(family),
-            names::nft::allow_set(family)
-        );
-    }
-    if plan.mode == Mode::Firewall {
-        let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
-        for family in Family::ALL {
-            let _ = writeln!(
-                w,
-                "\t\t{} @{} log prefix \"{transient}\" level info accept",
-                saddr(family),
-                names::nft::transient_set(family)
-            );
-        }
-    }
+    render_passes(w, plan);
     let _ = writeln!(
         w,
         "\t\tct state new,untracked jump {} comment \"only new packets knock; untracked (notrack) ones are new too\"",
@@ -462,17 +444,37 @@ fn render_input(w: &mut String, plan: &Plan) {
     let _ = writeln!(w, "\t}}\n");
 }
 
+/// `[allow]` networks pass the doors (guard) or everything (firewall);
+/// in firewall mode, so do transient ones, logged.
+fn render_passes(w: &mut String, plan: &Plan) {
+    for family in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} @{} accept",
+            saddr(family),
+            names::nft::allow_set(family)
+        );
+    }
+    if plan.mode == Mode::Firewall {
+        let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
+        for family in Family::ALL {
+            let _ = writeln!(
+                w,
+                "\t\t{} @{} log prefix \"{transient}\" level info accept",
+                saddr(family),
+                names::nft::transient_set(family)
+            );
+        }
+    }
+}
+
 /// Sends every packet that may be for a door to its door's chain, with
 /// one lookup per protocol: a NEW one by the port the client connected
 /// to (conntrack's original destination, before any DNAT); on the input
 /// hook, one without conntrack (invalid, or untracked by a `notrack`
 /// rule) by its destination port, which no NAT changed.
 fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
-    let state = if forward {
-        "ct status dnat ct state new"
-    } else {
-        "ct state new"
-    };
+    let state = "ct state new";
     let _ = writeln!(
         w,
         "\t\t# Doors: by the port the client connected to, before any NAT."
@@ -526,6 +528,11 @@ fn render_forward(w: &mut String, plan: &Plan) {
         w,
         "\t\tct state established,related accept comment \"nothing established is ever cut\""
     );
+    let _ = writeln!(
+        w,
+        "\t\tct status & dnat == 0 return comment \"routed, not forwarded: not for a door\""
+    );
+    render_passes(w, plan);
     render_door_dispatch(w, plan, true);
     let _ = writeln!(w, "\t}}\n");
 }
