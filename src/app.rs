@@ -10,8 +10,9 @@ use crate::cli::{
     Cli, Command, ConfigAction, ConfigGetArgs, ConfigSetArgs, ConnectArgs, KnockArgs,
     TransientAction, TransientAddArgs, TransientDelArgs, TransientListArgs,
 };
-use crate::config::{self, Config, Knocks, Resolved};
+use crate::config::{self, Closed, Config, Knocks, Mode, Resolved};
 use crate::exit::Error;
+use crate::firewall::plan::ClosedAnswer;
 use crate::firewall::{self, Plan, Status};
 use crate::knock::{self, FamilyChoice};
 use crate::lifecycle::{self, Say};
@@ -363,6 +364,22 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         cfg.allow.ipv4.len(),
         cfg.allow.ipv6.len()
     ));
+    // `auto` reads the host's rules, when this user may.
+    let host = (cfg.mode == Mode::Guard && cfg.closed == Closed::Auto)
+        .then(|| firewall::host::drops(cfg.backend))
+        .and_then(Result::ok);
+    out.info(match host {
+        Some(drops) => {
+            let closed = ClosedAnswer::decide(cfg.mode, cfg.closed, &drops);
+            format!("  closed: {} ({})", answers(&closed), closed.why)
+        }
+        None if cfg.mode == Mode::Firewall => "  closed: drop (mode = \"firewall\")".to_string(),
+        None if cfg.closed == Closed::Auto => {
+            "  closed: auto (apply reads this host's input chains; run check as root to see)"
+                .to_string()
+        }
+        None => format!("  closed: {}", cfg.closed),
+    });
     let listening = listening::listening();
     for d in &cfg.doors {
         for k in sequence(d).iter().filter(|k| listening.contains(k)) {
@@ -395,7 +412,38 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     // Validation first: a bad config changes nothing, even for non-root.
     let cfg = resolved(out, path)?;
     require_net_admin("apply")?;
-    lifecycle::apply(out, &cfg, path, &StateDir::from_env(), no_persist, confirm)
+    lifecycle::apply(out, &cfg, path, &StateDir::from_env(), no_persist, confirm)?;
+    // What the host's own rules mean for the doors: how a closed door
+    // answers, and any chain that would still drop an opened one.
+    let host = firewall::host::read()?;
+    let drops = firewall::host::drops(cfg.backend)?;
+    let closed = ClosedAnswer::decide(cfg.mode, cfg.closed, &drops);
+    out.info(format!(
+        "nfknock: a closed door answers {} ({})",
+        answers(&closed),
+        closed.why
+    ));
+    for b in host.blockers(&door_ports(&cfg)) {
+        out.warn(b);
+    }
+    Ok(())
+}
+
+/// Every door's name and port.
+fn door_ports(cfg: &Config) -> Vec<(String, PortSpec)> {
+    cfg.doors
+        .iter()
+        .map(|d| (d.name.to_string(), d.port))
+        .collect()
+}
+
+/// `reset`, `drop`, or `drop (IPv4), reset (IPv6)`.
+fn answers(c: &ClosedAnswer) -> String {
+    if c.v4 == c.v6 {
+        c.v4.as_str().to_string()
+    } else {
+        format!("{} (IPv4), {} (IPv6)", c.v4.as_str(), c.v6.as_str())
+    }
 }
 
 /// The backend whose rules are loaded; when none is, the config's (or the
@@ -413,6 +461,10 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     require_net_admin("status")?;
     let mut status = firewall::backend(kernel_backend(path)?)?.status()?;
     status.confirm_within = lifecycle::confirm_within(&StateDir::from_env());
+    // The doors' ports are the config's; without one, nothing to say.
+    if let (true, Ok(cfg)) = (status.loaded, crate::load::load(path)) {
+        status.blocked = firewall::host::read()?.blockers(&door_ports(&cfg));
+    }
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
         println!("{text}");
@@ -477,6 +529,12 @@ fn print_status(out: &Out, s: &Status) {
         return;
     }
     let mut text = format!("nfknock: rules loaded ({})\n", s.backend);
+    if !s.closed.is_empty() {
+        text += &format!("a closed door answers: {}\n", s.closed.join(", "));
+    }
+    for b in &s.blocked {
+        out.warn(b);
+    }
     if let Some(left) = s.confirm_within {
         text += &format!(
             "pending: `nfknock confirm` within {left}s, or the previous rules come back\n"

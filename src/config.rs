@@ -128,6 +128,31 @@ pub enum Mode {
     Firewall,
 }
 
+/// How a closed door answers in guard mode (`closed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Closed {
+    /// As this host's closed ports do: decided at apply from the host's
+    /// other rules (silence beside a drop-policy input chain, else reset).
+    #[default]
+    Auto,
+    /// TCP reset, ICMP port unreachable: what a host without a firewall
+    /// answers.
+    Reset,
+    /// Silence: what a host whose firewall drops closed ports answers.
+    Drop,
+}
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Closed::Auto => "auto",
+            Closed::Reset => "reset",
+            Closed::Drop => "drop",
+        })
+    }
+}
+
 impl Backend {
     /// Every backend, in the order `status` looks for loaded rules.
     pub const ALL: [Backend; 2] = [Backend::Nftables, Backend::Iptables];
@@ -156,6 +181,8 @@ impl fmt::Display for Mode {
 pub struct Config {
     pub backend: Backend,
     pub mode: Mode,
+    /// How a closed door answers (guard mode; firewall mode drops).
+    pub closed: Closed,
     pub doors: Vec<Door>,
     pub allow: Allow,
     pub firewall: Firewall,
@@ -615,6 +642,7 @@ struct RawConfig {
     backend: Backend,
     #[serde(default)]
     mode: Mode,
+    closed: Option<Closed>,
     #[serde(default, deserialize_with = "duration")]
     sequence_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
@@ -774,6 +802,12 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
             icmp: true,
         },
     };
+    if raw.mode == Mode::Firewall && raw.closed.is_some() {
+        warnings.push(
+            "closed is ignored because mode = \"firewall\" (a firewall drops whatever it does not accept)"
+                .to_string(),
+        );
+    }
     // Ports that must never be knocks: every door and, in firewall mode,
     // every public service (a knock there would be sent by any client).
     let mut reserved: HashMap<PortSpec, String> = HashMap::new();
@@ -921,6 +955,7 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
     let config = Config {
         backend: raw.backend,
         mode: raw.mode,
+        closed: raw.closed.unwrap_or_default(),
         doors,
         allow,
         firewall,
@@ -1151,6 +1186,22 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
                 PortSpec::new(2000, Proto::Udp),
                 PortSpec::new(3000, Proto::Tcp)
             ]
+        );
+    }
+
+    #[test]
+    fn closed_is_auto_unless_set_and_a_warning_in_firewall_mode() {
+        assert_eq!(parse_str(GOOD).unwrap().closed, Closed::Auto);
+        let c = parse_str(&format!("closed = \"drop\"\n{GOOD}")).unwrap();
+        assert_eq!(c.closed, Closed::Drop);
+        assert!(c.warnings.is_empty());
+        let e = problems(&format!("closed = \"silent\"\n{GOOD}"));
+        assert!(e.contains("unknown variant `silent`"), "{e}");
+        let c = parse_str(&format!("mode = \"firewall\"\nclosed = \"reset\"\n{GOOD}")).unwrap();
+        assert!(
+            c.warnings[0].contains("closed is ignored"),
+            "{:?}",
+            c.warnings
         );
     }
 

@@ -17,7 +17,7 @@ use anyhow::anyhow;
 
 use crate::config::{Backend, Resolved};
 use crate::exit::Error;
-use crate::firewall::{self, Plan};
+use crate::firewall;
 use crate::state::{self, Pending, Record, StateDir};
 use crate::{clock, watch};
 
@@ -50,8 +50,10 @@ pub fn apply(
         Some(secs) => Some(begin(state, secs).map_err(state_err)?),
         None => None,
     };
-    let plan = Plan::new(cfg);
-    let ruleset = match firewall::backend(cfg.backend).and_then(|b| b.apply(&plan)) {
+    // `closed = "auto"` answers as the host's own rules do, read now.
+    let ruleset = match firewall::host::plan(cfg)
+        .and_then(|plan| firewall::backend(cfg.backend)?.apply(&plan))
+    {
         Ok(r) => r,
         Err(e) => {
             if let Some((_, true)) = pending {
@@ -103,7 +105,7 @@ pub fn apply(
 /// Whether the rules nfknock loaded last are exactly `cfg`'s: a rotation
 /// timer that finds the period unchanged has nothing to do.
 pub fn is_loaded(cfg: &Resolved, state: &StateDir) -> Result<bool, Error> {
-    let rendered = firewall::backend(cfg.backend)?.render(&Plan::new(cfg));
+    let rendered = firewall::backend(cfg.backend)?.render(&firewall::host::plan(cfg)?);
     let loaded = state.loaded().load().ok().flatten();
     Ok(loaded.is_some_and(|l| l.ruleset == rendered))
 }

@@ -202,6 +202,7 @@ mod tests {
                 expires_in: None,
             }],
             confirm_within: None,
+            ..Status::default()
         };
         let text = render(&status, Some(1_800_000_000));
         for line in [

@@ -882,7 +882,7 @@ fn corrupt_saved_ruleset_changes_nothing(t: Case) {
     let before = lab.rules(t.backend);
     let cases = match t.backend {
         Backend::Nftables => [
-            (good.replace("jump doors", "jump nowhere"), "nft -c -f -"),
+            (good.replace("jump knocking", "jump nowhere"), "nft -c -f -"),
             (format!("flush ruleset\n{good}"), "not nfknock's"),
             (good[..good.len() / 2].to_string(), "not nfknock's"),
         ],
@@ -1232,5 +1232,270 @@ mod rotating_sequences_close_the_replay_window {
             backend: Backend::Iptables,
             family: Family::V4,
         })
+    }
+}
+
+// 4. Stealth: every TCP probe nmap has (SYN, connect, FIN, NULL, Xmas,
+// ACK, Maimon, window) finds the hidden door exactly as a closed port; in
+// firewall mode both are filtered whatever the probe.
+fn every_probe_finds_a_closed_port(t: Case) {
+    const CLOSED: u16 = 5555;
+    for cfg in [guard(t, ""), firewall(t, "")] {
+        let Some(lab) = lab_with(t.family, &cfg) else {
+            return;
+        };
+        for scan in ["-sS", "-sT", "-sF", "-sN", "-sX", "-sA", "-sM", "-sW"] {
+            let states = lab.nmap(Host::Attacker, scan, &[SSH, CLOSED]);
+            assert_eq!(
+                states[0], states[1],
+                "{scan}: the door is {}, a closed port {}",
+                states[0], states[1]
+            );
+            if cfg.contains("mode = \"firewall\"") {
+                assert!(states[0].contains("filtered"), "{scan}: {states:?}");
+            }
+        }
+        // The door still opens, for the knocker.
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+    }
+}
+
+// 4. A `notrack` rule (a raw table exempting packets from conntrack) does
+// not let anything past a door: untracked packets are treated as new.
+fn untracked_packets_do_not_skip_the_door(t: Case) {
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
+        return;
+    };
+    lab.nft_file(
+        Host::Server,
+        "raw.nft",
+        "table inet busy {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tnotrack\n\t}\n}\n",
+    );
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Closed,
+        "an untracked SYN reached the door"
+    );
+    let states = lab.nmap(Host::Attacker, "-sF", &[SSH, 5555]);
+    assert_eq!(states[0], states[1], "FIN scan: {states:?}");
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, SSH);
+    assert!(
+        echoes(&mut session),
+        "an untracked connection through the door"
+    );
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Closed);
+}
+
+backend_tests!(
+    every_probe_finds_a_closed_port,
+    untracked_packets_do_not_skip_the_door,
+);
+
+// 4. A door on a port the host forwards (DNAT to a host behind it, as
+// Docker's `-p 2222:22` or a router's port forward) is hidden as a local
+// one, whatever the probe, and opens after a knock for the knocker only.
+fn forwarded_door_is_hidden(t: Case) {
+    const FORWARDED: u16 = 2222;
+    for base in [guard(t, ""), firewall(t, "")] {
+        let cfg = base.replace("port = \"22/tcp\"", "port = \"2222/tcp\"");
+        let Some(lab) = Lab::new(t.family) else {
+            return;
+        };
+        lab.forward(FORWARDED, SSH);
+        lab.listen_tcp_on(Host::Behind, SSH);
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, FORWARDED),
+            Probe::Open,
+            "the port forward works"
+        );
+        let path = lab.config("nfknock.toml", &cfg);
+        lab.apply(&path);
+        let shut = Probe::Closed.max_for(&cfg);
+        assert_eq!(lab.probe_tcp(Host::Attacker, FORWARDED), shut, "hidden");
+        for scan in ["-sS", "-sF", "-sA"] {
+            let states = lab.nmap(Host::Attacker, scan, &[FORWARDED, 5555]);
+            assert_eq!(states[0], states[1], "{scan}: {states:?}");
+        }
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        let mut session = lab.connect(Host::Client, FORWARDED);
+        assert!(echoes(&mut session), "through the opened door");
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, FORWARDED),
+            shut,
+            "not for others"
+        );
+        // Transient and [allow] networks pass a forwarded door too (a
+        // re-apply keeps the client's open door: only the attacker tells).
+        let attacker = Host::Attacker.addr(t.family).to_string();
+        let out = lab.nfknock(Host::Server, &["transient", "add", &attacker]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, FORWARDED),
+            Probe::Open,
+            "transient"
+        );
+        let allowed = cfg
+            .replace(
+                "ipv4 = []",
+                &format!("ipv4 = [\"{}\"]", Host::Attacker.addr(Family::V4)),
+            )
+            .replace(
+                "ipv6 = []",
+                &format!("ipv6 = [\"{}\"]", Host::Attacker.addr(Family::V6)),
+            );
+        lab.apply(&lab.config("allowed.toml", &allowed));
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, FORWARDED),
+            Probe::Open,
+            "allowed"
+        );
+    }
+}
+
+backend_tests!(forwarded_door_is_hidden);
+
+// 4 and 11. Beside a host firewall whose input policy is drop (ufw,
+// firewalld's drop zone), a door is as silent as every closed port,
+// whatever the probe (`closed = "auto"`); apply and status say while the
+// host's rules would drop an opened door; once the host accepts the
+// port, the door opens after a knock, for the knocker only.
+fn beside_a_drop_policy_host_firewall(t: Case) {
+    const CLOSED: u16 = 5555;
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.listen_tcp(SSH);
+    lab.nft_file(
+        Host::Server,
+        "hostfw.nft",
+        "table inet hostfw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\tiif \"lo\" accept\n\t\tmeta l4proto { icmp, ipv6-icmp } accept\n\t}\n}\n",
+    );
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
+    let out = lab.nfknock(
+        Host::Server,
+        &["-c", cfg.to_str().unwrap(), "apply", "--no-persist"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("a closed door answers drop"),
+        "{}",
+        text(&out.stdout)
+    );
+    let warned = "door ssh: table inet hostfw chain input drops 22/tcp (policy drop)";
+    assert!(text(&out.stderr).contains(warned), "{}", text(&out.stderr));
+    let status = |json: bool| {
+        let mut args = vec!["-c", cfg.to_str().unwrap(), "status"];
+        if json {
+            args.push("--json");
+        }
+        let out = lab.nfknock(Host::Server, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        out
+    };
+    assert!(text(&status(false).stderr).contains(warned));
+    let s: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(s["closed"], serde_json::json!(["drop"]));
+    assert_eq!(s["blocked"].as_array().map(Vec::len), Some(1), "{s}");
+
+    for scan in ["-sS", "-sF", "-sA"] {
+        let states = lab.nmap(Host::Attacker, scan, &[SSH, CLOSED]);
+        assert_eq!(states[0], states[1], "{scan}: {states:?}");
+    }
+    // The admin accepts the door's port, as the warning said.
+    let out = lab.run(
+        Host::Server,
+        &[
+            "nft", "insert", "rule", "inet", "hostfw", "input", "tcp", "dport", "22", "accept",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&status(true).stdout).unwrap();
+    assert_eq!(s.get("blocked"), None, "{s}");
+    for scan in ["-sS", "-sF", "-sA", "-sN"] {
+        let states = lab.nmap(Host::Attacker, scan, &[SSH, CLOSED]);
+        assert_eq!(states[0], states[1], "{scan}: {states:?}");
+        assert!(states[0].contains("filtered"), "{scan}: {states:?}");
+    }
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Filtered);
+}
+
+backend_tests!(beside_a_drop_policy_host_firewall);
+
+// 4. Beside a drop-policy host firewall that accepts the door's port
+// statelessly and a `notrack` rule, the door is as silent as a closed
+// port and a knocker's untracked connection still works.
+fn untracked_beside_a_drop_policy_host_firewall(t: Case) {
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.listen_tcp(SSH);
+    lab.nft_file(
+        Host::Server,
+        "hostfw.nft",
+        "table inet hostfw {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tnotrack\n\t}\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tiif \"lo\" accept\n\t\tmeta l4proto { icmp, ipv6-icmp } accept\n\t\ttcp dport 22 accept\n\t}\n}\n",
+    );
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
+    lab.apply(&cfg);
+    for scan in ["-sS", "-sF", "-sA"] {
+        let states = lab.nmap(Host::Attacker, scan, &[SSH, 5555]);
+        assert_eq!(states[0], states[1], "{scan}: {states:?}");
+    }
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, SSH);
+    assert!(
+        echoes(&mut session),
+        "an untracked connection through the door"
+    );
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Filtered);
+}
+
+backend_tests!(untracked_beside_a_drop_policy_host_firewall);
+
+// 4. A host firewall of one family only (an `ip` table: iptables without
+// ip6tables) makes the doors silent for that family and leaves the other
+// answering as its closed ports do.
+fn closed_answer_follows_each_family(t: Case) {
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.listen_tcp(SSH);
+    lab.nft_file(
+        Host::Server,
+        "hostfw.nft",
+        "table ip hostfw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\ttcp dport 22 accept\n\t}\n}\n",
+    );
+    let cfg = lab.config("nfknock.toml", &guard(t, ""));
+    lab.apply(&cfg);
+    let out = lab.nfknock(Host::Server, &["status", "--json"]);
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut closed: Vec<String> = serde_json::from_value(s["closed"].clone()).unwrap();
+    closed.sort();
+    assert_eq!(closed, ["drop", "reset"], "{s}");
+    for (family, shut) in [(Family::V4, Probe::Filtered), (Family::V6, Probe::Closed)] {
+        assert_eq!(
+            lab.probe_tcp_family(Host::Attacker, SSH, family),
+            shut,
+            "{family:?}"
+        );
+    }
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+}
+
+mod closed_answer_follows_each_family {
+    use super::common::Case;
+
+    #[test]
+    fn nftables() {
+        super::closed_answer_follows_each_family(Case::NFT_V4)
+    }
+
+    #[test]
+    fn iptables() {
+        super::closed_answer_follows_each_family(Case::IPT_V4)
     }
 }

@@ -50,6 +50,14 @@ fn check_accepts_the_sample_and_hides_secrets() {
         !stdout.contains("48211"),
         "a sequence was printed:\n{stdout}"
     );
+    // How a closed door answers: read from the host's rules as root, else
+    // left to apply.
+    assert!(
+        stdout.contains("  closed: reset (")
+            || stdout.contains("  closed: drop (")
+            || stdout.contains("  closed: auto ("),
+        "{stdout}"
+    );
     assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
     let out = nfknock(&["-c", sample().to_str().unwrap(), "check", "--show-secrets"]);
     assert!(text(&out.stdout).contains("48211/tcp 9143/udp 27733/tcp"));

@@ -4,7 +4,7 @@
 //! Knock state lives in the kernel's `recent` match: one list per door,
 //! stage and family (`nfknock_<door>_<stage>_<family>_<fingerprint>`), so no
 //! daemon takes part. nfknock owns the chains named `NFKNOCK` and `NFK-*`
-//! and one jump from INPUT; they are loaded with `iptables-restore
+//! and one jump each from INPUT and FORWARD; they are loaded with `iptables-restore
 //! --noflush`, which replaces those chains and nothing else. Transient
 //! networks are two ipsets, `nfknock-transient-v4` and `-v6`.
 
@@ -16,8 +16,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::names::Counter;
-use super::names::ipt::{self, DOORS, KNOCKING, KNOCKS, MAIN, TRANSIENT};
-use super::plan::{DoorPlan, Line, Next, Plan, RECENT_LISTS, StateSet};
+use super::names::ipt::{self, DNAT, DOORS, FORWARD, KNOCKING, KNOCKS, MAIN, TRANSIENT};
+use super::plan::{Answer, DoorPlan, DoorRule, Line, Next, Plan, RECENT_LISTS, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
 use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};
@@ -127,17 +127,20 @@ impl Rules {
 /// Prints the plan for one family: a chain at a time.
 fn rules(plan: &Plan, f: Family) -> Rules {
     let mut r = Rules::default();
-    for chain in [MAIN, DOORS, TRANSIENT, KNOCKING, KNOCKS] {
+    for chain in [MAIN, FORWARD, DOORS, DNAT, TRANSIENT, KNOCKING, KNOCKS] {
         r.declare(chain);
     }
     for d in &plan.doors {
         for line in &d.lines {
             r.declare(ipt::knock_chain(&d.name, line.slot));
         }
+        r.declare(ipt::door_chain(&d.name));
         r.declare(ipt::opened_chain(&d.name));
         r.declare(ipt::enter_chain(&d.name));
     }
     main_chain(&mut r, plan, f);
+    forward_chain(&mut r, plan, f);
+    dispatch_chains(&mut r, plan);
     transient_chain(&mut r, plan);
     knocking_chains(&mut r, plan, f);
     for d in &plan.doors {
@@ -168,9 +171,7 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
     add(format!(
         "-m conntrack --ctstate ESTABLISHED,RELATED -j {pass}"
     ));
-    if guard {
-        add("-m conntrack ! --ctstate NEW -j RETURN".into());
-    } else {
+    if !guard {
         if f == Family::V6 {
             for t in [
                 "neighbour-solicitation",
@@ -183,11 +184,7 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
         }
         add("-m conntrack --ctstate INVALID -j DROP".into());
     }
-    let allow: Vec<String> = match f {
-        Family::V4 => plan.allow.ipv4.iter().map(|n| n.to_string()).collect(),
-        Family::V6 => plan.allow.ipv6.iter().map(|n| n.to_string()).collect(),
-    };
-    for net in allow {
+    for net in allowed(plan, f) {
         add(format!("-s {net} -j {pass}"));
     }
     if !guard {
@@ -196,11 +193,18 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
             ipt::ipset(f)
         ));
     }
-    add(format!("-j {KNOCKING}"));
-    // Only what is aimed at a door looks at the doors' rules.
+    // Untracked packets (`notrack`) are new too.
+    add(format!(
+        "-m conntrack --ctstate NEW,UNTRACKED -j {KNOCKING}"
+    ));
+    // Only what is aimed at a door looks at the doors' rules: by the port
+    // the client connected to. Without DNAT that is the packet's (NEW,
+    // INVALID or untracked: no conntrack, no NAT) ...
     for ports in multiport(&plan.door_ports) {
-        add(format!("{ports} -j {DOORS}"));
+        add(format!("{ports} -m conntrack ! --ctstate DNAT -j {DOORS}"));
     }
+    // ... with DNAT, conntrack's original destination.
+    add(format!("-m conntrack --ctstate DNAT -j {DNAT}"));
     if !guard {
         if plan.firewall.icmp {
             let icmp = if f == Family::V4 { "icmp" } else { "ipv6-icmp" };
@@ -214,6 +218,55 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
             ));
         }
         add("-j DROP".into());
+    }
+}
+
+/// `NFK-FORWARD`, which FORWARD jumps to: a door on a port this host
+/// forwards (DNAT) is hidden as a local one; nothing else routed through
+/// the host is nfknock's business.
+fn forward_chain(r: &mut Rules, plan: &Plan, f: Family) {
+    let mut add = |rule: String| r.add(FORWARD, rule);
+    add("-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN".into());
+    add("-m conntrack ! --ctstate DNAT -j RETURN".into());
+    // As on INPUT, [allow] and (firewall mode) transient networks pass
+    // the doors; what FORWARD does with them is the host's business.
+    for net in allowed(plan, f) {
+        add(format!("-s {net} -j RETURN"));
+    }
+    if plan.mode == Mode::Firewall {
+        add(format!(
+            "-m set --match-set {} src -j RETURN",
+            ipt::ipset(f)
+        ));
+    }
+    add(format!("-j {DNAT}"));
+}
+
+/// The `[allow]` networks of a family.
+fn allowed(plan: &Plan, f: Family) -> Vec<String> {
+    match f {
+        Family::V4 => plan.allow.ipv4.iter().map(|n| n.to_string()).collect(),
+        Family::V6 => plan.allow.ipv6.iter().map(|n| n.to_string()).collect(),
+    }
+}
+
+/// `NFK-DOORS` (the packet's port) and `NFK-DNAT` (a NEW connection's
+/// original destination port) send a packet on to its door's chain.
+fn dispatch_chains(r: &mut Rules, plan: &Plan) {
+    for d in &plan.doors {
+        let chain = ipt::door_chain(&d.name);
+        let proto = d.port.proto.as_str();
+        r.add(
+            DOORS,
+            format!("-p {proto} --dport {} -j {chain}", d.port.port),
+        );
+        r.add(
+            DNAT,
+            format!(
+                "-p {proto} -m conntrack --ctstate NEW --ctorigdstport {} -j {chain}",
+                d.port.port
+            ),
+        );
     }
 }
 
@@ -322,8 +375,9 @@ fn knock_chain(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan, line: &Line)
     );
 }
 
-/// A door's `NFK-OPEN-` (a completed sequence) and `NFK-IN-` (a NEW
-/// connection through the open door) chains, and its rules in `NFK-DOORS`.
+/// A door's `NFK-OPEN-` (a completed sequence), `NFK-IN-` (a NEW
+/// connection through the open door) and `NFK-D-` (its rules, see
+/// `plan::DoorRule`) chains.
 fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
     let knock_log = log_prefix(&plan.log_prefix, Event::Knock, Some(&d.name));
     r.add(
@@ -347,36 +401,48 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
     );
     r.add(&ec, format!("-j {}", pass(plan)));
 
-    // goto: when these chains return, DOORS is done too.
-    r.add(
-        DOORS,
-        format!(
-            "{} {} -g {ec}",
-            port_match(d.port),
-            rcheck(&list(&d.open, f), d.open.timeout.as_secs())
-        ),
-    );
-    match plan.mode {
-        Mode::Guard => {
-            r.add(
-                DOORS,
+    // goto: when these chains return, the door's chain is done too.
+    let chain = ipt::door_chain(&d.name);
+    let new = match d.port.proto {
+        Proto::Tcp => "-p tcp --tcp-flags FIN,SYN,RST,ACK SYN",
+        Proto::Udp => "-p udp",
+    };
+    for rule in d.rules(plan.mode, plan.closed.of(f)) {
+        let text = match rule {
+            DoorRule::Enter => format!(
+                "{new} {} -g {ec}",
+                rcheck(&list(&d.open, f), d.open.timeout.as_secs())
+            ),
+            DoorRule::Transient => {
                 format!(
-                    "{} -m set --match-set {} src -g {TRANSIENT}",
-                    port_match(d.port),
+                    "{new} -m set --match-set {} src -g {TRANSIENT}",
                     ipt::ipset(f)
-                ),
-            );
-            let reject = match (d.port.proto, f) {
-                (Proto::Tcp, _) => "tcp-reset",
-                (Proto::Udp, Family::V4) => "icmp-port-unreachable",
-                (Proto::Udp, Family::V6) => "icmp6-port-unreachable",
-            };
-            r.add(
-                DOORS,
-                format!("{} -j REJECT --reject-with {reject}", port_match(d.port)),
-            );
-        }
-        Mode::Firewall => r.add(DOORS, format!("{} -j DROP", port_match(d.port))),
+                )
+            }
+            DoorRule::Stack => "-p tcp ! --tcp-flags ACK,RST NONE -j RETURN".into(),
+            DoorRule::Untracked => format!(
+                "-p tcp ! --tcp-flags ACK,RST NONE -m conntrack --ctstate UNTRACKED {} -j RETURN",
+                rcheck(&list(&d.open, f), d.open.timeout.as_secs())
+            ),
+            DoorRule::Closed(answer) => {
+                let verdict = match (answer, d.port.proto, f) {
+                    (Answer::Reset, Proto::Tcp, _) => "REJECT --reject-with tcp-reset",
+                    (Answer::Reset, Proto::Udp, Family::V4) => {
+                        "REJECT --reject-with icmp-port-unreachable"
+                    }
+                    (Answer::Reset, Proto::Udp, Family::V6) => {
+                        "REJECT --reject-with icmp6-port-unreachable"
+                    }
+                    (Answer::Drop, _, _) => "DROP",
+                };
+                format!(
+                    "-p {} -m comment --comment \"{}\" -j {verdict}",
+                    d.port.proto.as_str(),
+                    ipt::closed_comment(plan.mode, answer)
+                )
+            }
+        };
+        r.add(&chain, text);
     }
 }
 
@@ -392,6 +458,7 @@ fn script(rules: &Rules, preamble: &[String]) -> String {
     }
     if !rules.chains.is_empty() {
         let _ = writeln!(o, "{}", ipt::input_jump());
+        let _ = writeln!(o, "{}", ipt::forward_jump());
     }
     for (c, rs) in &rules.chains {
         for rule in rs {
@@ -424,7 +491,8 @@ pub fn render(plan: &Plan) -> String {
     let mut o = format!(
         "# nfknock ruleset, mode \"{}\", iptables backend. Generated by `nfknock\n\
          # apply`: edit nfknock.toml, not this. nfknock owns the chains {MAIN} and\n\
-         # NFK-* and one jump from INPUT; no other rule is touched.\n",
+         # NFK-* and one jump each from INPUT and FORWARD; no other rule is\n\
+         # touched.\n",
         plan.mode
     );
     for tool in &TOOLS {
@@ -453,6 +521,7 @@ fn split(saved: &str) -> Result<[String; 2], Error> {
 struct Current {
     chains: Vec<String>,
     jumps: usize,
+    forward_jumps: usize,
 }
 
 fn current(tool: &Tool) -> Result<Current, Error> {
@@ -464,9 +533,12 @@ fn current(tool: &Tool) -> Result<Current, Error> {
         .filter(|c| ipt::ours(c))
         .map(str::to_string)
         .collect();
-    let jump = format!("-A INPUT -j {MAIN}");
-    let jumps = text.lines().filter(|l| l.trim() == jump).count();
-    Ok(Current { chains, jumps })
+    let count = |jump: &str| text.lines().filter(|l| l.trim() == jump).count();
+    Ok(Current {
+        chains,
+        jumps: count(&format!("-A INPUT -j {MAIN}")),
+        forward_jumps: count(&format!("-A FORWARD -j {FORWARD}")),
+    })
 }
 
 /// Removes every jump to nfknock from INPUT, and the chains the new rules
@@ -474,6 +546,7 @@ fn current(tool: &Tool) -> Result<Current, Error> {
 fn preamble(cur: &Current, keep: &[String]) -> Vec<String> {
     let mut p: Vec<String> = (0..cur.jumps)
         .map(|_| format!("-D INPUT -j {MAIN}"))
+        .chain((0..cur.forward_jumps).map(|_| format!("-D FORWARD -j {FORWARD}")))
         .collect();
     for c in cur.chains.iter().filter(|c| !keep.contains(c)) {
         p.push(format!("-F {c}"));
@@ -545,7 +618,9 @@ fn snapshot(tool: &Tool) -> Result<String, Error> {
             .strip_prefix("-A ")
             .and_then(|l| l.split_whitespace().next())
             .is_some_and(|c| {
-                ipt::ours(c) || (c == "INPUT" && line.trim() == format!("-A INPUT -j {MAIN}"))
+                ipt::ours(c)
+                    || (c == "INPUT" && line.trim() == format!("-A INPUT -j {MAIN}"))
+                    || (c == "FORWARD" && line.trim() == format!("-A FORWARD -j {FORWARD}"))
             });
         if ours_line {
             let _ = writeln!(o, "{line}");
@@ -610,7 +685,7 @@ impl Backend for Iptables {
         let mut previous = [String::new(), String::new()];
         for (i, tool) in TOOLS.iter().enumerate() {
             let cur = current(tool)?;
-            any |= !cur.chains.is_empty() || cur.jumps > 0;
+            any |= !cur.chains.is_empty() || cur.jumps > 0 || cur.forward_jumps > 0;
             previous[i] = snapshot(tool)?;
             scripts[i] = script(&Rules::default(), &preamble(&cur, &[]));
         }
@@ -674,6 +749,15 @@ impl Backend for Iptables {
                 entries: count(Counter::Entries),
                 resets: count(Counter::Resets),
             };
+        }
+        for (mode, answer) in [
+            (Mode::Guard, Answer::Reset),
+            (Mode::Guard, Answer::Drop),
+            (Mode::Firewall, Answer::Drop),
+        ] {
+            if all.contains(&ipt::closed_comment(mode, answer)) {
+                status.add_closed(answer.as_str());
+            }
         }
         status.transient = self.transient_list()?;
         Ok(status)
@@ -855,6 +939,7 @@ fn only_nfknock_chains(script: &str) -> Result<(), String> {
             || l == "*filter"
             || l == "COMMIT"
             || l == ipt::input_jump()
+            || l == ipt::forward_jump()
             || l.strip_prefix(':')
                 .and_then(|c| c.split_whitespace().next())
                 .is_some_and(ipt::ours)
@@ -944,6 +1029,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         for part in [&v4, &v6] {
             only_nfknock_chains(part).unwrap();
             assert_eq!(part.matches("-I INPUT 1 -j NFKNOCK").count(), 1);
+            assert_eq!(part.matches("-I FORWARD 1 -j NFK-FORWARD").count(), 1);
         }
         assert!(only_nfknock_chains("*filter\n-A INPUT -p tcp -j ACCEPT\nCOMMIT\n").is_err());
         assert!(only_nfknock_chains("-F\n").is_err());
@@ -954,6 +1040,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         let cur = Current {
             chains: vec!["NFKNOCK".into(), "NFK-K-old".into()],
             jumps: 2,
+            forward_jumps: 1,
         };
         let p = preamble(&cur, &["NFKNOCK".to_string()]);
         assert_eq!(
@@ -961,6 +1048,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
             vec![
                 "-D INPUT -j NFKNOCK",
                 "-D INPUT -j NFKNOCK",
+                "-D FORWARD -j NFK-FORWARD",
                 "-F NFK-K-old",
                 "-X NFK-K-old"
             ]

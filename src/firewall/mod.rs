@@ -5,6 +5,7 @@
 //! back. [`names`] names every kernel object; the log prefixes that the
 //! rules and the watcher share are defined here.
 
+pub mod host;
 pub mod iptables;
 pub mod names;
 pub mod nftables;
@@ -63,12 +64,28 @@ pub struct Status {
     pub loaded: bool,
     pub doors: Vec<DoorStatus>,
     pub transient: Vec<Transient>,
+    /// What the loaded rules answer for a closed door (`reset`, `drop`),
+    /// each once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub closed: Vec<String>,
+    /// The host's own chains that would drop a door's port even after a
+    /// knock (see `host::HostRules::blockers`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<String>,
     /// Seconds left to `nfknock confirm` a pending `apply --confirm`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirm_within: Option<u64>,
 }
 
 impl Status {
+    /// Records what a door's closing rule answers, read back from its
+    /// comment.
+    pub fn add_closed(&mut self, answer: &str) {
+        if !self.closed.iter().any(|a| a == answer) {
+            self.closed.push(answer.to_string());
+        }
+    }
+
     /// The door of this name, added when first seen.
     pub fn door_mut(&mut self, name: &str) -> &mut DoorStatus {
         match self.doors.iter().position(|d| d.name == name) {

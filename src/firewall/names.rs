@@ -57,8 +57,15 @@ pub mod nft {
     /// The chain that sends only what can knock to the doors' knock chains.
     pub const KNOCKING_CHAIN: &str = "knocking";
 
-    /// The chain of the doors' ports.
-    pub const DOORS_CHAIN: &str = "doors";
+    /// The base chain hooked to forward: doors on ports the host
+    /// forwards (DNAT).
+    pub const FORWARD_CHAIN: &str = "forward";
+
+    /// The rules of one door's port (`plan::DoorRule`). (`door_`: no other
+    /// chain or set starts so.)
+    pub fn door_chain(door: &str) -> String {
+        format!("door_{door}")
+    }
 
     /// Sources that sent the first `stage` knocks of `door`'s sequence in
     /// `slot`.
@@ -138,7 +145,14 @@ pub mod ipt {
 
     /// The chain INPUT jumps to; every other chain of nfknock starts with `NFK-`.
     pub const MAIN: &str = "NFKNOCK";
+    /// What INPUT and FORWARD send to the doors: sends each packet on to
+    /// its door's chain, by the port the client connected to.
     pub const DOORS: &str = "NFK-DOORS";
+    /// Sends a NEW connection to a port the host DNATs to its door's
+    /// chain, by the port the client connected to.
+    pub const DNAT: &str = "NFK-DNAT";
+    /// The chain FORWARD jumps to.
+    pub const FORWARD: &str = "NFK-FORWARD";
     pub const TRANSIENT: &str = "NFK-TRANSIENT";
     /// Sends only what can knock on to the doors' knock chains (`KNOCKS`).
     pub const KNOCKING: &str = "NFK-KNOCKING";
@@ -154,9 +168,31 @@ pub mod ipt {
         format!("-I INPUT 1 -j {MAIN}")
     }
 
+    /// The jump from FORWARD, as `iptables-restore` takes it.
+    pub fn forward_jump() -> String {
+        format!("-I FORWARD 1 -j {FORWARD}")
+    }
+
+    /// Marks a door's last rule: what a closed door answers (`status`
+    /// reads it back).
+    pub fn closed_comment(
+        mode: crate::config::Mode,
+        answer: crate::firewall::plan::Answer,
+    ) -> String {
+        match mode {
+            crate::config::Mode::Guard => format!("nfknock:closed:{}", answer.as_str()),
+            crate::config::Mode::Firewall => "nfknock:closed:firewall".to_string(),
+        }
+    }
+
     /// The knock state machine of one door's sequence in `slot`.
     pub fn knock_chain(door: &str, slot: Slot) -> String {
         format!("NFK-K-{door}{}", slot_suffix(slot))
+    }
+
+    /// The rules of one door's port (`plan::DoorRule`).
+    pub fn door_chain(door: &str) -> String {
+        format!("NFK-D-{door}")
     }
 
     /// Logs and counts a completed sequence.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::names::Counter;
 use super::names::nft::{ALLOW_COMMENT, TRANSIENT_COMMENT};
-use super::plan::{DoorPlan, Line, NFT_SETS, Next, Plan, State, StateSet};
+use super::plan::{Answer, DoorPlan, DoorRule, Line, NFT_SETS, Next, Plan, State, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix, names};
 use crate::config::{Backend as BackendKind, Event, Mode};
@@ -338,7 +338,14 @@ pub fn render(plan: &Plan) -> String {
             render_knock_chain(w, plan, door, line);
         }
     }
-    render_doors_chain(w, plan);
+    render_forward(w, plan);
+    for door in &plan.doors {
+        render_door_chain(w, plan, door);
+    }
+    // Chains end with a blank line; the last one needs none.
+    if w.ends_with("\n\n") {
+        w.pop();
+    }
     let _ = writeln!(w, "}}");
     o
 }
@@ -397,42 +404,20 @@ fn render_input(w: &mut String, plan: &Plan) {
         w,
         "\t\tct state established,related accept comment \"nothing established is ever cut\""
     );
-    match plan.mode {
-        Mode::Guard => {
-            let _ = writeln!(
-                w,
-                "\t\tct state != new return comment \"only NEW packets knock or open a door\""
-            );
-        }
-        Mode::Firewall => {
-            let _ = writeln!(
-                w,
-                "\t\ticmpv6 type {{ {ND_TYPES} }} accept comment \"IPv6 neighbour discovery\""
-            );
-            let _ = writeln!(w, "\t\tct state invalid drop");
-        }
-    }
-    for family in Family::ALL {
+    if plan.mode == Mode::Firewall {
         let _ = writeln!(
             w,
-            "\t\t{} @{} accept",
-            saddr(family),
-            names::nft::allow_set(family)
+            "\t\ticmpv6 type {{ {ND_TYPES} }} accept comment \"IPv6 neighbour discovery\""
         );
+        let _ = writeln!(w, "\t\tct state invalid drop");
     }
-    if plan.mode == Mode::Firewall {
-        let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
-        for family in Family::ALL {
-            let _ = writeln!(
-                w,
-                "\t\t{} @{} log prefix \"{transient}\" level info accept",
-                saddr(family),
-                names::nft::transient_set(family)
-            );
-        }
-    }
-    let _ = writeln!(w, "\t\tjump {}", names::nft::KNOCKING_CHAIN);
-    let _ = writeln!(w, "\t\tjump {}", names::nft::DOORS_CHAIN);
+    render_passes(w, plan);
+    let _ = writeln!(
+        w,
+        "\t\tct state new,untracked jump {} comment \"only new packets knock; untracked (notrack) ones are new too\"",
+        names::nft::KNOCKING_CHAIN
+    );
+    render_door_dispatch(w, plan, false);
     if plan.mode == Mode::Firewall {
         if plan.firewall.icmp {
             let _ = writeln!(w, "\t\tmeta l4proto {{ icmp, ipv6-icmp }} accept");
@@ -456,6 +441,99 @@ fn render_input(w: &mut String, plan: &Plan) {
         }
         let _ = writeln!(w, "\t\t# Everything else is dropped (policy drop).");
     }
+    let _ = writeln!(w, "\t}}\n");
+}
+
+/// `[allow]` networks pass the doors (guard) or everything (firewall);
+/// in firewall mode, so do transient ones, logged.
+fn render_passes(w: &mut String, plan: &Plan) {
+    for family in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} @{} accept",
+            saddr(family),
+            names::nft::allow_set(family)
+        );
+    }
+    if plan.mode == Mode::Firewall {
+        let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
+        for family in Family::ALL {
+            let _ = writeln!(
+                w,
+                "\t\t{} @{} log prefix \"{transient}\" level info accept",
+                saddr(family),
+                names::nft::transient_set(family)
+            );
+        }
+    }
+}
+
+/// Sends every packet that may be for a door to its door's chain, with
+/// one lookup per protocol: a NEW one by the port the client connected
+/// to (conntrack's original destination, before any DNAT); on the input
+/// hook, one without conntrack (invalid, or untracked by a `notrack`
+/// rule) by its destination port, which no NAT changed.
+fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
+    let state = "ct state new";
+    let _ = writeln!(
+        w,
+        "\t\t# Doors: by the port the client connected to, before any NAT."
+    );
+    for proto in [Proto::Tcp, Proto::Udp] {
+        let map: Vec<String> = plan
+            .doors_on(proto)
+            .map(|d| format!("{} : jump {}", d.port.port, names::nft::door_chain(&d.name)))
+            .collect();
+        if !map.is_empty() {
+            let _ = writeln!(
+                w,
+                "\t\t{state} meta l4proto {} ct original proto-dst vmap {{ {} }}",
+                proto.as_str(),
+                map.join(", ")
+            );
+        }
+    }
+    if forward {
+        return;
+    }
+    let map: Vec<String> = plan
+        .doors
+        .iter()
+        .map(|d| {
+            format!(
+                "{} . {} : jump {}",
+                d.port.proto.as_str(),
+                d.port.port,
+                names::nft::door_chain(&d.name)
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        w,
+        "\t\tct state invalid,untracked meta l4proto . th dport vmap {{ {} }} comment \"without conntrack, no NAT either\"",
+        map.join(", ")
+    );
+}
+
+/// The forward hook sees a door only on a port this host forwards (DNAT:
+/// Docker's `-p`, a router's port forward): everything else it routes is
+/// none of nfknock's business.
+fn render_forward(w: &mut String, plan: &Plan) {
+    let _ = writeln!(w, "\tchain {} {{", names::nft::FORWARD_CHAIN);
+    let _ = writeln!(
+        w,
+        "\t\ttype filter hook forward priority {GUARD_PRIORITY}; policy accept;"
+    );
+    let _ = writeln!(
+        w,
+        "\t\tct state established,related accept comment \"nothing established is ever cut\""
+    );
+    let _ = writeln!(
+        w,
+        "\t\tct status & dnat == 0 return comment \"routed, not forwarded: not for a door\""
+    );
+    render_passes(w, plan);
+    render_door_dispatch(w, plan, true);
     let _ = writeln!(w, "\t}}\n");
 }
 
@@ -581,50 +659,113 @@ fn render_knock_chain(w: &mut String, plan: &Plan, door: &DoorPlan, line: &Line)
     let _ = writeln!(w, "\t}}\n");
 }
 
-fn render_doors_chain(w: &mut String, plan: &Plan) {
-    let _ = writeln!(w, "\tchain {} {{", names::nft::DOORS_CHAIN);
+/// What a door's rules match a new connection by: for TCP a bare SYN.
+fn new_connection(proto: Proto) -> &'static str {
+    match proto {
+        Proto::Tcp => "tcp flags syn / fin,syn,rst,ack ",
+        Proto::Udp => "",
+    }
+}
+
+/// A door's chain: its [`DoorRule`]s. Rules that differ by family carry
+/// `meta nfproto` only when the closed answer does.
+fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
+    let entries = names::nft::counter(Counter::Entries, &door.name);
+    let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&door.name));
+    let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
+    let new = new_connection(door.port.proto);
+    let _ = writeln!(w, "\tchain {} {{", names::nft::door_chain(&door.name));
     let _ = writeln!(
         w,
-        "\t\t# Not for a door: one lookup, however many doors there are.\n\
-         \t\tmeta l4proto . th dport != {} return",
-        proto_port_set(&plan.door_ports)
+        "\t\t# Door \"{}\" ({}): any packet to it that is not part of a connection.",
+        door.name, door.port
     );
-    for door in &plan.doors {
-        let entries = names::nft::counter(Counter::Entries, &door.name);
-        let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&door.name));
-        let _ = writeln!(w, "\t\t# Door \"{}\" ({}).", door.name, door.port);
-        for f in Family::ALL {
-            let _ = writeln!(
-                w,
-                "\t\t{} {} @{} counter name \"{entries}\" log prefix \"{enter_log}\" level info accept",
-                port_match(door.port),
-                saddr(f),
-                names::nft::state_set(&door.open, f)
-            );
-        }
-        if plan.mode == Mode::Guard {
-            let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
-            for f in Family::ALL {
-                let _ = writeln!(
-                    w,
-                    "\t\t{} {} @{} log prefix \"{transient}\" level info accept",
-                    port_match(door.port),
-                    saddr(f),
-                    names::nft::transient_set(f)
-                );
+    let same = plan.closed.v4 == plan.closed.v6;
+    let families: Vec<(Family, &str)> = if same {
+        vec![(Family::V4, "")]
+    } else {
+        vec![
+            (Family::V4, "meta nfproto ipv4 "),
+            (Family::V6, "meta nfproto ipv6 "),
+        ]
+    };
+    let mut printed: Vec<DoorRule> = Vec::new();
+    for (family, nfproto) in families {
+        for rule in door.rules(plan.mode, plan.closed.of(family)) {
+            match rule {
+                DoorRule::Enter | DoorRule::Transient if printed.contains(&rule) => {}
+                DoorRule::Enter => {
+                    for f in Family::ALL {
+                        let _ = writeln!(
+                            w,
+                            "\t\t{new}{} @{} counter name \"{entries}\" log prefix \"{enter_log}\" level info accept",
+                            saddr(f),
+                            names::nft::state_set(&door.open, f)
+                        );
+                    }
+                }
+                DoorRule::Transient => {
+                    for f in Family::ALL {
+                        let _ = writeln!(
+                            w,
+                            "\t\t{new}{} @{} log prefix \"{transient}\" level info accept",
+                            saddr(f),
+                            names::nft::transient_set(f)
+                        );
+                    }
+                }
+                DoorRule::Stack => {
+                    let _ = writeln!(
+                        w,
+                        "\t\t{nfproto}tcp flags & (ack | rst) != 0 return comment \"the host answers these as for a closed port\""
+                    );
+                }
+                DoorRule::Untracked => {
+                    // `meta nfproto` and the other family's address conflict.
+                    let fams = if same {
+                        &Family::ALL[..]
+                    } else {
+                        &[family][..]
+                    };
+                    for &f in fams {
+                        let _ = writeln!(
+                            w,
+                            "\t\t{nfproto}ct state untracked tcp flags & (ack | rst) != 0 {} @{} return comment \"notrack: the host's connection\"",
+                            saddr(f),
+                            names::nft::state_set(&door.open, f)
+                        );
+                    }
+                }
+                DoorRule::Closed(answer) => {
+                    let verdict = match (answer, door.port.proto) {
+                        // Exactly what the kernel answers for a port nobody listens on.
+                        (Answer::Reset, Proto::Tcp) => "reject with tcp reset",
+                        (Answer::Reset, Proto::Udp) => "reject",
+                        (Answer::Drop, _) => "drop",
+                    };
+                    let _ = writeln!(
+                        w,
+                        "\t\t{nfproto}{verdict} comment \"{CLOSED_COMMENT}{}\"",
+                        closed_comment(plan.mode, answer)
+                    );
+                }
             }
+            printed.push(rule);
         }
-        let closed = match (plan.mode, door.port.proto) {
-            // Exactly what the kernel answers for a port nobody listens on.
-            (Mode::Guard, Proto::Tcp) => {
-                "reject with tcp reset comment \"closed: looks like any closed port\""
-            }
-            (Mode::Guard, Proto::Udp) => "reject comment \"closed: looks like any closed port\"",
-            (Mode::Firewall, _) => "drop comment \"closed\"",
-        };
-        let _ = writeln!(w, "\t\t{} {closed}", port_match(door.port));
     }
-    let _ = writeln!(w, "\t}}");
+    let _ = writeln!(w, "\t}}\n");
+}
+
+/// How the comment of a door's last rule starts; `status` reads the
+/// answer after it.
+const CLOSED_COMMENT: &str = "closed: ";
+
+/// The comment of a door's last rule.
+fn closed_comment(mode: Mode, answer: Answer) -> String {
+    match mode {
+        Mode::Guard => format!("{}, as any closed port here", answer.as_str()),
+        Mode::Firewall => answer.as_str().to_string(),
+    }
 }
 
 /// A saved ruleset may only declare nfknock's own table: restoring it must
@@ -662,6 +803,8 @@ fn only_nfknock_table(text: &str) -> Result<(), String> {
 #[derive(Debug, Default)]
 pub struct TableState {
     chains: Vec<String>,
+    /// The comments of the rules, in order.
+    comments: Vec<String>,
     sets: Vec<SetState>,
     counters: Vec<CounterState>,
 }
@@ -754,6 +897,7 @@ struct NftJson {
 #[derive(Deserialize)]
 struct NftItem {
     chain: Option<NftNamed>,
+    rule: Option<NftRule>,
     set: Option<NftSet>,
     counter: Option<NftCounter>,
 }
@@ -761,6 +905,11 @@ struct NftItem {
 #[derive(Deserialize)]
 struct NftNamed {
     name: String,
+}
+
+#[derive(Deserialize)]
+struct NftRule {
+    comment: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -814,6 +963,9 @@ fn parse_table(json: &str) -> Result<TableState, String> {
     for item in doc.nftables {
         if let Some(c) = item.chain {
             state.chains.push(c.name);
+        }
+        if let Some(comment) = item.rule.and_then(|r| r.comment) {
+            state.comments.push(comment);
         }
         if let Some(s) = item.set {
             let default_expiry = s.timeout;
@@ -875,6 +1027,11 @@ fn status_of(table: Option<&TableState>) -> Status {
         return status;
     };
     status.transient = transient_of(table);
+    for c in &table.comments {
+        if let Some(answer) = c.strip_prefix(CLOSED_COMMENT) {
+            status.add_closed(answer.split(',').next().unwrap_or_default());
+        }
+    }
     for set in &table.sets {
         let Some((door, stage)) = names::nft::parse_state_set(&set.name) else {
             continue;
@@ -940,6 +1097,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
         let kept = &sets[0];
         let current = TableState {
             chains: vec!["input".into(), "knock_ssh".into()],
+            comments: vec![],
             sets: vec![
                 SetState {
                     name: kept.name.clone(),
@@ -1064,14 +1222,46 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
     #[test]
     fn closed_doors_look_closed_in_guard_and_vanish_in_firewall() {
         let guard = render(&cfg(ONE_DOOR));
-        assert!(
-            guard.contains("tcp dport 22 tcp flags syn / fin,syn,rst,ack reject with tcp reset")
-        );
+        assert!(guard.contains("ct original proto-dst vmap { 22 : jump door_ssh }"));
+        assert!(guard.contains("\t\treject with tcp reset comment \"closed: reset"));
         assert!(guard.contains("policy accept;"));
         assert!(!guard.lines().any(|l| l.trim_start().starts_with("flush")));
         let fw = render(&cfg(&format!("mode = \"firewall\"\n{ONE_DOOR}")));
         assert!(fw.contains("policy drop;"));
         assert!(!fw.contains("reject"));
+    }
+
+    #[test]
+    fn a_closed_door_answers_per_family_when_the_host_does() {
+        let cfg = crate::rotate::resolve(
+            crate::load::parse(ONE_DOOR, std::path::Path::new("t.toml")).unwrap(),
+            0,
+        )
+        .unwrap();
+        let host = super::super::plan::HostDrops {
+            v4: Some("table ip filter chain INPUT (policy drop)".into()),
+            v6: None,
+        };
+        let text = render(&Plan::beside(&cfg, &host));
+        for rule in [
+            "\t\tmeta nfproto ipv4 ct state untracked tcp flags & (ack | rst) != 0 ip saddr @open_ssh_v4 return",
+            "\t\tmeta nfproto ipv4 drop comment \"closed: drop",
+            "\t\tmeta nfproto ipv6 tcp flags & (ack | rst) != 0 return",
+            "\t\tmeta nfproto ipv6 reject with tcp reset comment \"closed: reset",
+        ] {
+            assert!(text.contains(rule), "{rule}\n{text}");
+        }
+        assert_eq!(
+            text.matches("counter name \"entries_ssh\"").count(),
+            2,
+            "{text}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("meta nfproto ipv4") && l.contains("ip6 saddr")),
+            "{text}"
+        );
     }
 
     #[test]

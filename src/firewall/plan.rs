@@ -23,12 +23,24 @@
 //! whose timeout is the longest `sequence_timeout`: a source not in it is
 //! in no stage set, so only first knocks need the knock chains.
 //! [`Line::after`] is this automaton in plain code, for the tests.
+//!
+//! A door hides the port a client connects to, whatever the probe and
+//! however the host delivers it. Every packet conntrack does not place in
+//! an established or related connection reaches the door's rules
+//! ([`DoorPlan::rules`]): a NEW one by its original destination (before
+//! any DNAT, so a forwarded port is hidden as a local one, on the input
+//! and the forward hook alike), an INVALID or untracked one (`notrack`)
+//! by its destination port (without conntrack there is no NAT). What is
+//! not let in gets the answer of a closed port of this host
+//! ([`ClosedAnswer`]).
 
 use std::time::Duration;
 
 use super::{Family, SET_SIZE};
-use crate::config::{Allow, DoorName, Firewall, LogPrefix, Mode, Resolved, ResolvedDoor, Sequence};
-use crate::port::PortSpec;
+use crate::config::{
+    Allow, Closed, DoorName, Firewall, LogPrefix, Mode, Resolved, ResolvedDoor, Sequence,
+};
+use crate::port::{PortSpec, Proto};
 
 /// Which sequence of a door a line is: a fixed door has one; a rotating
 /// door has the even and the odd period's.
@@ -280,6 +292,25 @@ pub struct DoorPlan {
 }
 
 impl DoorPlan {
+    /// The rules of the door's chain for one family, in order, in `mode`
+    /// with `answer` for what is not let in.
+    pub fn rules(&self, mode: Mode, answer: Answer) -> Vec<DoorRule> {
+        let mut rules = vec![DoorRule::Enter];
+        match mode {
+            Mode::Guard => {
+                rules.push(DoorRule::Transient);
+                match (answer, self.port.proto) {
+                    (Answer::Reset, Proto::Tcp) => rules.push(DoorRule::Stack),
+                    (Answer::Drop, Proto::Tcp) => rules.push(DoorRule::Untracked),
+                    (_, Proto::Udp) => {}
+                }
+                rules.push(DoorRule::Closed(answer));
+            }
+            Mode::Firewall => rules.push(DoorRule::Closed(Answer::Drop)),
+        }
+        rules
+    }
+
     /// Every state set of the door: each line's stages, then the open set.
     pub fn state_sets(&self) -> impl Iterator<Item = &StateSet> {
         self.lines
@@ -287,6 +318,128 @@ impl DoorPlan {
             .flat_map(|l| l.stages.iter().map(|s| &s.set))
             .chain([&self.open])
     }
+}
+
+/// How a closed port answers a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// TCP reset, ICMP port unreachable: a host without a firewall.
+    Reset,
+    /// Silence: a host whose firewall drops what it does not accept.
+    Drop,
+}
+
+impl Answer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Reset => "reset",
+            Answer::Drop => "drop",
+        }
+    }
+}
+
+/// What a closed door answers, per family, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedAnswer {
+    pub v4: Answer,
+    pub v6: Answer,
+    /// Why, for `check`, `apply` and `status`: the `closed` setting, and
+    /// for `auto` the host's chain that decided it.
+    pub why: String,
+}
+
+impl ClosedAnswer {
+    pub fn of(&self, family: Family) -> Answer {
+        match family {
+            Family::V4 => self.v4,
+            Family::V6 => self.v6,
+        }
+    }
+
+    /// The answer of `closed` in `mode`, beside a host whose own input
+    /// chains drop what they do not accept in the families of
+    /// `host_drops` (each with the chain that says so, for `auto`).
+    pub fn decide(mode: Mode, closed: Closed, host_drops: &HostDrops) -> ClosedAnswer {
+        let both = |a: Answer, why: String| ClosedAnswer { v4: a, v6: a, why };
+        match (mode, closed) {
+            (Mode::Firewall, _) => both(Answer::Drop, "mode = \"firewall\"".into()),
+            (Mode::Guard, Closed::Reset) => both(Answer::Reset, "closed = \"reset\"".into()),
+            (Mode::Guard, Closed::Drop) => both(Answer::Drop, "closed = \"drop\"".into()),
+            (Mode::Guard, Closed::Auto) => {
+                let answer = |f: Family| match host_drops.of(f) {
+                    Some(_) => Answer::Drop,
+                    None => Answer::Reset,
+                };
+                let why = match (&host_drops.v4, &host_drops.v6) {
+                    (None, None) => {
+                        "closed = \"auto\": no input chain of this host drops closed ports"
+                            .to_string()
+                    }
+                    (Some(a), Some(b)) if a == b => {
+                        format!("closed = \"auto\": {a} drops closed ports")
+                    }
+                    (a, b) => {
+                        let part = |f: &str, c: &Option<String>| match c {
+                            Some(c) => format!("{f}: {c} drops closed ports"),
+                            None => format!("{f}: nothing drops closed ports"),
+                        };
+                        format!(
+                            "closed = \"auto\": {}; {}",
+                            part("IPv4", a),
+                            part("IPv6", b)
+                        )
+                    }
+                };
+                ClosedAnswer {
+                    v4: answer(Family::V4),
+                    v6: answer(Family::V6),
+                    why,
+                }
+            }
+        }
+    }
+}
+
+/// The host's own input chains (not nfknock's) that drop what they do not
+/// accept, per family, as read from the live ruleset: `closed = "auto"`
+/// answers as they do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostDrops {
+    pub v4: Option<String>,
+    pub v6: Option<String>,
+}
+
+impl HostDrops {
+    pub fn of(&self, family: Family) -> Option<&String> {
+        match family {
+            Family::V4 => self.v4.as_ref(),
+            Family::V6 => self.v6.as_ref(),
+        }
+    }
+}
+
+/// One rule of a door's chain, in order. Every packet that reaches a door
+/// (see the module's comment) takes the first that matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoorRule {
+    /// A new connection (TCP: a bare SYN; UDP: any packet) from a source
+    /// the door is open for: counted, logged and let in.
+    Enter,
+    /// The same from a transient network (guard mode; in firewall mode
+    /// they pass everything before the doors).
+    Transient,
+    /// TCP with ACK or RST goes on to the host, which answers it exactly
+    /// as for a closed port (a reset to an ACK, nothing to a reset) and
+    /// keeps any connection conntrack does not know (`notrack`) working.
+    /// Only where closed ports answer at all.
+    Stack,
+    /// Where closed ports are silent, an untracked (`notrack`) TCP packet
+    /// with ACK or RST from a source the door is open for goes on to the
+    /// host: nothing else knows its connection. (It lasts while the door
+    /// is open for that source.)
+    Untracked,
+    /// Everything else: what a closed port answers.
+    Closed(Answer),
 }
 
 /// Everything the rules of a configuration must do.
@@ -305,12 +458,21 @@ pub struct Plan {
     pub door_ports: Vec<PortSpec>,
     /// The sources in the middle of any door's sequence.
     pub knocking: StateSet,
+    /// What a closed door answers.
+    pub closed: ClosedAnswer,
 }
 
 impl Plan {
     /// The plan of a resolved config: a rotating door's sequences are
-    /// known only once it is resolved.
+    /// known only once it is resolved. `closed = "auto"` is taken as a
+    /// host whose input chains drop nothing (see [`Plan::beside`]).
     pub fn new(cfg: &Resolved) -> Plan {
+        Plan::beside(cfg, &HostDrops::default())
+    }
+
+    /// The plan of a resolved config on a host whose own input chains
+    /// drop what `host_drops` says.
+    pub fn beside(cfg: &Resolved, host_drops: &HostDrops) -> Plan {
         let doors: Vec<DoorPlan> = cfg.doors().map(door_plan).collect();
         let mut first_knocks: Vec<PortSpec> = Vec::new();
         for line in doors.iter().flat_map(|d| &d.lines) {
@@ -329,8 +491,14 @@ impl Plan {
                 state: State::Knocking,
                 timeout: cfg.longest_sequence_timeout(),
             },
+            closed: ClosedAnswer::decide(cfg.mode, cfg.closed, host_drops),
             doors,
         }
+    }
+
+    /// The doors on `proto` ports, with their ports.
+    pub fn doors_on(&self, proto: Proto) -> impl Iterator<Item = &DoorPlan> {
+        self.doors.iter().filter(move |d| d.port.proto == proto)
     }
 
     /// Every state set, door by door, then the knocking set.
@@ -567,6 +735,53 @@ sequence_timeout = "20s"
                 assert!(ipt_text.contains(&format!(":{chain} - [0:0]")), "{chain}");
             }
         }
+    }
+
+    #[test]
+    fn a_closed_door_answers_as_the_host_does() {
+        let none = HostDrops::default();
+        let v4 = HostDrops {
+            v4: Some("table ip filter chain INPUT (policy drop)".into()),
+            v6: None,
+        };
+        let d = |mode, closed, host: &HostDrops| {
+            let c = ClosedAnswer::decide(mode, closed, host);
+            (c.v4, c.v6)
+        };
+        use Answer::{Drop, Reset};
+        assert_eq!(d(Mode::Guard, Closed::Auto, &none), (Reset, Reset));
+        assert_eq!(d(Mode::Guard, Closed::Auto, &v4), (Drop, Reset));
+        assert_eq!(d(Mode::Guard, Closed::Reset, &v4), (Reset, Reset));
+        assert_eq!(d(Mode::Guard, Closed::Drop, &none), (Drop, Drop));
+        assert_eq!(d(Mode::Firewall, Closed::Reset, &none), (Drop, Drop));
+        let why = ClosedAnswer::decide(Mode::Guard, Closed::Auto, &v4).why;
+        assert!(why.contains("IPv4: table ip filter chain INPUT"), "{why}");
+    }
+
+    #[test]
+    fn a_door_lets_in_a_knockers_new_connection_and_answers_the_rest_as_closed() {
+        let p = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#));
+        let ssh = &p.doors[0];
+        use DoorRule::*;
+        assert_eq!(
+            ssh.rules(Mode::Guard, Answer::Reset),
+            [Enter, Transient, Stack, Closed(Answer::Reset)]
+        );
+        // Where closed ports are silent, so is every probe of the door.
+        assert_eq!(
+            ssh.rules(Mode::Guard, Answer::Drop),
+            [Enter, Transient, Untracked, Closed(Answer::Drop)]
+        );
+        assert_eq!(
+            ssh.rules(Mode::Firewall, Answer::Reset),
+            [Enter, Closed(Answer::Drop)]
+        );
+        let udp = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#).replace("22/tcp", "53/udp"));
+        assert_eq!(
+            udp.doors[0].rules(Mode::Guard, Answer::Reset),
+            [Enter, Transient, Closed(Answer::Reset)],
+            "UDP has no ACK for the host to answer"
+        );
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub enum Host {
     Server,
     Client,
     Attacker,
+    /// A host behind the server, on a link of its own, reached only
+    /// through the server's port forward (`Lab::forward`).
+    Behind,
 }
 
 impl Host {
@@ -72,6 +75,7 @@ impl Host {
             Host::Server => "srv",
             Host::Client => "cli",
             Host::Attacker => "atk",
+            Host::Behind => "bhd",
         }
     }
 
@@ -80,10 +84,17 @@ impl Host {
             Host::Server => 1,
             Host::Client => 2,
             Host::Attacker => 3,
+            Host::Behind => 2,
         }
     }
 
     pub fn addr(self, family: Family) -> IpAddr {
+        if self == Host::Behind {
+            return match family {
+                Family::V4 => "198.51.100.2".parse().unwrap(),
+                Family::V6 => "2001:db8:1::2".parse().unwrap(),
+            };
+        }
         match family {
             Family::V4 => format!("192.0.2.{}", self.index()).parse().unwrap(),
             Family::V6 => format!("2001:db8::{}", self.index()).parse().unwrap(),
@@ -339,6 +350,152 @@ impl Lab {
         });
     }
 
+    /// Puts `Host::Behind` behind the server (198.51.100.2, 2001:db8:1::2
+    /// on a link of its own) and forwards the server's `port`/tcp to its
+    /// port `to` (DNAT, both families), as Docker's `-p port:to` or a
+    /// router's port forward does.
+    pub fn forward(&self, port: u16, to: u16) {
+        let ns = self.ns(Host::Behind);
+        let srv = self.ns(Host::Server);
+        ip(&["netns", "add", &ns]);
+        ip(&[
+            "-n", &srv, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ]);
+        ip(&["-n", &srv, "addr", "add", "198.51.100.1/24", "dev", "lan0"]);
+        ip(&[
+            "-n",
+            &srv,
+            "addr",
+            "add",
+            "2001:db8:1::1/64",
+            "dev",
+            "lan0",
+            "nodad",
+        ]);
+        ip(&["-n", &srv, "link", "set", "lan0", "up"]);
+        ip(&["-n", &ns, "addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            "2001:db8:1::2/64",
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        ip(&["-n", &ns, "route", "add", "default", "via", "198.51.100.1"]);
+        ip(&[
+            "-n",
+            &ns,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "2001:db8:1::1",
+        ]);
+        for key in ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"] {
+            let out = self.run(Host::Server, &["sysctl", "-qw", key]);
+            assert!(out.status.success(), "{key}: {}", text(&out.stderr));
+        }
+        let nat = format!(
+            "table ip portfwd {{\n\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport {port} dnat to 198.51.100.2:{to}\n\t}}\n}}\n\
+             table ip6 portfwd {{\n\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport {port} dnat to [2001:db8:1::2]:{to}\n\t}}\n}}\n"
+        );
+        self.nft_file(Host::Server, "portfwd.nft", &nat);
+        // IPv6 neighbour discovery waits for the link-local addresses.
+        let settled = wait_until(Duration::from_secs(5), || {
+            [Host::Server, Host::Behind].iter().all(|h| {
+                let out = self.run(*h, &["ip", "-6", "addr", "show", "tentative"]);
+                out.stdout.is_empty()
+            })
+        });
+        assert!(settled.is_some(), "IPv6 addresses stayed tentative");
+    }
+
+    /// Loads an nftables file into a host's namespace.
+    pub fn nft_file(&self, host: Host, name: &str, rules: &str) {
+        let path = self.config(name, rules);
+        let out = self.run(host, &["nft", "-f", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+    }
+
+    /// An echo server on a TCP port of any host (both families).
+    pub fn listen_tcp_on(&self, host: Host, port: u16) {
+        let listener = self.in_ns(host, || TcpListener::bind(("::", port)).expect("bind tcp"));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = conn.read(&mut buf) {
+                        if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    /// What nmap's `scan` (`-sS`, `-sF`, ...) from `from` says of each of
+    /// the server's TCP `ports` (`closed`, `filtered`, `open|filtered`,
+    /// `unfiltered`...), in order.
+    pub fn nmap(&self, from: Host, scan: &str, ports: &[u16]) -> Vec<String> {
+        let target = self.server_addr().to_string();
+        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+        let list = list.join(",");
+        let mut cmd = vec![
+            "nmap",
+            "-n",
+            "-Pn",
+            scan,
+            "-p",
+            &list,
+            "--max-retries",
+            "1",
+            "--initial-rtt-timeout",
+            "100ms",
+            "--max-rtt-timeout",
+            "300ms",
+            "--reason",
+        ];
+        if self.family == Family::V6 {
+            cmd.push("-6");
+        }
+        cmd.push(&target);
+        let out = self.run(from, &cmd);
+        assert!(out.status.success(), "nmap: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        ports
+            .iter()
+            .map(|p| {
+                let prefix = format!("{p}/tcp ");
+                stdout
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&prefix))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(str::to_string)
+                    // Ports that all answer alike may be summed up as
+                    // "Not shown: 2 closed tcp ports (reset)".
+                    .or_else(|| {
+                        let hidden: Vec<&str> = stdout
+                            .lines()
+                            .filter_map(|l| l.strip_prefix("Not shown: "))
+                            .collect();
+                        match hidden[..] {
+                            [one] => one.split_whitespace().nth(1).map(str::to_string),
+                            _ => None,
+                        }
+                    })
+                    .unwrap_or_else(|| panic!("port {p} not in nmap's answer:\n{stdout}"))
+            })
+            .collect()
+    }
+
     /// What `from` sees on a TCP port of the server.
     pub fn probe_tcp(&self, from: Host, port: u16) -> Probe {
         self.probe_tcp_family(from, port, self.family)
@@ -401,7 +558,7 @@ impl Drop for Lab {
         for ns in Host::ALL
             .map(|h| self.ns(h))
             .into_iter()
-            .chain([self.ns_lan()])
+            .chain([self.ns(Host::Behind), self.ns_lan()])
         {
             let _ = Command::new("ip").args(["netns", "del", &ns]).output();
         }
