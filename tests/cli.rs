@@ -541,4 +541,9 @@ fn import_of_knockd_conf_never_echoes_control_characters() {
     assert!(stdout.is_empty());
     assert!(!raw(&stderr), "{stderr:?}");
     assert!(stderr.contains("\\u{1b}[2J"), "{stderr}");
+    // A knockd.conf in Latin-1 (a comment by an admin named José) imports.
+    let (code, stdout, stderr) =
+        import_text(b"# Jos\xe9\n[openSSH]\nsequence = 7000,8000:udp,9000\n");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("name = \"openssh\""), "{stdout}");
 }
