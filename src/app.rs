@@ -217,8 +217,10 @@ fn gen_sequence(path: &Path, length: u8) -> Result<(), Error> {
 }
 
 fn import_file(out: &Out, file: &Path) -> Result<(), Error> {
-    let text = std::fs::read_to_string(file)
+    let bytes = std::fs::read(file)
         .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", file.display())))?;
+    // A knockd.conf in Latin-1 still imports; what is not UTF-8 becomes U+FFFD.
+    let text = String::from_utf8_lossy(&bytes);
     let toml = crate::import::import(&text)
         .map_err(|e| Error::usage(anyhow!("{}: {e}", file.display())))?;
     print!("{toml}");

@@ -48,7 +48,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Keep the rules of a pending `apply --confirm`, and save them for boot (root)
     Confirm,
-    /// Load the current period's sequences of rotating doors (root; run by nfknock-rotate.timer)
+    /// Load rotating doors' sequences of the previous, current and next period (root; run by nfknock-rotate.timer)
     Rotate,
     /// Write a new random secret for a rotating door (mode 0600; never overwrites)
     GenSecret(GenSecretArgs),

@@ -339,22 +339,26 @@ impl Door {
     }
 }
 
-/// A rotating door's sequences for one period: valid sequences, both.
+/// A rotating door's sequences around one period: the previous, the
+/// current and the next period's, all valid. The kernel accepts the three,
+/// so a client whose clock is a little behind or ahead, and every client
+/// in the moments after a boundary before `nfknock rotate` loaded the new
+/// period, gets in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rotation {
     period: u64,
-    current: Sequence,
     previous: Sequence,
+    current: Sequence,
+    next: Sequence,
 }
 
 impl Rotation {
-    /// The sequences of period `period` and of the one before, for a door
-    /// whose port is `door_port`; refused unless both pass the rules of a
-    /// fixed sequence.
+    /// The sequences of periods `period - 1`, `period` and `period + 1`,
+    /// in that order, for a door whose port is `door_port`; refused unless
+    /// each passes the rules of a fixed sequence.
     pub fn new(
         period: u64,
-        current: Vec<PortSpec>,
-        previous: Vec<PortSpec>,
+        [previous, current, next]: [Vec<PortSpec>; 3],
         door_port: PortSpec,
     ) -> Result<Rotation, String> {
         let reserved = HashMap::from([(door_port, "the door's port".to_string())]);
@@ -364,8 +368,9 @@ impl Rotation {
         };
         Ok(Rotation {
             period,
-            current: valid(current)?,
             previous: valid(previous)?,
+            current: valid(current)?,
+            next: valid(next)?,
         })
     }
 
@@ -381,6 +386,11 @@ impl Rotation {
     /// The previous period's sequence, which the kernel accepts too.
     pub fn previous(&self) -> &Sequence {
         &self.previous
+    }
+
+    /// The next period's sequence, which the kernel accepts too.
+    pub fn next(&self) -> &Sequence {
+        &self.next
     }
 }
 
@@ -1385,19 +1395,32 @@ sequence = ["4000", "5000", "6000"]"#,
         let port = cfg.doors[1].port;
         let r = Resolved::new(cfg.clone(), |d, rotate| {
             asked.push((d.name.to_string(), rotate.length));
-            Rotation::new(7, seq(&[5, 9, 4, 8]), seq(&[6, 1, 3, 7]), port)
+            Rotation::new(
+                7,
+                [seq(&[6, 1, 3, 7]), seq(&[5, 9, 4, 8]), seq(&[2, 8, 1, 5])],
+                port,
+            )
         })
         .unwrap();
         assert_eq!(asked, [("web".to_string(), DEFAULT_ROTATE_LENGTH)]);
         let web = r.door("web").unwrap();
         assert_eq!(web.sequence[..], seq(&[5, 9, 4, 8]));
-        assert_eq!(web.rotation.unwrap().1.previous()[..], seq(&[6, 1, 3, 7]));
+        let rotation = web.rotation.unwrap().1;
+        assert_eq!(rotation.previous()[..], seq(&[6, 1, 3, 7]));
+        assert_eq!(rotation.next()[..], seq(&[2, 8, 1, 5]));
         assert_eq!(r.door("ssh").unwrap().sequence.len(), 3);
-        // A derived sequence must pass the rules of a written one.
-        assert!(Rotation::new(1, seq(&[1, 2, 3]), seq(&[5, 9, 4]), port).is_err());
-        assert!(Rotation::new(1, seq(&[443, 2, 9]), seq(&[5, 9, 4]), port).is_ok());
+        // Every derived sequence must pass the rules of a written one.
+        let (good, walkable) = (seq(&[5, 9, 4]), seq(&[1, 2, 3]));
+        for i in 0..3 {
+            let mut three = [good.clone(), good.clone(), good.clone()];
+            three[i] = walkable.clone();
+            assert!(Rotation::new(1, three, port).is_err(), "sequence {i}");
+        }
+        let on_443 = seq(&[443, 2, 9]);
+        let three = || [on_443.clone(), good.clone(), good.clone()];
+        assert!(Rotation::new(1, three(), port).is_ok());
         let udp443 = PortSpec::new(443, Proto::Udp);
-        assert!(Rotation::new(1, seq(&[443, 2, 9]), seq(&[5, 9, 4]), udp443).is_err());
+        assert!(Rotation::new(1, three(), udp443).is_err());
         // No rotation, no resolved config.
         assert!(Resolved::new(cfg, |_, _| Err("no secret")).is_err());
     }

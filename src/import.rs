@@ -39,14 +39,36 @@ fn parse_ini(text: &str) -> Result<Ini, Error> {
             let section = &mut sections.last_mut().expect("one section at least").1;
             section.insert(line.to_ascii_lowercase(), String::new());
         } else {
-            return Err(Error::Syntax(i + 1, truncate(line)));
+            return Err(Error::Syntax(i + 1, shown(line)));
         }
     }
     Ok(Ini { sections })
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(60).collect()
+/// Whether a character may not reach a terminal or a TOML file as it is:
+/// control characters (ESC starts terminal escape sequences; CR, DEL, the
+/// C1 controls) and the bidirectional overrides that reorder what a reader
+/// sees.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text from the imported file as it may appear in a comment of the
+/// output or in a message: every unsafe character written as `\u{1b}`,
+/// at most 60 characters. Everything the import echoes goes through it.
+fn shown(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars().take(60) {
+        if c == '\t' {
+            out.push(' ');
+        } else if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Ini {
@@ -70,8 +92,22 @@ pub fn import(text: &str) -> Result<String, Error> {
     }
 }
 
+/// A TOML basic string; unsafe characters as `\uXXXX`, so that neither
+/// the file nor a terminal showing it gets them raw.
 fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    let mut q = String::from('"');
+    for c in s.chars() {
+        match c {
+            '\\' => q.push_str("\\\\"),
+            '"' => q.push_str("\\\""),
+            c if unsafe_char(c) => {
+                let _ = write!(q, "\\u{:04X}", u32::from(c));
+            }
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
 }
 
 fn list(items: &[String]) -> String {
@@ -98,7 +134,7 @@ fn ports(text: &str, out: &mut String) -> Vec<PortSpec> {
                 let _ = writeln!(
                     out,
                     "# `{}` is not a port nfknock understands; left out.",
-                    truncate(word)
+                    shown(word)
                 );
             }
         }
@@ -131,73 +167,221 @@ fn seconds(out: &mut String, key: &str, value: &str) {
             let _ = writeln!(
                 out,
                 "# {key}: `{}` is not a number of seconds; left at nfknock's default.",
-                truncate(value)
+                shown(value)
             );
+        }
+    }
+}
+
+/// The original's defaults for `[ipv4]` and `[ipv6]` `allow`: what it
+/// let in when the key is commented out, as in its own sample.
+const ORIGINAL_ALLOW_V4: [&str; 4] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+];
+const ORIGINAL_ALLOW_V6: [&str; 1] = ["fe80::/10"];
+/// The original's timeouts when its keys are commented out, in seconds.
+const ORIGINAL_SEQUENCE_TIMEOUT: &str = "10";
+const ORIGINAL_DOOR_TIMEOUT: &str = "30";
+
+/// Which firewall the original wrote rules for: the one whose save file is
+/// set (`[nftables]`/`[iptables]` `save_file`, or the older `[output]`
+/// `nftables_save_file`, `iptables_save_file`, `ip6tables_save_file`).
+fn original_backend(ini: &Ini, o: &mut String) -> &'static str {
+    let set = |section: &str, key: &str| {
+        ini.section(section)
+            .and_then(|s| s.get(key))
+            .is_some_and(|v| !v.is_empty())
+    };
+    let nft = set("nftables", "save_file") || set("output", "nftables_save_file");
+    let ipt = set("iptables", "save_file")
+        || set("output", "iptables_save_file")
+        || set("output", "ip6tables_save_file");
+    match (nft, ipt) {
+        (true, false) => {
+            let _ = writeln!(
+                o,
+                "# The original wrote nftables rules (its nftables save_file is set)."
+            );
+            "nftables"
+        }
+        (false, true) => {
+            let _ = writeln!(
+                o,
+                "# The original wrote iptables rules (its iptables save_file is set)."
+            );
+            "iptables"
+        }
+        (true, true) => {
+            let _ = writeln!(
+                o,
+                "# The original wrote both nftables and iptables rules; nfknock drives one\n\
+                 # firewall: nftables here. Decide which one this host uses."
+            );
+            "nftables"
+        }
+        (false, false) => {
+            let _ = writeln!(
+                o,
+                "# No save_file is set: the original only printed its rules. nftables\n\
+                 # here; decide which firewall this host uses."
+            );
+            "nftables"
         }
     }
 }
 
 fn from_nfknock_cfg(ini: &Ini) -> String {
     let knock = ini.section("knock").expect("checked");
-    let mut o =
-        String::from("# Imported from the original nfknock's nfknock.cfg by `nfknock import`.\n");
-    let backend = if ini.section("iptables").is_some() && ini.section("nftables").is_none() {
-        "iptables"
-    } else {
-        "nftables"
-    };
+    let mut o = String::from(
+        "# Imported from the original nfknock's nfknock.cfg by `nfknock import`.\n\
+         # Each comment says where nfknock differs and what to decide.\n\n",
+    );
+    let backend = original_backend(ini, &mut o);
     let _ = writeln!(o, "backend = \"{backend}\"");
-    let _ = writeln!(o, "mode = \"guard\"");
-    if let Some(v) = knock.get("sequence_timeout") {
-        seconds(&mut o, "sequence_timeout", v);
+    let _ = writeln!(
+        o,
+        "\n# The original was this host's whole inbound firewall: it replaced the\n\
+         # ruleset with a default-deny one (loopback, established connections,\n\
+         # ICMP and the allowed networks in, the door after a knock, nothing else).\n\
+         # \"firewall\" is the same. nfknock never deletes other tables, so rules of\n\
+         # Docker, ufw or your own stay loaded beside it; the original flushed them.\n\
+         # Decide: \"guard\" hides only the door and leaves every other port as\n\
+         # your other rules make it (open, on a host with no other firewall).\n\
+         mode = \"firewall\""
+    );
+    let _ = writeln!(
+        o,
+        "\n# The original's timeouts, with the same meaning: sequence_timeout is the\n\
+         # longest pause between two knocks."
+    );
+    for (key, default) in [
+        ("sequence_timeout", ORIGINAL_SEQUENCE_TIMEOUT),
+        ("door_timeout", ORIGINAL_DOOR_TIMEOUT),
+    ] {
+        let v = knock.get(key).map_or(default, String::as_str);
+        seconds(&mut o, key, v);
     }
-    if let Some(v) = knock.get("door_timeout") {
-        seconds(&mut o, "door_timeout", v);
-    }
-    let _ = writeln!(o, "\n[[door]]\nname = \"ssh\"");
+
     let door = knock
         .get("door")
         .map(|d| ports(d, &mut o))
         .unwrap_or_default();
-    match door.first() {
-        Some(p) => {
-            let _ = writeln!(o, "port = \"{p}\"");
-        }
-        None => {
-            let _ = writeln!(
-                o,
-                "# No `door` in [knock]: set the port to hide.\nport = \"22/tcp\""
-            );
-        }
-    }
     let seq = knock
         .get("sequence")
         .map(|s| ports(s, &mut o))
         .unwrap_or_default();
-    sequence_line(&mut o, &seq, door.first().copied());
-    let v4 = ini
-        .section("ipv4")
-        .and_then(|s| s.get("allow"))
-        .map(|a| words(a))
-        .unwrap_or_default();
-    let v6 = ini
-        .section("ipv6")
-        .and_then(|s| s.get("allow"))
-        .map(|a| words(a))
-        .unwrap_or_default();
-    if ini.section("ipv4").is_some() || ini.section("ipv6").is_some() {
-        let _ = writeln!(o, "\n[allow]\nipv4 = {}\nipv6 = {}", list(&v4), list(&v6));
-    }
-    for tool in ["nftables", "iptables"] {
-        if let Some(f) = ini.section(tool).and_then(|s| s.get("save_file")) {
+    let door = if door.is_empty() {
+        let _ = writeln!(o, "\n# No `door` in [knock]: set the port to hide.");
+        vec![PortSpec::new(22, Proto::Tcp)]
+    } else {
+        door
+    };
+    let mut taken = Vec::new();
+    for (i, port) in door.iter().enumerate() {
+        let base = if *port == PortSpec::new(22, Proto::Tcp) {
+            "ssh".to_string()
+        } else {
+            format!("door-{}", port.port)
+        };
+        let name = door_name(&base, &taken);
+        taken.push(name.clone());
+        o.push('\n');
+        if i == 0 {
             let _ = writeln!(
                 o,
-                "\n# [{tool}] save_file = {}: not used. nfknock saves what it loads in\n# /var/lib/nfknock and nfknock.service restores it at boot.",
-                truncate(f)
+                "# The original closed the door after the first connection through it\n\
+                 # (or door_timeout): nfknock's door stays open to the knocker for\n\
+                 # door_timeout, for any number of connections. Single-use doors are\n\
+                 # not implemented yet; keep door_timeout short."
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "# `door` lists {}: one knock opened them all in the original.\n\
+                 # A door with several ports is not implemented yet, so here is a door\n\
+                 # per port, with the same sequence, which nfknock refuses: give this\n\
+                 # one a sequence of its own (`nfknock gen-sequence`), or delete it.",
+                join_ports(&door)
+            );
+        }
+        let _ = writeln!(o, "[[door]]\nname = \"{name}\"\nport = \"{port}\"");
+        sequence_line(&mut o, &seq, Some(*port));
+    }
+
+    o.push_str("\n[allow]\n");
+    for (family, defaults) in [
+        ("ipv4", &ORIGINAL_ALLOW_V4[..]),
+        ("ipv6", &ORIGINAL_ALLOW_V6[..]),
+    ] {
+        let nets = match ini.section(family).and_then(|s| s.get("allow")) {
+            Some(a) => words(a),
+            None => {
+                let _ = writeln!(
+                    o,
+                    "# [{family}] allow is not set: the original's default, the same as nfknock's."
+                );
+                defaults.iter().map(|n| n.to_string()).collect()
+            }
+        };
+        let _ = writeln!(o, "{family} = {}", list(&nets));
+    }
+
+    o.push_str("\n[firewall]\n");
+    let _ = writeln!(
+        o,
+        "# The original let nothing else in: list public services here, such as\n\
+         # \"80/tcp\", or decide on mode = \"guard\" above.\n\
+         open = []"
+    );
+    if backend == "iptables" {
+        let _ = writeln!(
+            o,
+            "# The original's iptables rules accepted no ping, only ICMPv6's neighbour\n\
+             # discovery and errors (errors of a connection pass either way).\n\
+             icmp = false"
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "# The original accepted all ICMP and ICMPv6.\n\
+             icmp = true\n\
+             # The original's nftables rules dropped forwarded traffic too (forward\n\
+             # policy drop); nfknock's firewall mode does not filter forwarding yet.\n\
+             # If this host routes or runs containers, decide whether forwarded\n\
+             # traffic must be dropped, and drop it in a table of your own."
+        );
+    }
+
+    for (section, key) in [
+        ("nftables", "save_file"),
+        ("iptables", "save_file"),
+        ("output", "nftables_save_file"),
+        ("output", "iptables_save_file"),
+        ("output", "ip6tables_save_file"),
+    ] {
+        if let Some(f) = ini.section(section).and_then(|s| s.get(key)) {
+            let _ = writeln!(
+                o,
+                "\n# [{section}] {key} = {}: not used.\n\
+                 # nfknock saves what it loads in /var/lib/nfknock and nfknock.service\n\
+                 # restores it at boot; remove the original's rules from that file, or\n\
+                 # they come back at boot.",
+                shown(f)
             );
         }
     }
     o
+}
+
+fn join_ports(ports: &[PortSpec]) -> String {
+    let v: Vec<String> = ports.iter().map(PortSpec::to_string).collect();
+    match v.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => v.join(""),
+    }
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -227,13 +411,22 @@ fn door_name(section: &str, taken: &[String]) -> String {
     n
 }
 
-/// The door knockd opens: `-p PROTO ... --dport PORT` in its command.
-fn door_from_command(cmd: &str) -> Option<PortSpec> {
+/// The ports knockd's command opens: `-p PROTO ... --dport PORT`, or
+/// multiport's `--dports A,B`; empty when it names none nfknock can read.
+fn doors_from_command(cmd: &str) -> Vec<PortSpec> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
-    let port = words
+    let Some(ports) = words
         .windows(2)
-        .find(|w| w[0] == "--dport" || w[0] == "--destination-port" || w[0] == "dport")
-        .and_then(|w| w[1].parse::<u16>().ok())?;
+        .find(|w| {
+            matches!(
+                w[0],
+                "--dport" | "--destination-port" | "dport" | "--dports" | "--destination-ports"
+            )
+        })
+        .map(|w| w[1])
+    else {
+        return Vec::new();
+    };
     let proto = words
         .windows(2)
         .find(|w| w[0] == "-p" || w[0] == "--protocol")
@@ -244,12 +437,64 @@ fn door_from_command(cmd: &str) -> Option<PortSpec> {
                 Proto::Tcp
             }
         });
-    (port != 0).then_some(PortSpec::new(port, proto))
+    ports
+        .split(',')
+        .filter_map(|p| p.parse::<u16>().ok())
+        .filter(|p| *p != 0)
+        .map(|p| PortSpec::new(p, proto))
+        .collect()
+}
+
+/// knockd's `seq_timeout` when a section has none.
+const KNOCKD_SEQ_TIMEOUT: u64 = 25;
+/// knockd's `cmd_timeout` when a section has none.
+const KNOCKD_CMD_TIMEOUT: u64 = 10;
+
+/// knockd's `seq_timeout` is the time from the first knock to the last;
+/// nfknock's `sequence_timeout` is the longest pause between two knocks.
+/// The same number keeps every knock knockd accepted; the comment says
+/// what it lets through besides, and what would be as strict.
+fn knockd_seq_timeout(o: &mut String, value: Option<&String>, knocks: usize) {
+    let total = match value {
+        None => {
+            let _ = writeln!(o, "# knockd's default seq_timeout, {KNOCKD_SEQ_TIMEOUT}s.");
+            KNOCKD_SEQ_TIMEOUT
+        }
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                seconds(o, "sequence_timeout", v);
+                return;
+            }
+        },
+    };
+    let pauses = knocks.saturating_sub(1).max(1) as u64;
+    let _ = writeln!(
+        o,
+        "# knockd's seq_timeout counts from the first knock: the whole sequence had\n\
+         # {total}s. nfknock's sequence_timeout is the pause between two knocks: at\n\
+         # {total}s every knock knockd accepted still counts, and the {knocks} knocks may\n\
+         # take up to {}s in all. For knockd's strictness, use {}s (clients that knock\n\
+         # at once, as `nfknock knock` does, need well under a second).",
+        total * pauses,
+        total.div_ceil(pauses)
+    );
+    let _ = writeln!(o, "sequence_timeout = \"{total}s\"");
 }
 
 fn from_knockd(ini: &Ini) -> String {
-    let mut o = String::from("# Imported from knockd.conf by `nfknock import`.\n");
-    let _ = writeln!(o, "backend = \"nftables\"\nmode = \"guard\"");
+    let mut o = String::from(
+        "# Imported from knockd.conf by `nfknock import`.\n\
+         # Each comment says where nfknock differs and what to decide.\n",
+    );
+    let _ = writeln!(
+        o,
+        "backend = \"nftables\"\n\
+         # knockd left the firewall to you and only ran commands. In \"guard\" mode\n\
+         # nfknock hides the doors itself and leaves every other port to the rules\n\
+         # you have; \"firewall\" would make it the host's default-deny firewall.\n\
+         mode = \"guard\""
+    );
     if let Some(i) = ini
         .section("options")
         .and_then(|opts| opts.get("interface"))
@@ -257,7 +502,7 @@ fn from_knockd(ini: &Ini) -> String {
         let _ = writeln!(
             o,
             "# knockd listened on {}; nfknock's rules apply to every interface.",
-            truncate(i)
+            shown(i)
         );
     }
     let mut taken = Vec::new();
@@ -277,54 +522,81 @@ fn from_knockd(ini: &Ini) -> String {
             let _ = writeln!(
                 o,
                 "\n# knockd section [{}] closed a door again (`{}`): nfknock's doors\n# close by themselves after door_timeout, so it is not imported.",
-                truncate(name),
-                truncate(&command)
+                shown(name),
+                shown(&command)
             );
             continue;
         }
-        let door = door_name(name, &taken);
-        taken.push(door.clone());
-        let _ = writeln!(o, "\n# knockd section [{}]", truncate(name));
-        let _ = writeln!(o, "[[door]]\nname = \"{door}\"");
-        let port = door_from_command(&command);
-        match port {
-            Some(p) => {
-                let _ = writeln!(o, "port = \"{p}\"");
-            }
-            None => {
-                let _ = writeln!(
-                    o,
-                    "# No --dport in the command (`{}`): set the port this door hides.\nport = \"22/tcp\"",
-                    truncate(&command)
-                );
-            }
-        }
-        let seq = ports(&s["sequence"], &mut o);
-        sequence_line(&mut o, &seq, port);
-        if let Some(v) = s.get("seq_timeout") {
-            seconds(&mut o, "sequence_timeout", v);
-        }
-        match (s.get("cmd_timeout"), s.contains_key("stop_command")) {
-            (Some(v), _) => seconds(&mut o, "door_timeout", v),
-            (None, _) => {
-                let _ = writeln!(
-                    o,
-                    "# knockd ran `command` and left the port open for good; nfknock's door\n# accepts new connections for door_timeout (default 30s) after each knock."
-                );
-            }
+        // What every door of this section says after its port.
+        let mut body = String::new();
+        let ports_opened = doors_from_command(&command);
+        let seq = ports(&s["sequence"], &mut body);
+        let mut seq_text = String::new();
+        knockd_seq_timeout(&mut seq_text, s.get("seq_timeout"), seq.len());
+        if s.contains_key("stop_command") {
+            let v = s
+                .get("cmd_timeout")
+                .cloned()
+                .unwrap_or_else(|| KNOCKD_CMD_TIMEOUT.to_string());
+            seconds(&mut seq_text, "door_timeout", &v);
+        } else {
+            let _ = writeln!(
+                seq_text,
+                "# knockd ran `command` and left the port open for good; nfknock's door\n# accepts new connections for door_timeout (default 30s) after each knock."
+            );
         }
         if let Some(flags) = s.get("tcpflags").filter(|f| !f.eq_ignore_ascii_case("syn")) {
             let _ = writeln!(
-                o,
+                seq_text,
                 "# tcpflags = {}: nfknock counts a TCP knock only as a bare SYN.",
-                truncate(flags)
+                shown(flags)
             );
         }
         if s.contains_key("one_time_sequences") {
             let _ = writeln!(
-                o,
+                seq_text,
                 "# one_time_sequences is not supported; see rotating sequences in nfknock.toml(5)."
             );
+        }
+        let doors: Vec<Option<PortSpec>> = if ports_opened.is_empty() {
+            vec![None]
+        } else {
+            ports_opened.iter().copied().map(Some).collect()
+        };
+        for (i, port) in doors.iter().enumerate() {
+            let door = match (i, port) {
+                (0, _) => door_name(name, &taken),
+                (_, Some(p)) => door_name(&format!("{name}-{}", p.port), &taken),
+                (_, None) => door_name(name, &taken),
+            };
+            taken.push(door.clone());
+            let _ = writeln!(o, "\n# knockd section [{}]", shown(name));
+            if i > 0 {
+                let _ = writeln!(
+                    o,
+                    "# Its command opens {}: one knock opened them all. A door with\n\
+                     # several ports is not implemented yet, so here is a door per port,\n\
+                     # with the same sequence, which nfknock refuses: give this one a\n\
+                     # sequence of its own (`nfknock gen-sequence`), or delete it.",
+                    join_ports(&ports_opened)
+                );
+            }
+            let _ = writeln!(o, "[[door]]\nname = \"{door}\"");
+            match port {
+                Some(p) => {
+                    let _ = writeln!(o, "port = \"{p}\"");
+                }
+                None => {
+                    let _ = writeln!(
+                        o,
+                        "# No --dport in the command (`{}`): set the port this door hides.\nport = \"22/tcp\"",
+                        shown(&command)
+                    );
+                }
+            }
+            o.push_str(&body);
+            sequence_line(&mut o, &seq, *port);
+            o.push_str(&seq_text);
         }
     }
     o
@@ -344,14 +616,74 @@ mod tests {
     #[test]
     fn door_from_knockd_commands() {
         assert_eq!(
-            door_from_command("/sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT"),
-            Some(PortSpec::new(22, Proto::Tcp))
+            doors_from_command("/sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT"),
+            [PortSpec::new(22, Proto::Tcp)]
         );
         assert_eq!(
-            door_from_command("/usr/sbin/iptables -I INPUT -s %IP% -p udp --dport 1194 -j ACCEPT"),
-            Some(PortSpec::new(1194, Proto::Udp))
+            doors_from_command("/usr/sbin/iptables -I INPUT -s %IP% -p udp --dport 1194 -j ACCEPT"),
+            [PortSpec::new(1194, Proto::Udp)]
         );
-        assert_eq!(door_from_command("/usr/local/bin/open-door %IP%"), None);
+        assert_eq!(
+            doors_from_command(
+                "iptables -A INPUT -s %IP% -p tcp -m multiport --dports 22,2222 -j ACCEPT"
+            ),
+            [
+                PortSpec::new(22, Proto::Tcp),
+                PortSpec::new(2222, Proto::Tcp)
+            ]
+        );
+        assert_eq!(doors_from_command("/usr/local/bin/open-door %IP%"), []);
+    }
+
+    #[test]
+    fn nothing_from_the_file_reaches_a_terminal_raw() {
+        assert_eq!(
+            shown("a\x1b[2Jb\tc\r\u{202e}"),
+            "a\\u{1b}[2Jb c\\u{d}\\u{202e}"
+        );
+        assert_eq!(shown(&"x".repeat(100)).len(), 60);
+        assert_eq!(quote("a\"\\\x1b\u{9b}"), "\"a\\\"\\\\\\u001B\\u009B\"");
+        // A value from the file stays a valid TOML string.
+        let out = import("[knock]\nsequence = 1000 u:2000 3000\ndoor = 22\n[ipv4]\nallow = 10.0.0.0/8 \x1b[31m\n")
+            .unwrap();
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out}");
+        let toml: toml::Table = out.parse().unwrap();
+        assert_eq!(
+            toml["allow"]["ipv4"].as_array().unwrap()[1].as_str(),
+            Some("\x1b[31m")
+        );
+        let Err(Error::Syntax(1, line)) = import("\x1b[2J two words\n") else {
+            panic!("not a syntax error");
+        };
+        assert_eq!(line, "\\u{1b}[2J two words");
+    }
+
+    #[test]
+    fn knockd_timeouts_keep_their_meaning() {
+        let door = |section: &str| {
+            import(&format!(
+                "[open]\nsequence = 7000,8000:udp,9000,6000\ncommand = iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT\n{section}"
+            ))
+            .unwrap()
+        };
+        // knockd's default seq_timeout is 25s for the whole sequence.
+        let d = door("");
+        assert!(d.contains("knockd's default seq_timeout, 25s."), "{d}");
+        assert!(d.contains("sequence_timeout = \"25s\""), "{d}");
+        assert!(
+            d.contains("take up to 75s in all. For knockd's strictness, use 9s"),
+            "{d}"
+        );
+        // cmd_timeout matters only with a stop_command (default 10s).
+        assert!(d.contains("left the port open for good"), "{d}");
+        let d = door("cmd_timeout = 20\n");
+        assert!(!d.contains("door_timeout = "), "{d}");
+        let d = door("stop_command = iptables -D INPUT -s %IP% -p tcp --dport 22 -j ACCEPT\n");
+        assert!(d.contains("door_timeout = \"10s\""), "{d}");
+        let d = door("seq_timeout = 30\ncmd_timeout = 5\nstop_command = x\n");
+        assert!(d.contains("sequence_timeout = \"30s\""), "{d}");
+        assert!(d.contains("use 10s"), "{d}");
+        assert!(d.contains("door_timeout = \"5s\""), "{d}");
     }
 
     #[test]

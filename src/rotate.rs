@@ -2,9 +2,12 @@
 //! secret instead of a fixed list. The sequence of period
 //! `n = floor(unix_time / period)` is HMAC-SHA256(secret, door, n) turned
 //! into knocks under the same rules as a fixed sequence. The kernel accepts
-//! the current and the previous period's sequence, so clock skew and a
-//! knock at a period's edge work; an eavesdropped sequence stops working
-//! after two periods.
+//! the previous, the current and the next period's sequence, so a client
+//! whose clock is behind or ahead by up to a period, a knock at a period's
+//! edge and a knock in the moments before `nfknock-rotate.timer` loaded a
+//! new period all work. An eavesdropped sequence stops working two periods
+//! after it was used: loading the next period's too widens no replay
+//! window, since a sequence can be recorded only once someone knocks it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -119,10 +122,9 @@ pub fn resolve(cfg: Config, now: u64) -> Result<Resolved, String> {
         let secret =
             read_secret(&r.secret_file).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))?;
         let n = period_index(now, r.period);
-        let current = derive(&secret, &d.name, d.port, n, r.length);
-        let previous = derive(&secret, &d.name, d.port, n.saturating_sub(1), r.length);
-        Rotation::new(n, current, previous, d.port)
-            .map_err(|e| format!("door \"{}\": rotate: {e}", d.name))
+        let at = |n: u64| derive(&secret, &d.name, d.port, n, r.length);
+        let sequences = [at(n.saturating_sub(1)), at(n), at(n.saturating_add(1))];
+        Rotation::new(n, sequences, d.port).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))
     })
 }
 

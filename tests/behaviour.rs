@@ -1499,3 +1499,156 @@ mod closed_answer_follows_each_family {
         super::closed_answer_follows_each_family(Case::IPT_V4)
     }
 }
+
+// Rotating sequences accept the previous, the current and the next
+// period's sequence: a client whose clock is a little ahead gets in as
+// well as one a little behind, and so does a knock just across a boundary
+// before the rotate timer ran; two periods off in either direction does
+// not. The server's and the clients' clocks are faked apart with
+// NFKNOCK_FAKE_TIME.
+fn rotating_sequences_accept_clock_skew_both_ways(t: Case) {
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.listen_tcp(SSH);
+    let secret = lab.dir.path().join("ssh.secret");
+    let out = lab.nfknock(Host::Server, &["gen-secret", secret.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cfg = lab.config(
+        "rotate.toml",
+        &format!(
+            r#"backend = "{}"
+sequence_timeout = "5s"
+door_timeout = "2s"
+[allow]
+ipv4 = []
+ipv6 = []
+[[door]]
+name = "ssh"
+port = "22/tcp"
+rotate = {{ secret_file = "{}", period = "60s", length = 4 }}
+"#,
+            t.backend.name(),
+            secret.display()
+        ),
+    );
+    let c = cfg.to_str().unwrap();
+    let t0: u64 = 1_800_000_000; // a period boundary: period n starts here
+    let at = |host: Host, time: u64, args: &[&str]| -> String {
+        let mut cmd = vec![common::NFKNOCK, "-v", "-c", c];
+        cmd.extend_from_slice(args);
+        let out = lab
+            .command(host, &cmd)
+            .env(nfknock::rotate::FAKE_TIME_ENV, time.to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        format!("{}{}", text(&out.stdout), text(&out.stderr))
+    };
+    // The sequence a client whose clock says `time` knocks.
+    let sequence_at = |time: u64| -> Vec<String> {
+        let said = at(Host::Client, time, &["check", "--show-secrets"]);
+        let line = said.lines().find(|l| l.contains("door ssh:")).unwrap();
+        let inside = line.split('(').nth(1).unwrap().split(')').next().unwrap();
+        inside.split_whitespace().map(str::to_string).collect()
+    };
+    let knock_at = |host: Host, time: u64| {
+        let seq = sequence_at(time);
+        assert_eq!(seq.len(), 4, "{seq:?}");
+        let refs: Vec<&str> = seq.iter().map(String::as_str).collect();
+        lab.knock(host, &refs, FAST);
+    };
+    let shut = |host: Host| {
+        let closed = wait_until(Duration::from_secs(6), || {
+            lab.probe_tcp(host, SSH) == Probe::Closed
+        });
+        assert!(closed.is_some(), "the door never closed again");
+    };
+
+    // The server at :30 of period n.
+    at(Host::Server, t0 + 30, &["apply", "--no-persist"]);
+    assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Closed);
+
+    // A client ahead, at :61 (period n + 1): in.
+    knock_at(Host::Client, t0 + 61);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "a client 31 s ahead, in the next period, was refused"
+    );
+    shut(Host::Client);
+
+    // A client behind, at -29 (period n - 1): in.
+    knock_at(Host::Client, t0 - 29);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "a client 59 s behind, in the previous period, was refused"
+    );
+    shut(Host::Client);
+
+    // Two periods ahead or behind: shut, for the attacker who never got in.
+    for (time, what) in [(t0 + 150, "two periods ahead"), (t0 - 90, "two behind")] {
+        knock_at(Host::Attacker, time);
+        assert_eq!(
+            lab.probe_tcp(Host::Attacker, SSH),
+            Probe::Closed,
+            "a sequence {what} opened the door"
+        );
+    }
+
+    // The boundary: the timer has not run yet at the server's :59, a
+    // client already at :00 of the next period knocks... (`rotate` finds
+    // nothing to do within the period)
+    let said = at(Host::Server, t0 + 59, &["rotate"]);
+    assert!(said.contains("the loaded sequences are current"), "{said}");
+    knock_at(Host::Client, t0 + 60);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "a knock just after the boundary, before the timer ran"
+    );
+    shut(Host::Client);
+    // ...and once the timer ran, a client still at :59 gets in too.
+    let said = at(Host::Server, t0 + 60, &["rotate"]);
+    assert!(!said.contains("the loaded sequences are current"), "{said}");
+    knock_at(Host::Client, t0 + 59);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "a knock just before the boundary, after the timer ran"
+    );
+    shut(Host::Client);
+
+    // `status` sees a source half-way through the next period's sequence
+    // (now period n + 2), and the source keeps its progress when the
+    // timer makes that period the current one.
+    let next = sequence_at(t0 + 120);
+    let half: Vec<&str> = next[..2].iter().map(String::as_str).collect();
+    let rest: Vec<&str> = next[2..].iter().map(String::as_str).collect();
+    lab.knock(Host::Client, &half, FAST);
+    let out = lab.nfknock(Host::Server, &["-c", c, "status", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = text(&out.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&status).unwrap_or_else(|e| panic!("{e}: {status}"));
+    let client = Host::Client.addr(t.family).to_string();
+    let in_progress = &json["doors"][0]["in_progress"];
+    assert!(
+        in_progress
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["address"] == client.as_str() && s["stage"] == 2),
+        "{status}"
+    );
+    at(Host::Server, t0 + 120, &["rotate"]);
+    lab.knock(Host::Client, &rest, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "progress on the next period's sequence lost in a rotation"
+    );
+}
+
+backend_tests!(rotating_sequences_accept_clock_skew_both_ways);

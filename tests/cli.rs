@@ -351,7 +351,9 @@ fn import_converts_knockd_conf_and_says_what_differs() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let toml = text(&out.stdout);
     for part in [
-        "name = \"openssh\"\nport = \"22/tcp\"\nsequence = [\"7000/tcp\", \"8000/tcp\", \"9000/tcp\"]\nsequence_timeout = \"5s\"",
+        "name = \"openssh\"\nport = \"22/tcp\"\nsequence = [\"7000/tcp\", \"8000/tcp\", \"9000/tcp\"]\n",
+        "take up to 10s in all. For knockd's strictness, use 3s",
+        "sequence_timeout = \"5s\"",
         "knockd section [closeSSH] closed a door again",
         "name = \"openvpn\"\nport = \"1194/udp\"\nsequence = [\"31415/udp\", \"27182/tcp\", \"16180/udp\"]",
         "door_timeout = \"20s\"",
@@ -393,4 +395,163 @@ fn import_converts_the_original_nfknock_cfg_into_a_valid_config() {
     );
     let out = nfknock(&["import", fixture("bad-syntax.toml").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+/// Imports `text` written to a file; (exit code, stdout, stderr).
+fn import_text(text: &[u8]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("input.conf");
+    std::fs::write(&file, text).unwrap();
+    let out = nfknock(&["import", file.to_str().unwrap()]);
+    (
+        out.status.code(),
+        text_of(&out.stdout),
+        text_of(&out.stderr),
+    )
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).expect("UTF-8")
+}
+
+/// `nfknock check --show-secrets` on an imported config: (exit, stdout, stderr).
+fn check_imported(toml: &str) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nfknock.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let out = nfknock(&["-c", cfg.to_str().unwrap(), "check", "--show-secrets"]);
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+// The original nfknock's own sample: allow lists commented out mean its
+// private and link-local defaults; it was a default-deny firewall; its
+// backend is the one whose save_file is set; its door closed after one
+// connection. The import keeps that meaning, or says in a comment what
+// differs and what to decide, and `check` accepts it as it stands.
+#[test]
+fn import_keeps_the_meaning_of_the_original_nfknock_sample() {
+    let out = nfknock(&["import", fixture("nfknock-sample.cfg").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    let toml = text(&out.stdout);
+    for part in [
+        "backend = \"nftables\"",
+        "its nftables save_file is set",
+        // Default-deny, as the original; guard is the admin's decision.
+        "mode = \"firewall\"",
+        "Decide: \"guard\" hides only the door",
+        "open = []",
+        "icmp = true",
+        "dropped forwarded traffic too",
+        // The defaults of a commented-out allow, not nothing.
+        "ipv4 = [\"10.0.0.0/8\", \"172.16.0.0/12\", \"192.168.0.0/16\", \"169.254.0.0/16\"]",
+        "ipv6 = [\"fe80::/10\"]",
+        "[ipv4] allow is not set: the original's default",
+        // The original's timeouts, and its single-use door.
+        "sequence_timeout = \"10s\"",
+        "door_timeout = \"30s\"",
+        "closed the door after the first connection",
+        "Single-use doors are\n# not implemented yet",
+        "[nftables] save_file = /etc/nftables.conf: not used",
+        "they come back at boot",
+    ] {
+        assert!(toml.contains(part), "missing {part:?} in:\n{toml}");
+    }
+    assert!(!toml.contains("ipv4 = []"), "{toml}");
+    let (code, summary, stderr) = check_imported(&toml);
+    assert_eq!(code, Some(0), "{stderr}\n{toml}");
+    for part in [
+        "valid; backend nftables, mode firewall, 1 door(s)",
+        "door ssh: 22/tcp behind 3 knocks (48211/tcp 9143/udp 27733/tcp); knock gap 10s, open 30s",
+        "allow: 4 IPv4 and 1 IPv6 network(s)",
+    ] {
+        assert!(summary.contains(part), "missing {part:?} in:\n{summary}");
+    }
+}
+
+// The iptables flavour, with two door ports: iptables because its
+// save_file is set (though an [nftables] section exists), an explicitly
+// empty allow list stays empty, and the second port gets a door of its own
+// that `check` refuses until the admin gives it a sequence: a warning says
+// the result needs editing, nothing is dropped silently.
+#[test]
+fn import_of_the_original_nfknock_picks_the_backend_and_keeps_every_door_port() {
+    let out = nfknock(&["import", fixture("nfknock-iptables.cfg").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let toml = text(&out.stdout);
+    for part in [
+        "backend = \"iptables\"",
+        "mode = \"firewall\"",
+        "icmp = false",
+        "sequence_timeout = \"15s\"",
+        "door_timeout = \"20s\"",
+        "name = \"ssh\"\nport = \"22/tcp\"\nsequence = [\"31337/udp\", \"4242/tcp\", \"50505/udp\"]",
+        "`door` lists 22/tcp and 2222/tcp",
+        "name = \"door-2222\"\nport = \"2222/tcp\"\nsequence = [\"31337/udp\", \"4242/tcp\", \"50505/udp\"]",
+        "ipv4 = [\"192.168.1.0/24\"]",
+        "ipv6 = []",
+        "[iptables] save_file = /etc/iptables/rules.v4: not used",
+    ] {
+        assert!(toml.contains(part), "missing {part:?} in:\n{toml}");
+    }
+    assert!(
+        text(&out.stderr).contains("needs editing"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (code, _, stderr) = check_imported(&toml);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("door-2222"), "{stderr}");
+}
+
+// knockd.conf is not trusted with the terminal: control characters (a
+// screen-clearing escape, a carriage return that hides text, a bidi
+// override) never reach stdout or stderr raw, whether in a comment, a
+// value or an error. seq_timeout counts from the first knock and is
+// converted with a comment; multiport's --dports keeps every port.
+#[test]
+fn import_of_knockd_conf_never_echoes_control_characters() {
+    let conf = "[options]\n\tInterface = eth0\x1b]0;owned\x07\n\
+        [open\x1b[2JSSH]\n\
+        \tsequence = 7000,8000:udp,9000\n\
+        \tseq_timeout = 10\n\
+        \ttcpflags = x\x1b[2J\x1b[H\rfake\u{202e}txt\n\
+        \tcommand = /sbin/iptables -A INPUT -s %IP% -p tcp -m multiport --dports 22,2222 -j ACCEPT \x1b[31m\n\
+        [close\u{9b}SSH]\n\
+        \tsequence = 9000,8000,7000\n\
+        \tcommand = /sbin/iptables -D INPUT -s %IP% \x1b[8m -j ACCEPT\n";
+    let (code, stdout, stderr) = import_text(conf.as_bytes());
+    assert_eq!(code, Some(0), "{stderr}");
+    let raw = |s: &str| {
+        s.chars()
+            .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+    };
+    assert!(!raw(&stdout), "raw control characters in:\n{stdout:?}");
+    assert!(!raw(&stderr), "raw control characters in:\n{stderr:?}");
+    for part in [
+        "tcpflags = x\\u{1b}[2J\\u{1b}[H\\u{d}fake\\u{202e}txt",
+        "knockd listened on eth0\\u{1b}]0;owned\\u{7}",
+        "# knockd section [open\\u{1b}[2JSSH]",
+        "name = \"open2jssh\"\nport = \"22/tcp\"",
+        "name = \"open2jssh-2222\"\nport = \"2222/tcp\"",
+        "Its command opens 22/tcp and 2222/tcp",
+        "the whole sequence had\n# 10s",
+        "sequence_timeout = \"10s\"",
+        "[close\\u{9b}SSH] closed a door again",
+    ] {
+        assert!(stdout.contains(part), "missing {part:?} in:\n{stdout}");
+    }
+    // Two doors with one sequence: refused until the admin decides.
+    assert!(stderr.contains("needs editing"), "{stderr}");
+    // A line that is not INI at all: the error shows it escaped, exit 2.
+    let (code, stdout, stderr) = import_text(b"\x1b[2J\x1b]0;owned\x07 not ini\n");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(!raw(&stderr), "{stderr:?}");
+    assert!(stderr.contains("\\u{1b}[2J"), "{stderr}");
+    // A knockd.conf in Latin-1 (a comment by an admin named José) imports.
+    let (code, stdout, stderr) =
+        import_text(b"# Jos\xe9\n[openSSH]\nsequence = 7000,8000:udp,9000\n");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("name = \"openssh\""), "{stdout}");
 }

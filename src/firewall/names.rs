@@ -5,13 +5,14 @@
 use super::Family;
 use super::plan::{Slot, State, StateSet};
 
-/// The suffix of a rotating door's chains and sets: `_a` (even periods)
-/// or `_b` (odd); nothing for a fixed door.
+/// The suffix of a rotating door's chains and sets: `_a`, `_b` or `_c`
+/// (periods 0, 1 and 2 mod 3); nothing for a fixed door.
 pub fn slot_suffix(slot: Slot) -> &'static str {
     match slot {
         Slot::Fixed => "",
-        Slot::Even => "_a",
-        Slot::Odd => "_b",
+        Slot::A => "_a",
+        Slot::B => "_b",
+        Slot::C => "_c",
     }
 }
 
@@ -121,7 +122,7 @@ pub mod nft {
     /// ("ssh", 0); anything else is not a knock-state set.
     pub fn parse_state_set(name: &str) -> Option<(String, usize)> {
         // A rotating door's slot comes last: `stage1_ssh_v4_a`.
-        let name = [Slot::Even, Slot::Odd]
+        let name = Slot::ROTATING
             .into_iter()
             .find_map(|s| name.strip_suffix(slot_suffix(s)))
             .unwrap_or(name);
@@ -260,7 +261,7 @@ mod tests {
     fn state_set_names_round_trip() {
         for door in ["ssh", "a-b_c", "2fa"] {
             for f in Family::ALL {
-                for slot in [Slot::Fixed, Slot::Even, Slot::Odd] {
+                for slot in [Slot::Fixed, Slot::A, Slot::B, Slot::C] {
                     assert_eq!(
                         nft::parse_state_set(&nft::stage_set(door, 3, slot, f)),
                         Some((door.to_string(), 3))

@@ -363,14 +363,21 @@ fn render_door_state(w: &mut String, door: &DoorPlan) {
         humantime::format_duration(door.sequence_timeout)
     );
     if let Some(r) = &door.rotation {
-        let prev: Vec<String> = r.previous.iter().map(|k| k.to_string()).collect();
+        let knocks = |s: &[PortSpec]| -> String {
+            s.iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let _ = writeln!(
             w,
             "\t# That is period {} of a sequence rotating every {}; the previous\n\
-             \t# period's, {}, is accepted too.",
+             \t# period's, {}, and the next period's,\n\
+             \t# {}, are accepted too.",
             r.period,
             humantime::format_duration(r.every),
-            prev.join(" ")
+            knocks(&r.previous),
+            knocks(&r.next)
         );
     }
     for set in door_sets(door) {

@@ -1,9 +1,9 @@
 //! How knock sequences become rules: the plan, decided once for every
 //! backend. `nftables.rs` and `iptables.rs` only print it in their syntax.
 //!
-//! A door accepts one *line* of knocks (a fixed door) or two (a rotating
-//! door: the current and the previous period's sequence, in the slots of
-//! even and odd periods, so a rotation replaces only the older slot). A
+//! A door accepts one *line* of knocks (a fixed door) or three (a rotating
+//! door: the previous, the current and the next period's sequence, period
+//! `n` in slot `n mod 3`, so a rotation replaces only the oldest slot). A
 //! line of n knocks is an automaton over a source's progress, kept by the
 //! kernel in one state set per stage and family (`stage<i>` holds the
 //! sources that sent the first i knocks, 1 <= i < n; each element expires
@@ -43,22 +43,24 @@ use crate::config::{
 use crate::port::{PortSpec, Proto};
 
 /// Which sequence of a door a line is: a fixed door has one; a rotating
-/// door has the even and the odd period's.
+/// door has three, period `n` in slot `n mod 3`: the previous, the
+/// current and the next period's sequences are always in different slots,
+/// and a rotation to the next period replaces only the previous one's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Slot {
     Fixed,
-    Even,
-    Odd,
+    A,
+    B,
+    C,
 }
 
 impl Slot {
+    /// The slots of a rotating door, in order.
+    pub const ROTATING: [Slot; 3] = [Slot::A, Slot::B, Slot::C];
+
     /// The slot of rotation period `n`.
     pub fn of_period(n: u64) -> Slot {
-        if n.is_multiple_of(2) {
-            Slot::Even
-        } else {
-            Slot::Odd
-        }
+        Slot::ROTATING[(n % 3) as usize]
     }
 }
 
@@ -274,6 +276,9 @@ pub struct Rotation {
     pub period: u64,
     /// The previous period's sequence, accepted too.
     pub previous: Vec<PortSpec>,
+    /// The next period's sequence, accepted too: a client whose clock is
+    /// ahead, or a knock just after a boundary before `nfknock rotate` ran.
+    pub next: Vec<PortSpec>,
 }
 
 /// One door: its port, its lines and its open set.
@@ -515,15 +520,19 @@ fn door_plan(d: ResolvedDoor<'_>) -> DoorPlan {
     let (lines, rotation) = match d.rotation {
         Some((r, rotation)) => {
             let n = rotation.period();
+            // Period n - 1 is in the slot of n + 2 (mod 3).
+            let slot = |k: u64| Slot::of_period(n % 3 + k);
             let mut lines = vec![
-                Line::new(d, Slot::of_period(n), rotation.current()),
-                Line::new(d, Slot::of_period(n + 1), rotation.previous()),
+                Line::new(d, slot(2), rotation.previous()),
+                Line::new(d, slot(0), rotation.current()),
+                Line::new(d, slot(1), rotation.next()),
             ];
             lines.sort_by_key(|l| l.slot);
             let rotation = Rotation {
                 every: r.period,
                 period: n,
                 previous: rotation.previous().to_vec(),
+                next: rotation.next().to_vec(),
             };
             (lines, Some(rotation))
         }
@@ -714,8 +723,12 @@ sequence_timeout = "20s"
         let p = Plan::new(&crate::rotate::resolve(cfg, 1_800_000_000).unwrap());
         let ssh = &p.doors[0];
         let slots: Vec<Slot> = ssh.lines.iter().map(|l| l.slot).collect();
-        assert_eq!(slots, [Slot::Even, Slot::Odd]);
-        assert_ne!(ssh.lines[0].sequence, ssh.lines[1].sequence);
+        assert_eq!(slots, Slot::ROTATING);
+        for (i, a) in ssh.lines.iter().enumerate() {
+            for b in &ssh.lines[i + 1..] {
+                assert_ne!(a.sequence, b.sequence);
+            }
+        }
         let nft_text = super::super::nftables::render(&p);
         let ipt_text = super::super::iptables::render(&p);
         for set in p.state_sets() {
@@ -786,7 +799,59 @@ sequence_timeout = "20s"
 
     #[test]
     fn rotation_slots_follow_the_period() {
-        assert_eq!(Slot::of_period(30_000_000), Slot::Even);
-        assert_eq!(Slot::of_period(30_000_001), Slot::Odd);
+        assert_eq!(Slot::of_period(30_000_000), Slot::A);
+        assert_eq!(Slot::of_period(30_000_001), Slot::B);
+        assert_eq!(Slot::of_period(30_000_002), Slot::C);
+        assert_eq!(Slot::of_period(30_000_003), Slot::A);
+    }
+
+    /// The previous, current and next period's sequences each have a
+    /// line, in the slot of their period; a rotation keeps the lines of
+    /// the periods both sides still accept, in the same slots.
+    #[test]
+    fn a_rotating_door_accepts_the_previous_current_and_next_period() {
+        let cfg = crate::load::parse(
+            include_str!("../../tests/golden/rotate.toml"),
+            Path::new("rotate.toml"),
+        )
+        .unwrap();
+        let secret = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/rotate.secret"
+        ))
+        .unwrap();
+        let secret = secret.trim_ascii_end();
+        let door = cfg.doors[0].clone();
+        let rotate = door.rotate().unwrap().clone();
+        let derive =
+            |n: u64| crate::rotate::derive(secret, &door.name, door.port, n, rotate.length);
+        let lines_at = |time: u64| -> Vec<(Slot, Vec<PortSpec>)> {
+            let plan = Plan::new(&crate::rotate::resolve(cfg.clone(), time).unwrap());
+            plan.doors[0]
+                .lines
+                .iter()
+                .map(|l| (l.slot, l.sequence.to_vec()))
+                .collect()
+        };
+        let period = rotate.period.as_secs();
+        let n = 1_800_000_000 / period;
+        for time in [n * period, n * period + 30, n * period + period - 1] {
+            let mut lines = lines_at(time);
+            lines.sort_by_key(|(slot, _)| *slot);
+            let mut want: Vec<(Slot, Vec<PortSpec>)> = [n - 1, n, n + 1]
+                .into_iter()
+                .map(|m| (Slot::of_period(m), derive(m)))
+                .collect();
+            want.sort_by_key(|(slot, _)| *slot);
+            assert_eq!(lines, want, "at {time}");
+        }
+        // One period on: the lines of n and n + 1 stay where they were,
+        // n + 2 takes the slot of n - 1.
+        let before = lines_at(n * period);
+        let after = lines_at((n + 1) * period);
+        let kept: Vec<_> = before.iter().filter(|l| after.contains(l)).collect();
+        assert_eq!(kept.len(), 2, "{before:?}\n{after:?}");
+        assert!(after.contains(&(Slot::of_period(n + 2), derive(n + 2))));
+        assert!(!after.iter().any(|(_, s)| *s == derive(n - 1)));
     }
 }
