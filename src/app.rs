@@ -48,6 +48,9 @@ impl Say for Out {
     fn detail(&self, msg: &str) {
         Out::detail(self, msg);
     }
+    fn warn(&self, msg: &str) {
+        Out::warn(self, msg);
+    }
 }
 
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -70,7 +73,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             require_net_admin("confirm")?;
             lifecycle::confirm(&out, &state)
         }
-        Command::Rotate => rotate(&out, path),
+        Command::Rotate => {
+            require_net_admin("rotate")?;
+            lifecycle::rotate(&out, &state)
+        }
         Command::GenSecret(a) => gen_secret(&out, &a.file),
         Command::Rollback(a) => lifecycle::rollback(&out, &state, &a.token, a.after),
         Command::Restore => {
@@ -134,26 +140,6 @@ fn show(out: &Out, path: &Path) -> Result<(), Error> {
         firewall::backend(cfg.backend)?.render(&Plan::new(&cfg))
     );
     Ok(())
-}
-
-fn rotate(out: &Out, path: &Path) -> Result<(), Error> {
-    let cfg = resolved(out, path)?;
-    if !cfg.rotates() {
-        out.detail("nfknock: no door has a rotating sequence; nothing to do");
-        return Ok(());
-    }
-    // The timer runs often; most runs find the period unchanged.
-    if lifecycle::is_loaded(&cfg, &StateDir::from_env())? {
-        out.detail("nfknock: the loaded sequences are current");
-        return Ok(());
-    }
-    // A rotation is an apply: the unchanged slot's sets, the open doors and
-    // the other doors keep their state.
-    let quiet = Out {
-        quiet: !out.verbose,
-        verbose: out.verbose,
-    };
-    apply(&quiet, path, false, None)
 }
 
 fn gen_secret(out: &Out, file: &Path) -> Result<(), Error> {
@@ -251,6 +237,18 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
                     more[more.len() - 1]
                 )));
             }
+            // Read, change and write under the lock: no edit is lost to
+            // another command. A user who may not write the state
+            // directory edits a config of their own, which no nfknock
+            // command of root's changes.
+            let _lock = match StateDir::from_env().lock() {
+                Err(state::Error::Write { source, .. })
+                    if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    None
+                }
+                other => Some(other.map_err(|e| Error::failure(anyhow!(e)))?),
+            };
             // A missing file is a new, empty config.
             let mut new = match std::fs::read_to_string(path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -393,9 +391,19 @@ fn require_net_admin(what: &str) -> Result<(), Error> {
 
 fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Result<(), Error> {
     // Validation first: a bad config changes nothing, even for non-root.
-    let cfg = resolved(out, path)?;
+    // The text read once is what is parsed, applied and kept.
+    let text = std::fs::read_to_string(path).map_err(|error| config::Error::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let cfg = crate::load::parse(&text, path)?;
+    for w in &cfg.warnings {
+        out.warn(format!("{}: {w}", path.display()));
+    }
+    let cfg = crate::rotate::resolve(cfg, clock::now()).map_err(|e| Error::failure(anyhow!(e)))?;
     require_net_admin("apply")?;
-    lifecycle::apply(out, &cfg, path, &StateDir::from_env(), no_persist, confirm)
+    let state = StateDir::from_env();
+    lifecycle::apply(out, &cfg, path, &text, &state, no_persist, confirm)
 }
 
 /// The backend whose rules are loaded; when none is, the config's (or the
@@ -424,6 +432,12 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
 
 fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Error> {
     require_net_admin("transient")?;
+    let state = StateDir::from_env();
+    // Listing changes nothing; the others wait for a running apply.
+    let _lock = match action {
+        TransientAction::List(_) => None,
+        _ => Some(lifecycle::lock(&state)?),
+    };
     let backend = firewall::backend(kernel_backend(path)?)?;
     match action {
         TransientAction::Add(TransientAddArgs { nets, timeout }) => {

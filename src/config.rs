@@ -38,15 +38,17 @@ const MAX_LOG_PREFIX_LEN: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
+    // The causes are part of the message, not error sources: `{:#}`
+    // would print them a second time.
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Parse {
         path: PathBuf,
-        source: Box<toml::de::Error>,
+        error: Box<toml::de::Error>,
     },
     #[error("{path}: {}", join(problems, &format!("\n{}: ", path.display())))]
     Invalid {
@@ -728,9 +730,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse(&text, path, checks)
 }
@@ -739,7 +741,7 @@ pub fn load(path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
 pub fn parse(text: &str, path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
-        source: Box::new(e),
+        error: Box::new(e),
     })?;
     validate(raw, checks).map_err(|problems| Error::Invalid {
         path: path.to_path_buf(),
