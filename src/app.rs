@@ -19,6 +19,26 @@ use crate::port::PortSpec;
 use crate::state::StateDir;
 use crate::{clock, connect, listening, metrics, sequence, state, watch};
 
+/// Writes to stdout. A reader that went away (`nfknock show | head -1`)
+/// ends the command quietly, as it ends `cat`: no panic, no message.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("nfknock: cannot write to stdout: {e}");
+        std::process::exit(crate::exit::Exit::Failure as i32);
+    }
+}
+
+/// `println!` that ends quietly on a closed pipe ([`emit`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        emit(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// Where a command prints: quiet mode keeps only errors and warnings.
 struct Out {
     quiet: bool,
@@ -28,7 +48,7 @@ struct Out {
 impl Out {
     fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            println!("{}", msg.as_ref());
+            outln!("{}", msg.as_ref());
         }
     }
     fn detail(&self, msg: impl AsRef<str>) {
@@ -94,7 +114,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             let kind = kernel_backend(path)?;
             let text = metrics::gather(kind, &state).map_err(Error::failure)?;
             match a.textfile {
-                None => print!("{text}"),
+                None => emit(&text),
                 Some(dir) => {
                     let path = metrics::write_textfile(&dir, &text).map_err(Error::failure)?;
                     out.detail(format!("wrote {}", path.display()));
@@ -122,12 +142,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Config { action } => config_edit(&out, path, action),
         Command::Import(a) => import_file(&out, &a.file),
         Command::Completions(a) => {
+            let mut script = Vec::new();
             clap_complete::generate(
                 clap_complete::Shell::from(a.shell),
                 &mut Cli::command(),
                 "nfknock",
-                &mut std::io::stdout(),
+                &mut script,
             );
+            emit(&String::from_utf8_lossy(&script));
             Ok(())
         }
     }
@@ -135,10 +157,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 
 fn show(out: &Out, path: &Path) -> Result<(), Error> {
     let cfg = resolved(out, path)?;
-    print!(
-        "{}",
-        firewall::backend(cfg.backend)?.render(&Plan::new(&cfg))
-    );
+    emit(&firewall::backend(cfg.backend)?.render(&Plan::new(&cfg)));
     Ok(())
 }
 
@@ -197,7 +216,7 @@ fn gen_sequence(path: &Path, length: u8) -> Result<(), Error> {
         .map(|c| c.reserved_ports())
         .unwrap_or_default();
     let seq = sequence::generate(usize::from(length), &reserved).map_err(Error::failure)?;
-    println!("{}", join(&seq));
+    outln!("{}", join(&seq));
     Ok(())
 }
 
@@ -206,7 +225,7 @@ fn import_file(out: &Out, file: &Path) -> Result<(), Error> {
         .map_err(|e| Error::failure(anyhow!("cannot read {}: {e}", file.display())))?;
     let toml = crate::import::import(&text)
         .map_err(|e| Error::usage(anyhow!("{}: {e}", file.display())))?;
-    print!("{toml}");
+    emit(&toml);
     if let Err(e) = crate::import::check(&toml) {
         out.warn(format!(
             "the result needs editing before nfknock accepts it (see its comments):\n{e}"
@@ -226,7 +245,7 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
             let v = crate::edit::get(&text, &key)
                 .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
             if let Some(v) = v {
-                println!("{v}");
+                outln!("{v}");
             }
             Ok(())
         }
@@ -423,7 +442,7 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     status.confirm_within = lifecycle::confirm_within(&StateDir::from_env());
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
-        println!("{text}");
+        outln!("{text}");
     } else {
         print_status(out, &status);
     }
@@ -464,7 +483,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
         TransientAction::List(TransientListArgs { json }) => {
             let list = backend.transient_list()?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&list).map_err(Error::failure)?
                 );
@@ -477,7 +496,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
                         .map_or("until the next apply or reboot".to_string(), |s| {
                             format!("{s:.0}s left")
                         });
-                    println!("{:<43} {until}", t.network.to_string());
+                    outln!("{:<43} {until}", t.network.to_string());
                 }
             }
         }
@@ -529,7 +548,7 @@ fn print_status(out: &Out, s: &Status) {
         );
     }
     if !out.quiet {
-        let _ = std::io::stdout().write_all(text.as_bytes());
+        emit(&text);
     }
 }
 

@@ -33,6 +33,9 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 pub const MIN_PERIOD: Duration = Duration::from_secs(10);
 /// Knocks in a rotating sequence when `length` is not given.
 pub const DEFAULT_ROTATE_LENGTH: usize = 4;
+/// A rotating door's two slots (even and odd periods) name its chains
+/// and sets `<door>_a` and `<door>_b`; no other door may be named so.
+pub const SLOT_SUFFIXES: [&str; 2] = ["_a", "_b"];
 /// The kernel's log prefix holds 127 bytes; `<prefix>: reset door=<16> ` must fit.
 const MAX_LOG_PREFIX_LEN: usize = 64;
 
@@ -808,6 +811,20 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         }
         if !names.insert(d.name.as_str()) {
             problems.push(at("name", "two doors have this name".into()));
+        }
+        for r in raw.door.iter().filter(|r| r.rotate.is_some()) {
+            if SLOT_SUFFIXES
+                .map(|s| format!("{}{s}", r.name))
+                .contains(&d.name)
+            {
+                problems.push(at(
+                    "name",
+                    format!(
+                        "its rules would share names with rotating door \"{0}\" (whose two slots are {0}{1} and {0}{2}); rename one",
+                        r.name, SLOT_SUFFIXES[0], SLOT_SUFFIXES[1]
+                    ),
+                ));
+            }
         }
         if let Some(other) = ports.insert(d.port, &d.name) {
             problems.push(at(

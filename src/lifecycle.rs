@@ -426,7 +426,18 @@ pub fn restore(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
         saved.record.applied_at,
         saved.record.config.display()
     ));
+    if changed_since_applied(&saved.record) {
+        say.warn(&format!(
+            "{} changed since it was applied; the changes are not loaded: `nfknock apply` loads them",
+            saved.record.config.display()
+        ));
+    }
     Ok(())
+}
+
+/// Whether the config file is no longer what was applied.
+fn changed_since_applied(record: &Record) -> bool {
+    !std::fs::read(&record.config).is_ok_and(|b| state::sha256_hex(&b) == record.config_sha256)
 }
 
 /// Loads the current period's sequences of the rotating doors of what
@@ -461,13 +472,10 @@ pub fn rotate(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
         say.detail("nfknock: no door has a rotating sequence; nothing to do");
         return Ok(());
     }
-    let path = &loaded.record.config;
-    let unchanged =
-        std::fs::read(path).is_ok_and(|b| state::sha256_hex(&b) == loaded.record.config_sha256);
-    if !unchanged {
+    if changed_since_applied(&loaded.record) {
         say.warn(&format!(
             "{} changed since it was applied at {}; rotating the config that was applied; `nfknock apply` loads the changes",
-            path.display(),
+            loaded.record.config.display(),
             loaded.record.applied_at
         ));
     }

@@ -20,10 +20,16 @@ fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
+/// A state directory of the tests' own: `config set` takes its lock.
+fn state_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("nfknock-cli-state-{}", std::process::id()))
+}
+
 fn nfknock(args: &[&str]) -> Output {
     Command::new(NFKNOCK)
         .args(args)
         .env_remove("NFKNOCK_CONFIG")
+        .env("STATE_DIRECTORY", state_dir())
         .output()
         .unwrap()
 }
@@ -79,7 +85,41 @@ fn config_errors_exit_2_with_file_line_and_key() {
     }
     let out = nfknock(&["-c", "/nonexistent/nfknock.toml", "check"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("cannot read /nonexistent/nfknock.toml"));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot read /nonexistent/nfknock.toml"));
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+}
+
+#[test]
+fn errors_say_their_cause_once() {
+    let path = fixture("bad-syntax.toml");
+    for cmd in ["check", "show", "apply"] {
+        let out = nfknock(&["-c", path.to_str().unwrap(), cmd]);
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            stderr.matches("line 2, column").count(),
+            1,
+            "{cmd}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    // `nfknock show | head -1`, with head gone before nfknock writes.
+    for args in [&["show"][..], &["check"], &["completions", "bash"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(NFKNOCK)
+            .args(["-c", sample().to_str().unwrap()])
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
 }
 
 #[test]
@@ -385,4 +425,23 @@ fn import_converts_the_original_nfknock_cfg_into_a_valid_config() {
     );
     let out = nfknock(&["import", fixture("bad-syntax.toml").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_door_cannot_take_the_names_of_a_rotating_doors_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clash.toml");
+    std::fs::write(
+        &path,
+        "[[door]]\nname = \"x\"\nport = 22\nrotate = { secret_file = \"/nonexistent\", period = \"60s\" }\n\
+         [[door]]\nname = \"x_a\"\nport = 80\nsequence = [\"1000\", \"2000/udp\", \"3000\"]\n",
+    )
+    .unwrap();
+    let out = nfknock(&["-c", path.to_str().unwrap(), "check"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("door \"x_a\": name: its rules would share names with rotating door \"x\""),
+        "{stderr}"
+    );
 }

@@ -493,6 +493,42 @@ fn one_writer_at_a_time(t: Case) {
     }
 }
 
+// Item 8: a transient timeout means what it says on either backend; the
+// ipset of the iptables backend counts whole seconds, so anything else is
+// refused, not rounded.
+fn transient_timeouts_are_exact(t: Case) {
+    let Some(s) = Setup::new(t) else { return };
+    s.ok(Some("a"), &["apply", "--no-persist"]);
+    let out = s.run(
+        None,
+        &["transient", "add", "198.51.100.0/24", "--timeout", "1500ms"],
+    );
+    match t.backend {
+        Backend::Nftables => {
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let list = s.ok(None, &["transient", "list", "--json"]);
+            let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+            let left = v[0]["expires_in"].as_f64().unwrap();
+            assert!(left <= 1.5 && left > 0.5, "{list}");
+        }
+        Backend::Iptables => {
+            assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+            assert!(
+                text(&out.stderr).contains("whole seconds"),
+                "{}",
+                text(&out.stderr)
+            );
+            assert!(s.ok(None, &["transient", "list"]).contains("no transient"));
+        }
+    }
+    s.ok(
+        None,
+        &["transient", "add", "203.0.113.0/24", "--timeout", "2s"],
+    );
+    let list = s.ok(None, &["transient", "list"]);
+    assert!(list.contains("203.0.113.0/24"), "{list}");
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         $(
@@ -516,4 +552,5 @@ both_backends!(
     confirmation_states_and_transitions,
     rotate_renders_only_what_was_applied,
     one_writer_at_a_time,
+    transient_timeouts_are_exact,
 );

@@ -642,7 +642,13 @@ impl Backend for Iptables {
 
     fn transient_add(&self, nets: &[IpNet], timeout: Option<Duration>) -> Result<(), Error> {
         require_loaded()?;
-        let t = timeout.map_or(0, |t| t.as_secs().max(1));
+        if let Some(t) = timeout.filter(|t| t.subsec_nanos() != 0) {
+            return Err(Error::Unsupported(format!(
+                "the iptables backend keeps transient networks in an ipset, which counts whole seconds: --timeout {} is not a whole number of seconds",
+                humantime::format_duration(t)
+            )));
+        }
+        let t = timeout.map_or(0, |t| t.as_secs());
         transient_script("add", nets, &format!(" timeout {t}"))
     }
 

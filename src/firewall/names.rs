@@ -8,10 +8,11 @@ use super::plan::{Slot, State, StateSet};
 /// The suffix of a rotating door's chains and sets: `_a` (even periods)
 /// or `_b` (odd); nothing for a fixed door.
 pub fn slot_suffix(slot: Slot) -> &'static str {
+    use crate::config::SLOT_SUFFIXES;
     match slot {
         Slot::Fixed => "",
-        Slot::Even => "_a",
-        Slot::Odd => "_b",
+        Slot::Even => SLOT_SUFFIXES[0],
+        Slot::Odd => SLOT_SUFFIXES[1],
     }
 }
 
