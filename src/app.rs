@@ -177,6 +177,7 @@ fn send_knocks(out: &Out, a: KnockArgs, explicit_config: Option<&Path>) -> Resul
         (Some(secret_file), Some(port), Some(period), Some(door)) => {
             let rotating = knock::HostDoor::Rotating(knock::HostRotate {
                 port,
+                avoid: a.avoid,
                 secret_file,
                 period,
                 length: a.length,

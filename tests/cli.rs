@@ -445,3 +445,87 @@ fn a_door_cannot_take_the_names_of_a_rotating_doors_slots() {
         "{stderr}"
     );
 }
+
+#[test]
+fn rotating_knocks_avoid_the_hosts_other_ports_on_server_and_client_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("ssh.secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let rotating = format!(
+        "[allow]\nipv4 = []\nipv6 = []\n[[door]]\nname = \"ssh\"\nport = \"22/tcp\"\n\
+         rotate = {{ secret_file = \"{}\", period = \"60s\" }}\n",
+        secret.display()
+    );
+    let time = "1800000000";
+    let sequence_of = |config: &str| -> Vec<String> {
+        let path = dir.path().join("nfknock.toml");
+        std::fs::write(&path, config).unwrap();
+        let out = Command::new(NFKNOCK)
+            .args(["-c", path.to_str().unwrap(), "check", "--show-secrets"])
+            .env("NFKNOCK_FAKE_TIME", time)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let line = stdout.lines().find(|l| l.contains("door ssh:")).unwrap();
+        let inside = line.split('(').nth(1).unwrap().split(')').next().unwrap();
+        inside.split_whitespace().map(str::to_string).collect()
+    };
+    let free = sequence_of(&rotating);
+    assert_eq!(free.len(), 4, "{free:?}");
+    // Another door on the port of the second knock.
+    let clash = &free[1];
+    let with_web = format!(
+        "{rotating}[[door]]\nname = \"web\"\nport = \"{clash}\"\nsequence = [\"1000/tcp\", \"2000/udp\", \"3000/tcp\"]\n"
+    );
+    let avoided = sequence_of(&with_web);
+    assert!(!avoided.contains(clash), "{clash} in {avoided:?}");
+    assert_eq!(avoided[0], free[0], "more changed than the clash");
+
+    // A client told to avoid that port derives the same sequence.
+    let knocked = |extra: &[&str], home: &Path| -> Vec<String> {
+        let out = Command::new(NFKNOCK)
+            .args(["-v", "knock", "127.0.0.1", "--door", "ssh"])
+            .args(extra)
+            .env("NFKNOCK_FAKE_TIME", time)
+            .env("HOME", home)
+            .env_remove("NFKNOCK_CONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("knocking on "))
+            .unwrap();
+        line.rsplit(": ")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let flags = [
+        "--door-port",
+        "22/tcp",
+        "--period",
+        "60s",
+        "--secret-file",
+        secret.to_str().unwrap(),
+        "--avoid",
+        clash,
+    ];
+    assert_eq!(knocked(&flags, dir.path()), avoided);
+    let hosts = dir.path().join(".config/nfknock/hosts.toml");
+    std::fs::create_dir_all(hosts.parent().unwrap()).unwrap();
+    std::fs::write(
+        &hosts,
+        format!(
+            "[\"127.0.0.1\"]\nssh = {{ port = \"22/tcp\", secret_file = \"{}\", period = \"60s\", avoid = [\"{clash}\"] }}\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    assert_eq!(knocked(&[], dir.path()), avoided);
+}
