@@ -440,7 +440,17 @@ fn kernel_backend(path: &Path) -> Result<config::Backend, Error> {
 fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     require_net_admin("status")?;
     let mut status = firewall::backend(kernel_backend(path)?)?.status()?;
-    status.confirm_within = lifecycle::confirm_within(&StateDir::from_env());
+    let state = StateDir::from_env();
+    status.confirm_within = lifecycle::confirm_within(&state);
+    match lifecycle::confirmation(&state) {
+        lifecycle::Confirmation::Due(_) => out.warn(
+            "an `apply --confirm` is past its deadline: its rollback, or the next nfknock command that changes rules, puts the previous rules back",
+        ),
+        lifecycle::Confirmation::Stale(_) => out.warn(
+            "an `apply --confirm` from before the last reboot is left over; the reboot ended it, and the next nfknock command that changes rules drops it",
+        ),
+        _ => {}
+    }
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
         outln!("{text}");

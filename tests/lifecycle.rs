@@ -219,6 +219,7 @@ fn confirmation_states_and_transitions(t: Case) {
     assert_eq!(s.rules(), b_rules, "the stand-in setsid ran a rollback");
     let status = s.ok(None, &["status"]);
     assert!(!status.contains("within 0s"), "{status}");
+    assert!(status.contains("past its deadline"), "{status}");
     let out = s.run(None, &["confirm"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
