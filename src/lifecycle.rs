@@ -310,12 +310,17 @@ pub fn apply(
     let ruleset = match load_rules(cfg) {
         Ok(r) => r,
         Err(e) => {
-            // Back to what was pending before, with its own rollback.
-            let back = match &live {
-                Some(old) => state.set_pending(old),
-                None => state.clear_pending(),
-            };
-            back.map_err(state_err)?;
+            // Back to what was pending before, with its own rollback: a
+            // second one, in case the first looked in the meantime, saw
+            // the new token and left (two do no harm: one acts, under the
+            // lock, and the other finds nothing pending).
+            match &live {
+                Some(old) => {
+                    state.set_pending(old).map_err(state_err)?;
+                    let _ = schedule(old, state);
+                }
+                None => state.clear_pending().map_err(state_err)?,
+            }
             return Err(e);
         }
     };
@@ -562,7 +567,7 @@ fn token() -> String {
 /// process and its session.
 fn schedule(p: &Pending, state: &StateDir) -> std::io::Result<String> {
     let exe = std::env::current_exe()?;
-    let wait = p.deadline.saturating_sub(clock::now());
+    let wait = p.deadline.saturating_sub(clock::now()).max(1);
     // systemd runs its units in PID 1's network namespace: only use it when
     // that is where these rules are.
     let systemd = Path::new("/run/systemd/system").exists()
@@ -624,8 +629,11 @@ fn same_netns_as_init() -> bool {
     }
 }
 
-/// Sleeps until the deadline of the confirmation named `token`; false
-/// when it is no longer the pending one.
+/// Sleeps `after` seconds, then until the deadline of the confirmation
+/// named `token`; false when it is no longer the pending one (confirmed,
+/// ended, or renewed: the renewal's own rollback acts then). The token is
+/// first read after `after`: the record naming it is written once this
+/// process is scheduled.
 fn wait_until_due(state: &StateDir, token: &str, after: Option<u64>) -> bool {
     if let Some(s) = after {
         std::thread::sleep(Duration::from_secs(s));
@@ -638,7 +646,6 @@ fn wait_until_due(state: &StateDir, token: &str, after: Option<u64>) -> bool {
         if left == 0 {
             return true;
         }
-        // Renewed by another apply --confirm: its own rollback runs then.
         std::thread::sleep(Duration::from_secs(left));
     }
 }

@@ -342,7 +342,8 @@ fn rotate_renders_only_what_was_applied(t: Case) {
     assert!(!loaded().contains("nfknock"), "rotate undid remove");
 
     // Pending: nothing rotates, nothing is saved for boot.
-    nfk(&["apply", "--confirm", "600"]);
+    // Past the faked time of the rotations below.
+    nfk(&["apply", "--confirm", "200"]);
     let pending_rules = loaded();
     rotate_at(120);
     assert_eq!(loaded(), pending_rules, "rotate changed unconfirmed rules");
