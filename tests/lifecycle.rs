@@ -92,18 +92,18 @@ impl Setup {
         self.state().join("pending.json").exists()
     }
 
-    /// A directory of stand-ins for the firewall tools that fail to load
-    /// anything (nft -f, ipset create), first in PATH.
+    /// PATH with stand-ins for the firewall tools, first, that refuse any
+    /// ruleset with config C's knock 2882 and pass everything else on.
     fn failing_tools(&self) -> String {
         let bin = self.lab.dir.path().join("failing-bin");
         std::fs::create_dir_all(&bin).unwrap();
-        let nft = "#!/bin/sh\ncheck=no\nfor a; do [ \"$a\" = -c ] && check=yes; done\n\
-                   case \"$check $*\" in \"no -f -\") echo 'nft: refused (test)' >&2; exit 1;; esac\n\
-                   exec /usr/sbin/nft \"$@\"\n";
-        let ipset = "#!/bin/sh\n[ \"$1\" = create ] && { echo 'ipset: refused (test)' >&2; exit 1; }\n\
-                     exec /usr/sbin/ipset \"$@\"\n";
-        for (name, script) in [("nft", nft), ("ipset", ipset)] {
-            write_script(&bin.join(name), script);
+        for tool in ["nft", "iptables-restore"] {
+            let script = format!(
+                "#!/bin/sh\ninput=$(cat)\n\
+                 case \"$input\" in *2882*) echo '{tool}: refused (test)' >&2; exit 1;; esac\n\
+                 printf '%s\\n' \"$input\" | exec /usr/sbin/{tool} \"$@\"\n"
+            );
+            write_script(&bin.join(tool), &script);
         }
         format!(
             "{}:{}",
