@@ -20,9 +20,10 @@ fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
-/// A state directory of the tests' own: `config set` takes its lock.
+/// A state directory of the tests' own (`config set` takes its lock), in
+/// the scratch directory cargo keeps for tests.
 fn state_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("nfknock-cli-state-{}", std::process::id()))
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-state")
 }
 
 fn nfknock(args: &[&str]) -> Output {
