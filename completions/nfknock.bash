@@ -951,7 +951,7 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__knock)
-            opts="-4 -6 -c -q -v -h --door --secret-file --door-port --period --length --delay --config --quiet --verbose --help"
+            opts="-4 -6 -c -q -v -h --door --secret-file --door-port --period --length --avoid --delay --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -974,6 +974,10 @@ _nfknock() {
                     return 0
                     ;;
                 --length)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --avoid)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

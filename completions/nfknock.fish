@@ -139,6 +139,7 @@ complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l secret-file -d
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l door-port -d 'With --secret-file: the rotating door\'s hidden port, e.g. 22/tcp' -r
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l period -d 'With --secret-file: the door\'s rotation period, e.g. 60s' -r
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l length -d 'With --secret-file: knocks in the sequence' -r
+complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l avoid -d 'With --secret-file: the server\'s other door ports and open ports, which its knocks avoid, e.g. 443/tcp,8443/tcp' -r
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -l delay -d 'Pause between two knocks, e.g. 20ms, 1s' -r
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s c -l config -d 'Configuration file [default: /etc/nfknock/nfknock.toml]' -r -F
 complete -c nfknock -n "__fish_nfknock_using_subcommand knock" -s 4 -d 'Knock on HOST\'s IPv4 address only [default: the first address of each family]'

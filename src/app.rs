@@ -20,6 +20,26 @@ use crate::port::PortSpec;
 use crate::state::StateDir;
 use crate::{clock, connect, listening, metrics, sequence, state, watch};
 
+/// Writes to stdout. A reader that went away (`nfknock show | head -1`)
+/// ends the command quietly, as it ends `cat`: no panic, no message.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("nfknock: cannot write to stdout: {e}");
+        std::process::exit(crate::exit::Exit::Failure as i32);
+    }
+}
+
+/// `println!` that ends quietly on a closed pipe ([`emit`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        emit(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// Where a command prints: quiet mode keeps only errors and warnings.
 struct Out {
     quiet: bool,
@@ -29,7 +49,7 @@ struct Out {
 impl Out {
     fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            println!("{}", msg.as_ref());
+            outln!("{}", msg.as_ref());
         }
     }
     fn detail(&self, msg: impl AsRef<str>) {
@@ -48,6 +68,9 @@ impl Say for Out {
     }
     fn detail(&self, msg: &str) {
         Out::detail(self, msg);
+    }
+    fn warn(&self, msg: &str) {
+        Out::warn(self, msg);
     }
 }
 
@@ -71,7 +94,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             require_net_admin("confirm")?;
             lifecycle::confirm(&out, &state)
         }
-        Command::Rotate => rotate(&out, path),
+        Command::Rotate => {
+            require_net_admin("rotate")?;
+            lifecycle::rotate(&out, &state)
+        }
         Command::GenSecret(a) => gen_secret(&out, &a.file),
         Command::Rollback(a) => lifecycle::rollback(&out, &state, &a.token, a.after),
         Command::Restore => {
@@ -89,7 +115,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             let kind = kernel_backend(path)?;
             let text = metrics::gather(kind, &state).map_err(Error::failure)?;
             match a.textfile {
-                None => print!("{text}"),
+                None => emit(&text),
                 Some(dir) => {
                     let path = metrics::write_textfile(&dir, &text).map_err(Error::failure)?;
                     out.detail(format!("wrote {}", path.display()));
@@ -117,12 +143,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Config { action } => config_edit(&out, path, action),
         Command::Import(a) => import_file(&out, &a.file),
         Command::Completions(a) => {
+            let mut script = Vec::new();
             clap_complete::generate(
                 clap_complete::Shell::from(a.shell),
                 &mut Cli::command(),
                 "nfknock",
-                &mut std::io::stdout(),
+                &mut script,
             );
+            emit(&String::from_utf8_lossy(&script));
             Ok(())
         }
     }
@@ -130,31 +158,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 
 fn show(out: &Out, path: &Path) -> Result<(), Error> {
     let cfg = resolved(out, path)?;
-    print!(
-        "{}",
-        firewall::backend(cfg.backend)?.render(&Plan::new(&cfg))
-    );
+    emit(&firewall::backend(cfg.backend)?.render(&Plan::new(&cfg)));
     Ok(())
-}
-
-fn rotate(out: &Out, path: &Path) -> Result<(), Error> {
-    let cfg = resolved(out, path)?;
-    if !cfg.rotates() {
-        out.detail("nfknock: no door has a rotating sequence; nothing to do");
-        return Ok(());
-    }
-    // The timer runs often; most runs find the period unchanged.
-    if lifecycle::is_loaded(&cfg, &StateDir::from_env())? {
-        out.detail("nfknock: the loaded sequences are current");
-        return Ok(());
-    }
-    // A rotation is an apply: the unchanged slot's sets, the open doors and
-    // the other doors keep their state.
-    let quiet = Out {
-        quiet: !out.verbose,
-        verbose: out.verbose,
-    };
-    apply(&quiet, path, false, None)
 }
 
 fn gen_secret(out: &Out, file: &Path) -> Result<(), Error> {
@@ -173,6 +178,7 @@ fn send_knocks(out: &Out, a: KnockArgs, explicit_config: Option<&Path>) -> Resul
         (Some(secret_file), Some(port), Some(period), Some(door)) => {
             let rotating = knock::HostDoor::Rotating(knock::HostRotate {
                 port,
+                avoid: a.avoid,
                 secret_file,
                 period,
                 length: a.length,
@@ -212,7 +218,7 @@ fn gen_sequence(path: &Path, length: u8) -> Result<(), Error> {
         .map(|c| c.reserved_ports())
         .unwrap_or_default();
     let seq = sequence::generate(usize::from(length), &reserved).map_err(Error::failure)?;
-    println!("{}", join(&seq));
+    outln!("{}", join(&seq));
     Ok(())
 }
 
@@ -223,7 +229,7 @@ fn import_file(out: &Out, file: &Path) -> Result<(), Error> {
     let text = String::from_utf8_lossy(&bytes);
     let toml = crate::import::import(&text)
         .map_err(|e| Error::usage(anyhow!("{}: {e}", file.display())))?;
-    print!("{toml}");
+    emit(&toml);
     if let Err(e) = crate::import::check(&toml) {
         out.warn(format!(
             "the result needs editing before nfknock accepts it (see its comments):\n{e}"
@@ -243,7 +249,7 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
             let v = crate::edit::get(&text, &key)
                 .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
             if let Some(v) = v {
-                println!("{v}");
+                outln!("{v}");
             }
             Ok(())
         }
@@ -254,6 +260,18 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
                     more[more.len() - 1]
                 )));
             }
+            // Read, change and write under the lock: no edit is lost to
+            // another command. A user who may not write the state
+            // directory edits a config of their own, which no nfknock
+            // command of root's changes.
+            let _lock = match StateDir::from_env().lock() {
+                Err(state::Error::Write { source, .. })
+                    if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    None
+                }
+                other => Some(other.map_err(|e| Error::failure(anyhow!(e)))?),
+            };
             // A missing file is a new, empty config.
             let mut new = match std::fs::read_to_string(path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -412,9 +430,19 @@ fn require_net_admin(what: &str) -> Result<(), Error> {
 
 fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Result<(), Error> {
     // Validation first: a bad config changes nothing, even for non-root.
-    let cfg = resolved(out, path)?;
+    // The text read once is what is parsed, applied and kept.
+    let text = std::fs::read_to_string(path).map_err(|error| config::Error::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let cfg = crate::load::parse(&text, path)?;
+    for w in &cfg.warnings {
+        out.warn(format!("{}: {w}", path.display()));
+    }
+    let cfg = crate::rotate::resolve(cfg, clock::now()).map_err(|e| Error::failure(anyhow!(e)))?;
     require_net_admin("apply")?;
-    lifecycle::apply(out, &cfg, path, &StateDir::from_env(), no_persist, confirm)?;
+    let state = StateDir::from_env();
+    lifecycle::apply(out, &cfg, path, &text, &state, no_persist, confirm)?;
     // What the host's own rules mean for the doors: how a closed door
     // answers, and any chain that would still drop an opened one.
     let host = firewall::host::read()?;
@@ -462,14 +490,24 @@ fn kernel_backend(path: &Path) -> Result<config::Backend, Error> {
 fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     require_net_admin("status")?;
     let mut status = firewall::backend(kernel_backend(path)?)?.status()?;
-    status.confirm_within = lifecycle::confirm_within(&StateDir::from_env());
+    let state = StateDir::from_env();
+    status.confirm_within = lifecycle::confirm_within(&state);
+    match lifecycle::confirmation(&state) {
+        lifecycle::Confirmation::Due(_) => out.warn(
+            "an `apply --confirm` is past its deadline: its rollback, or the next nfknock command that changes rules, puts the previous rules back",
+        ),
+        lifecycle::Confirmation::Stale(_) => out.warn(
+            "an `apply --confirm` from before the last reboot is left over; the reboot ended it, and the next nfknock command that changes rules drops it",
+        ),
+        _ => {}
+    }
     // The doors' ports are the config's; without one, nothing to say.
     if let (true, Ok(cfg)) = (status.loaded, crate::load::load(path)) {
         status.blocked = firewall::host::read()?.blockers(&door_ports(&cfg));
     }
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
-        println!("{text}");
+        outln!("{text}");
     } else {
         print_status(out, &status);
     }
@@ -478,6 +516,12 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
 
 fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Error> {
     require_net_admin("transient")?;
+    let state = StateDir::from_env();
+    // Listing changes nothing; the others wait for a running apply.
+    let _lock = match action {
+        TransientAction::List(_) => None,
+        _ => Some(lifecycle::lock(&state)?),
+    };
     let backend = firewall::backend(kernel_backend(path)?)?;
     match action {
         TransientAction::Add(TransientAddArgs { nets, timeout }) => {
@@ -504,7 +548,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
         TransientAction::List(TransientListArgs { json }) => {
             let list = backend.transient_list()?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&list).map_err(Error::failure)?
                 );
@@ -517,7 +561,7 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
                         .map_or("until the next apply or reboot".to_string(), |s| {
                             format!("{s:.0}s left")
                         });
-                    println!("{:<43} {until}", t.network.to_string());
+                    outln!("{:<43} {until}", t.network.to_string());
                 }
             }
         }
@@ -575,7 +619,7 @@ fn print_status(out: &Out, s: &Status) {
         );
     }
     if !out.quiet {
-        let _ = std::io::stdout().write_all(text.as_bytes());
+        emit(&text);
     }
 }
 

@@ -174,6 +174,15 @@ pub struct KnockArgs {
     #[arg(long, value_name = "N", requires = "secret_file",
           default_value_t = crate::rotate::DEFAULT_LENGTH)]
     pub length: usize,
+    /// With --secret-file: the server's other door ports and open ports,
+    /// which its knocks avoid, e.g. 443/tcp,8443/tcp
+    #[arg(
+        long,
+        value_name = "PORTSPEC",
+        value_delimiter = ',',
+        requires = "secret_file"
+    )]
+    pub avoid: Vec<PortSpec>,
     /// Pause between two knocks, e.g. 20ms, 1s
     #[arg(long, value_name = "DUR", default_value = "20ms", value_parser = duration)]
     pub delay: Duration,

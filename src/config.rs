@@ -33,20 +33,26 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 pub const MIN_PERIOD: Duration = Duration::from_secs(10);
 /// Knocks in a rotating sequence when `length` is not given.
 pub const DEFAULT_ROTATE_LENGTH: usize = 4;
+/// A rotating door's three slots (periods 0, 1 and 2 mod 3) name its
+/// chains and sets `<door>_a`, `<door>_b` and `<door>_c`; no other door may
+/// be named so.
+pub const SLOT_SUFFIXES: [&str; 3] = ["_a", "_b", "_c"];
 /// The kernel's log prefix holds 127 bytes; `<prefix>: reset door=<16> ` must fit.
 const MAX_LOG_PREFIX_LEN: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
+    // The causes are part of the message, not error sources: `{:#}`
+    // would print them a second time.
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Parse {
         path: PathBuf,
-        source: Box<toml::de::Error>,
+        error: Box<toml::de::Error>,
     },
     #[error("{path}: {}", join(problems, &format!("\n{}: ", path.display())))]
     Invalid {
@@ -766,9 +772,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse(&text, path, checks)
 }
@@ -777,7 +783,7 @@ pub fn load(path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
 pub fn parse(text: &str, path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
-        source: Box::new(e),
+        error: Box::new(e),
     })?;
     validate(raw, checks).map_err(|problems| Error::Invalid {
         path: path.to_path_buf(),
@@ -850,6 +856,20 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         }
         if !names.insert(d.name.as_str()) {
             problems.push(at("name", "two doors have this name".into()));
+        }
+        for r in raw.door.iter().filter(|r| r.rotate.is_some()) {
+            if SLOT_SUFFIXES
+                .map(|s| format!("{}{s}", r.name))
+                .contains(&d.name)
+            {
+                problems.push(at(
+                    "name",
+                    format!(
+                        "its rules would share names with rotating door \"{0}\" (whose slots are {0}{1}, {0}{2} and {0}{3}); rename one",
+                        r.name, SLOT_SUFFIXES[0], SLOT_SUFFIXES[1], SLOT_SUFFIXES[2]
+                    ),
+                ));
+            }
         }
         if let Some(other) = ports.insert(d.port, &d.name) {
             problems.push(at(

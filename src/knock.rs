@@ -220,6 +220,10 @@ pub struct HostFixed {
 pub struct HostRotate {
     /// The door's hidden port: part of what the sequence is derived from.
     pub port: PortSpec,
+    /// The server's other door ports and open ports, which its knocks
+    /// avoid (as the server's config makes them).
+    #[serde(default)]
+    pub avoid: Vec<PortSpec>,
     pub secret_file: PathBuf,
     pub period: String,
     #[serde(default = "default_length")]
@@ -253,7 +257,9 @@ impl HostDoor {
                 }
                 let secret = crate::rotate::read_secret(&expand_home(&r.secret_file))?;
                 let n = crate::rotate::period_index(now, period);
-                Ok(crate::rotate::derive(&secret, door, r.port, n, r.length))
+                Ok(crate::rotate::derive(
+                    &secret, door, r.port, &r.avoid, n, r.length,
+                ))
             }
         }
     }
@@ -446,6 +452,7 @@ mod tests {
             b"0123456789abcdef0123",
             "ssh",
             PortSpec::new(22, Proto::Tcp),
+            &[],
             30_000_000,
             4,
         );

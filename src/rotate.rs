@@ -67,11 +67,17 @@ pub fn gen_secret(path: &Path) -> std::io::Result<()> {
 
 /// The sequence of `door` (whose hidden port is `door_port`) for period
 /// `n`: deterministic for a secret, so a client with the same secret
-/// derives the same one, and valid by the rules of fixed sequences.
+/// derives the same one, and valid by the rules of fixed sequences. No
+/// knock is on the door's port, nor on one of `avoid` (the host's other
+/// door ports and open ports, as fixed sequences; a client derives the
+/// same only when it avoids the same ports: the server's config, or
+/// `avoid` in hosts.toml). A knock skipped for `avoid` changes nothing
+/// else: without a clash the sequence is the same whatever `avoid` is.
 pub fn derive(
     secret: &[u8],
     door: &str,
     door_port: PortSpec,
+    avoid: &[PortSpec],
     n: u64,
     length: usize,
 ) -> Vec<PortSpec> {
@@ -79,6 +85,7 @@ pub fn derive(
     let reserved_map: HashMap<PortSpec, String> = reserved
         .iter()
         .map(|p| (*p, "the door's port".to_string()))
+        .chain(avoid.iter().map(|p| (*p, "a port to avoid".to_string())))
         .collect();
     let mut counter: u32 = 0;
     loop {
@@ -103,6 +110,7 @@ pub fn derive(
                 let k = PortSpec::new(port, proto);
                 if seq.len() < length
                     && !reserved.iter().any(|r| r.port == port)
+                    && !avoid.contains(&k)
                     && !seq.contains(&k)
                 {
                     seq.push(k);
@@ -116,13 +124,16 @@ pub fn derive(
 }
 
 /// Derives the sequences of rotating doors for the time `now` from their
-/// secret files: the config the firewall can render.
+/// secret files: the config the firewall can render. Each avoids the
+/// config's other door ports and open ports.
 pub fn resolve(cfg: Config, now: u64) -> Result<Resolved, String> {
+    let reserved = cfg.reserved_ports();
     Resolved::new(cfg, |d, r| {
+        let avoid: Vec<PortSpec> = reserved.iter().copied().filter(|p| *p != d.port).collect();
         let secret =
             read_secret(&r.secret_file).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))?;
         let n = period_index(now, r.period);
-        let at = |n: u64| derive(&secret, &d.name, d.port, n, r.length);
+        let at = |n: u64| derive(&secret, &d.name, d.port, &avoid, n, r.length);
         let sequences = [at(n.saturating_sub(1)), at(n), at(n.saturating_add(1))];
         Rotation::new(n, sequences, d.port).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))
     })
@@ -136,19 +147,41 @@ mod tests {
     fn same_secret_same_sequence_other_period_other_sequence() {
         let s = b"0123456789abcdef0123456789abcdef";
         let door = PortSpec::new(22, Proto::Tcp);
-        let a = derive(s, "ssh", door, 100, 4);
-        assert_eq!(a, derive(s, "ssh", door, 100, 4));
-        assert_ne!(a, derive(s, "ssh", door, 101, 4));
-        assert_ne!(a, derive(s, "web", door, 100, 4));
+        let a = derive(s, "ssh", door, &[], 100, 4);
+        assert_eq!(a, derive(s, "ssh", door, &[], 100, 4));
+        assert_ne!(a, derive(s, "ssh", door, &[], 101, 4));
+        assert_ne!(a, derive(s, "web", door, &[], 100, 4));
         assert_ne!(
             a,
-            derive(b"another secret, 32 bytes long!!!", "ssh", door, 100, 4)
+            derive(
+                b"another secret, 32 bytes long!!!",
+                "ssh",
+                door,
+                &[],
+                100,
+                4
+            )
         );
         for n in 0..200 {
-            let seq = derive(s, "ssh", door, n, 3);
+            let seq = derive(s, "ssh", door, &[], n, 3);
             assert_eq!(seq.len(), 3);
             assert!(seq.iter().all(|k| k.port >= LOWEST && k.port != 22));
             assert!(sequence_problems(&seq, &HashMap::new()).is_empty());
+        }
+    }
+
+    #[test]
+    fn knocks_avoid_the_hosts_other_ports_and_nothing_else_changes() {
+        let s = b"0123456789abcdef0123456789abcdef";
+        let door = PortSpec::new(22, Proto::Tcp);
+        for n in 0..50 {
+            let free = derive(s, "ssh", door, &[], n, 4);
+            let unrelated = [PortSpec::new(443, Proto::Tcp)];
+            assert_eq!(derive(s, "ssh", door, &unrelated, n, 4), free);
+            let clash = [free[1]];
+            let avoided = derive(s, "ssh", door, &clash, n, 4);
+            assert!(!avoided.contains(&free[1]), "{n}: {avoided:?}");
+            assert_eq!(avoided[0], free[0]);
         }
     }
 

@@ -7,15 +7,18 @@
 //!
 //! | path                           | what                                             |
 //! |--------------------------------|--------------------------------------------------|
-//! | `ruleset`, `applied.json`      | the rules saved for boot ([`StateDir::boot`]): the backend's own text, and which backend, the config's path and SHA-256, when |
+//! | `lock`                         | held by every command that changes rules or state ([`StateDir::lock`]) |
+//! | `ruleset`, `applied.json`, `config.toml` | the rules saved for boot ([`StateDir::boot`]): the backend's own text, which backend, the config's path and SHA-256, when, and a copy of the config applied (what `restore` renders) |
 //! | `loaded/ruleset`, `loaded/applied.json` | what nfknock loaded last ([`StateDir::loaded`]) |
 //! | `baseline/...`                 | what a pending `apply --confirm` goes back to ([`StateDir::baseline`]) |
-//! | `pending.json`                 | that confirmation's deadline and token ([`Pending`]) |
+//! | `pending.json`                 | that confirmation's deadline, token and boot ([`Pending`]) |
+//! | `removed`                      | the boot in which `remove` ran last (`restore` then loads nothing until the next boot) |
 //! | `cursor`, `cursor-<fingerprint>` | the watcher's journal cursor, one per journal source (`watch`) |
 //! | `spool/*.json`, `digest.jsonl` | the watcher's mails not sent yet, the events of the next digest (`watch::spool`) |
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -25,6 +28,14 @@ use crate::config::Backend;
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/nfknock";
 pub const RULESET_FILE: &str = "ruleset";
 pub const RECORD_FILE: &str = "applied.json";
+/// The copy of the config a saved ruleset was rendered from.
+pub const CONFIG_FILE: &str = "config.toml";
+const LOCK_FILE: &str = "lock";
+const REMOVED_FILE: &str = "removed";
+/// How long a command waits for another one's lock by default.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// Overrides [`LOCK_WAIT`] (whole seconds).
+pub const LOCK_WAIT_ENV: &str = "NFKNOCK_LOCK_WAIT";
 const LOADED_DIR: &str = "loaded";
 const BASELINE_DIR: &str = "baseline";
 const PENDING_FILE: &str = "pending.json";
@@ -40,6 +51,11 @@ pub enum Error {
     },
     #[error("cannot read {path}: {reason}")]
     Read { path: PathBuf, reason: String },
+    #[error(
+        "another nfknock command is changing the rules (it holds {path}); waited {}s, gave up; try again when it is done",
+        waited.as_secs()
+    )]
+    Busy { path: PathBuf, waited: Duration },
 }
 
 /// Writes a file so that a crash leaves either the old or the new one, and
@@ -80,13 +96,18 @@ pub struct Record {
     pub config_sha256: String,
     /// RFC 3339, UTC.
     pub applied_at: String,
+    /// The boot the rules were loaded in ([`boot_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
 }
 
-/// A saved ruleset and its record.
+/// A saved ruleset, its record and the config it was rendered from
+/// (None in a state directory written before nfknock kept it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Saved {
     pub record: Record,
     pub ruleset: String,
+    pub config: Option<String>,
 }
 
 /// A pending `apply --confirm`.
@@ -100,6 +121,25 @@ pub struct Pending {
     pub token: String,
     /// Whether nfknock had rules before (else the rollback removes them).
     pub had_rules: bool,
+    /// The boot it was made in ([`boot_id`]): a reboot ends it (restore
+    /// loaded the rules saved for boot). None in records written before
+    /// nfknock kept it: taken as this boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`).
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The state directory's lock, held until dropped.
+#[derive(Debug)]
+pub struct Lock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -156,6 +196,82 @@ impl StateDir {
         }
     }
 
+    /// Takes the exclusive lock of the state directory, which every
+    /// command that changes rules or state holds while it does: waits
+    /// for another holder up to [`LOCK_WAIT`] (or `NFKNOCK_LOCK_WAIT`
+    /// seconds), then fails with [`Error::Busy`]. The kernel drops the
+    /// lock when the process ends, however it ends.
+    pub fn lock(&self) -> Result<Lock, Error> {
+        let path = self.root.join(LOCK_FILE);
+        let err = |source| Error::Write {
+            path: path.clone(),
+            source,
+        };
+        create_private_dir(&self.root).map_err(err)?;
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(PRIVATE)
+                .open(&path)
+                .map_err(err)?
+        };
+        let wait = std::env::var(LOCK_WAIT_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(LOCK_WAIT, Duration::from_secs);
+        let start = Instant::now();
+        let mut file = file;
+        loop {
+            use nix::fcntl::{Flock, FlockArg};
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(Lock { _lock: lock }),
+                Err((f, nix::errno::Errno::EWOULDBLOCK)) if start.elapsed() < wait => {
+                    file = f;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                    return Err(Error::Busy { path, waited: wait });
+                }
+                Err((_, e)) => return Err(err(e.into())),
+            }
+        }
+    }
+
+    fn removed_file(&self) -> PathBuf {
+        self.root.join(REMOVED_FILE)
+    }
+
+    /// Notes that `remove` ran in this boot.
+    pub fn set_removed(&self) -> Result<(), Error> {
+        let path = self.removed_file();
+        let id = boot_id().unwrap_or_default();
+        create_private_dir(&self.root).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        write_atomic(&path, id.as_bytes(), PRIVATE).map_err(|source| Error::Write { path, source })
+    }
+
+    /// Whether `remove` ran in this boot (and nothing was loaded since).
+    pub fn removed_this_boot(&self) -> bool {
+        let id = std::fs::read_to_string(self.removed_file()).unwrap_or_default();
+        !id.is_empty() && Some(id) == boot_id()
+    }
+
+    pub fn clear_removed(&self) -> Result<(), Error> {
+        let path = self.removed_file();
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::Write { path, source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn pending_file(&self) -> PathBuf {
         self.root.join(PENDING_FILE)
     }
@@ -172,7 +288,7 @@ impl StateDir {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(&self.root).map_err(err)?;
+        create_private_dir(&self.root).map_err(err)?;
         let json = serde_json::to_string_pretty(p).expect("serializes");
         write_atomic(&path, json.as_bytes(), PRIVATE).map_err(err)
     }
@@ -190,6 +306,25 @@ impl StateDir {
     }
 }
 
+/// Creates a directory (and its parents) that only root reads.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+fn remove_if_there(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Write {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A saved ruleset in one directory: `ruleset` (the backend's own text)
 /// and `applied.json` (its [`Record`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -202,17 +337,22 @@ impl Rules {
         &self.dir
     }
 
-    /// Saves what was loaded. The ruleset goes first: a crash in between
-    /// leaves a record that still names the right backend.
-    pub fn save(&self, record: &Record, ruleset: &str) -> Result<(), Error> {
+    /// Saves what was loaded and the config it was rendered from. The
+    /// record goes last: a crash in between leaves the old record, or a
+    /// ruleset and config that match the new one.
+    pub fn save(&self, record: &Record, ruleset: &str, config: Option<&str>) -> Result<(), Error> {
         let write = |path: PathBuf, bytes: &[u8]| {
             write_atomic(&path, bytes, PRIVATE).map_err(|source| Error::Write { path, source })
         };
-        std::fs::create_dir_all(&self.dir).map_err(|source| Error::Write {
+        create_private_dir(&self.dir).map_err(|source| Error::Write {
             path: self.dir.clone(),
             source,
         })?;
         write(self.dir.join(RULESET_FILE), ruleset.as_bytes())?;
+        match config {
+            Some(text) => write(self.dir.join(CONFIG_FILE), text.as_bytes())?,
+            None => remove_if_there(&self.dir.join(CONFIG_FILE))?,
+        }
         let mut json = serde_json::to_string_pretty(record).expect("a record serializes");
         json.push('\n');
         write(self.dir.join(RECORD_FILE), json.as_bytes())
@@ -220,7 +360,7 @@ impl Rules {
 
     /// Saves a copy of another saved ruleset.
     pub fn save_copy(&self, saved: &Saved) -> Result<(), Error> {
-        self.save(&saved.record, &saved.ruleset)
+        self.save(&saved.record, &saved.ruleset, saved.config.as_deref())
     }
 
     /// The saved ruleset, or None when nothing was saved.
@@ -245,14 +385,29 @@ impl Rules {
             path: ruleset_path,
             reason: e.to_string(),
         })?;
-        Ok(Some(Saved { record, ruleset }))
+        let config_path = self.dir.join(CONFIG_FILE);
+        let config = match std::fs::read_to_string(&config_path) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(Error::Read {
+                    path: config_path,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        Ok(Some(Saved {
+            record,
+            ruleset,
+            config,
+        }))
     }
 
     /// Deletes what was saved; false when there was nothing.
     pub fn forget(&self) -> Result<bool, Error> {
         let mut any = false;
         // The record first: without it, a leftover ruleset is never loaded.
-        for name in [RECORD_FILE, RULESET_FILE] {
+        for name in [RECORD_FILE, RULESET_FILE, CONFIG_FILE] {
             let path = self.dir.join(name);
             match std::fs::remove_file(&path) {
                 Ok(()) => any = true,
@@ -275,6 +430,7 @@ mod tests {
             config: "/etc/nfknock/nfknock.toml".into(),
             config_sha256: sha256_hex(b"abc"),
             applied_at: "2026-11-24T01:00:00Z".into(),
+            boot_id: None,
         }
     }
 
@@ -288,11 +444,17 @@ mod tests {
         let state = StateDir::new(dir.path().join("state"));
         let boot = state.boot();
         assert_eq!(boot.load().unwrap(), None);
-        boot.save(&record(), "table inet nfknock {}\n").unwrap();
+        boot.save(
+            &record(),
+            "table inet nfknock {}\n",
+            Some("mode = \"guard\"\n"),
+        )
+        .unwrap();
         let saved = boot.load().unwrap().unwrap();
         assert_eq!(saved.record, record());
         assert_eq!(saved.ruleset, "table inet nfknock {}\n");
-        for f in [RULESET_FILE, RECORD_FILE] {
+        assert_eq!(saved.config.as_deref(), Some("mode = \"guard\"\n"));
+        for f in [RULESET_FILE, RECORD_FILE, CONFIG_FILE] {
             assert_eq!(mode(&state.path().join(f)), 0o600, "{f}");
         }
         state.loaded().save_copy(&saved).unwrap();
@@ -320,9 +482,10 @@ mod tests {
             deadline: 7,
             token: "ab".into(),
             had_rules: true,
+            boot_id: boot_id(),
         };
         state.set_pending(&p).unwrap();
-        state.baseline().save(&record(), "A").unwrap();
+        state.baseline().save(&record(), "A", None).unwrap();
         assert_eq!(state.pending(), Some(p));
         state.clear_pending().unwrap();
         assert_eq!(state.pending(), None);
@@ -344,6 +507,21 @@ mod tests {
             .collect();
         assert_eq!(names, ["f"]);
         assert!(write_atomic(&dir.path().join("no/such/dir/f"), b"x", 0o600).is_err());
+    }
+
+    #[test]
+    fn one_lock_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let held = state.lock().unwrap();
+        assert_eq!(mode(&state.path().join(LOCK_FILE)), 0o600);
+        let other = StateDir::new(state.path());
+        let start = Instant::now();
+        let waiter = std::thread::spawn(move || other.lock().map(|_| start.elapsed()));
+        std::thread::sleep(Duration::from_millis(300));
+        drop(held);
+        let waited = waiter.join().unwrap().unwrap();
+        assert!(waited >= Duration::from_millis(250), "{waited:?}");
     }
 
     #[test]

@@ -20,10 +20,17 @@ fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
+/// A state directory of the tests' own (`config set` takes its lock), in
+/// the scratch directory cargo keeps for tests.
+fn state_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-state")
+}
+
 fn nfknock(args: &[&str]) -> Output {
     Command::new(NFKNOCK)
         .args(args)
         .env_remove("NFKNOCK_CONFIG")
+        .env("STATE_DIRECTORY", state_dir())
         .output()
         .unwrap()
 }
@@ -87,7 +94,41 @@ fn config_errors_exit_2_with_file_line_and_key() {
     }
     let out = nfknock(&["-c", "/nonexistent/nfknock.toml", "check"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("cannot read /nonexistent/nfknock.toml"));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot read /nonexistent/nfknock.toml"));
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+}
+
+#[test]
+fn errors_say_their_cause_once() {
+    let path = fixture("bad-syntax.toml");
+    for cmd in ["check", "show", "apply"] {
+        let out = nfknock(&["-c", path.to_str().unwrap(), cmd]);
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            stderr.matches("line 2, column").count(),
+            1,
+            "{cmd}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    // `nfknock show | head -1`, with head gone before nfknock writes.
+    for args in [&["show"][..], &["check"], &["completions", "bash"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(NFKNOCK)
+            .args(["-c", sample().to_str().unwrap()])
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
 }
 
 #[test]
@@ -554,4 +595,107 @@ fn import_of_knockd_conf_never_echoes_control_characters() {
         import_text(b"# Jos\xe9\n[openSSH]\nsequence = 7000,8000:udp,9000\n");
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("name = \"openssh\""), "{stdout}");
+}
+
+#[test]
+fn a_door_cannot_take_the_names_of_a_rotating_doors_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clash.toml");
+    std::fs::write(
+        &path,
+        "[[door]]\nname = \"x\"\nport = 22\nrotate = { secret_file = \"/nonexistent\", period = \"60s\" }\n\
+         [[door]]\nname = \"x_a\"\nport = 80\nsequence = [\"1000\", \"2000/udp\", \"3000\"]\n",
+    )
+    .unwrap();
+    let out = nfknock(&["-c", path.to_str().unwrap(), "check"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("door \"x_a\": name: its rules would share names with rotating door \"x\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rotating_knocks_avoid_the_hosts_other_ports_on_server_and_client_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("ssh.secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let rotating = format!(
+        "[allow]\nipv4 = []\nipv6 = []\n[[door]]\nname = \"ssh\"\nport = \"22/tcp\"\n\
+         rotate = {{ secret_file = \"{}\", period = \"60s\" }}\n",
+        secret.display()
+    );
+    let time = "1800000000";
+    let sequence_of = |config: &str| -> Vec<String> {
+        let path = dir.path().join("nfknock.toml");
+        std::fs::write(&path, config).unwrap();
+        let out = Command::new(NFKNOCK)
+            .args(["-c", path.to_str().unwrap(), "check", "--show-secrets"])
+            .env("NFKNOCK_FAKE_TIME", time)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let line = stdout.lines().find(|l| l.contains("door ssh:")).unwrap();
+        let inside = line.split('(').nth(1).unwrap().split(')').next().unwrap();
+        inside.split_whitespace().map(str::to_string).collect()
+    };
+    let free = sequence_of(&rotating);
+    assert_eq!(free.len(), 4, "{free:?}");
+    // Another door on the port of the second knock.
+    let clash = &free[1];
+    let with_web = format!(
+        "{rotating}[[door]]\nname = \"web\"\nport = \"{clash}\"\nsequence = [\"1000/tcp\", \"2000/udp\", \"3000/tcp\"]\n"
+    );
+    let avoided = sequence_of(&with_web);
+    assert!(!avoided.contains(clash), "{clash} in {avoided:?}");
+    assert_eq!(avoided[0], free[0], "more changed than the clash");
+
+    // A client told to avoid that port derives the same sequence.
+    let knocked = |extra: &[&str], home: &Path| -> Vec<String> {
+        let out = Command::new(NFKNOCK)
+            .args(["-v", "knock", "127.0.0.1", "--door", "ssh"])
+            .args(extra)
+            .env("NFKNOCK_FAKE_TIME", time)
+            .env("HOME", home)
+            .env_remove("NFKNOCK_CONFIG")
+            .env_remove("XDG_CONFIG_HOME")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("knocking on "))
+            .unwrap();
+        line.rsplit(": ")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let flags = [
+        "--door-port",
+        "22/tcp",
+        "--period",
+        "60s",
+        "--secret-file",
+        secret.to_str().unwrap(),
+        "--avoid",
+        clash,
+    ];
+    assert_eq!(knocked(&flags, dir.path()), avoided);
+    let hosts = dir.path().join(".config/nfknock/hosts.toml");
+    std::fs::create_dir_all(hosts.parent().unwrap()).unwrap();
+    std::fs::write(
+        &hosts,
+        format!(
+            "[\"127.0.0.1\"]\nssh = {{ port = \"22/tcp\", secret_file = \"{}\", period = \"60s\", avoid = [\"{clash}\"] }}\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    assert_eq!(knocked(&[], dir.path()), avoided);
 }

@@ -62,6 +62,9 @@ fn restore_unit_runs_before_the_network_and_follows_the_firewall_services() {
         "RemainAfterExit=yes",
         "StateDirectory=nfknock",
         "Documentation=man:nfknock(8)",
+        // PartOf= carries stop and restart, not start: starting a firewall
+        // service after a stop must start this one too.
+        "WantedBy=sysinit.target nftables.service netfilter-persistent.service",
     ] {
         assert!(u.lines().any(|l| l == line), "missing `{line}`");
     }

@@ -168,9 +168,6 @@ pub trait Backend {
     /// Checks and loads the ruleset atomically, replacing only nfknock's
     /// own rules; returns what was loaded.
     fn apply(&self, plan: &Plan) -> Result<String, Error>;
-    /// Loads a ruleset saved by `apply` (what `render` returned), replacing
-    /// nfknock's rules atomically; the text is checked first.
-    fn restore(&self, saved: &str) -> Result<(), Error>;
     /// Removes everything nfknock added; false when nothing was loaded.
     fn remove(&self) -> Result<bool, Error>;
     /// Whether nfknock's rules of this backend are in the kernel now.

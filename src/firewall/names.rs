@@ -8,11 +8,12 @@ use super::plan::{Slot, State, StateSet};
 /// The suffix of a rotating door's chains and sets: `_a`, `_b` or `_c`
 /// (periods 0, 1 and 2 mod 3); nothing for a fixed door.
 pub fn slot_suffix(slot: Slot) -> &'static str {
+    use crate::config::SLOT_SUFFIXES;
     match slot {
         Slot::Fixed => "",
-        Slot::A => "_a",
-        Slot::B => "_b",
-        Slot::C => "_c",
+        Slot::A => SLOT_SUFFIXES[0],
+        Slot::B => SLOT_SUFFIXES[1],
+        Slot::C => SLOT_SUFFIXES[2],
     }
 }
 

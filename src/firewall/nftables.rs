@@ -47,17 +47,6 @@ impl Backend for Nftables {
         Ok(ruleset)
     }
 
-    fn restore(&self, saved: &str) -> Result<(), Error> {
-        only_nfknock_table(saved).map_err(Error::Foreign)?;
-        // Declaring the table first makes the delete safe when it is absent
-        // (at boot, or after `flush ruleset`); restoring twice leaves one copy.
-        let t = format!("inet {}", names::nft::TABLE);
-        let script = format!("table {t} {{\n}}\ndelete table {t}\n{saved}");
-        nft(&["-c", "-f", "-"], Some(&script))?;
-        nft(&["-f", "-"], Some(&script))?;
-        Ok(())
-    }
-
     fn remove(&self) -> Result<bool, Error> {
         if table_state()?.is_none() {
             return Ok(false);
@@ -775,35 +764,6 @@ fn closed_comment(mode: Mode, answer: Answer) -> String {
     }
 }
 
-/// A saved ruleset may only declare nfknock's own table: restoring it must
-/// never touch another (no `flush ruleset`, no foreign table).
-fn only_nfknock_table(text: &str) -> Result<(), String> {
-    let opening = format!("table inet {} {{", names::nft::TABLE);
-    let mut depth = 0usize;
-    let mut tables = 0;
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if depth == 0 && !l.is_empty() && !l.starts_with('#') {
-            if l != opening {
-                return Err(format!("line {}: `{l}`", i + 1));
-            }
-            tables += 1;
-        }
-        // Braces inside comments and strings would confuse the count;
-        // nfknock's own rendering puts none there.
-        depth += l.matches('{').count();
-        depth = depth
-            .checked_sub(l.matches('}').count())
-            .ok_or_else(|| format!("line {}: unbalanced `}}`", i + 1))?;
-    }
-    match (tables, depth) {
-        (1, 0) => Ok(()),
-        (0, _) => Err("no table".into()),
-        (_, 0) => Err("more than one table".into()),
-        _ => Err("unbalanced `{`".into()),
-    }
-}
-
 // ---- replacing the old table (pure) ---------------------------------------
 
 /// What nfknock's table holds now, from `nft -j list table`.
@@ -1209,21 +1169,6 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
             }]
         );
         assert!(!status_of(None).loaded);
-    }
-
-    #[test]
-    fn saved_rulesets_must_be_only_nfknocks_table() {
-        let own = render(&cfg(ONE_DOOR));
-        assert_eq!(only_nfknock_table(&own), Ok(()));
-        for bad in [
-            "flush ruleset\n".to_string(),
-            format!("{own}table ip other {{\n}}\n"),
-            "table inet nfknock {\n".to_string(),
-            "".to_string(),
-            own.replace("table inet nfknock {", "table inet other {"),
-        ] {
-            assert!(only_nfknock_table(&bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -823,8 +823,9 @@ sequence_timeout = "20s"
         let secret = secret.trim_ascii_end();
         let door = cfg.doors[0].clone();
         let rotate = door.rotate().unwrap().clone();
+        // One door: no other port to avoid.
         let derive =
-            |n: u64| crate::rotate::derive(secret, &door.name, door.port, n, rotate.length);
+            |n: u64| crate::rotate::derive(secret, &door.name, door.port, &[], n, rotate.length);
         let lines_at = |time: u64| -> Vec<(Slot, Vec<PortSpec>)> {
             let plan = Plan::new(&crate::rotate::resolve(cfg.clone(), time).unwrap());
             plan.doors[0]

@@ -276,6 +276,18 @@ impl Lab {
             .collect()
     }
 
+    /// `rules_static` with its lines sorted: the same rules, whatever
+    /// order the kernel lists sets that a re-apply kept in.
+    pub fn rules_sorted(&self, backend: Backend) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .rules_static(backend)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    }
+
     /// The server's whole ruleset.
     pub fn ruleset(&self) -> String {
         let out = self.run(Host::Server, &["nft", "list", "ruleset"]);

@@ -12,7 +12,8 @@ check() { # description, command...
         failed=$((failed + 1)); echo "FAILED: $what"; sed 's/^/    /' /tmp/check.out
     fi
 }
-no_rules() { ! nft list ruleset | grep -q nfknock; }
+# grep reads all of it: with pipefail, -q would let nft die of SIGPIPE.
+no_rules() { ! nft list ruleset | grep nfknock >/dev/null; }
 mode_of() { stat -c '%a %U' "$1"; }
 CONF=/etc/nfknock/nfknock.toml
 SHIPPED_SEQ="40213/tcp 7411/udp 51732/tcp 18834/udp"
@@ -70,6 +71,23 @@ dpkg-reconfigure nfknock >/tmp/reconf.out 2>&1
 check "an invalid sequence is refused with its reason" grep -q "scanner" /tmp/reconf.out
 check "an invalid sequence changes no file" test "$(sha256sum $CONF)" = "$before_conf"
 check "an invalid sequence changes no rule" test "$(nft list ruleset)" = "$before_rules"
+
+# An upgrade (here: the same package again, which dpkg runs as one) keeps
+# the live state: what was removed stays removed, what was loaded stays
+# loaded, and an edit never applied is reported, not applied.
+nfknock -q -c $CONF apply
+nfknock -q remove
+check "an upgrade after remove runs" dpkg -i /tmp/nfknock.deb
+check "what was removed stays removed" no_rules
+nfknock -q -c $CONF apply
+nfknock -c $CONF config set door.ssh.sequence "41001/tcp 42003/udp 43005/tcp"
+dpkg -i /tmp/nfknock.deb >/tmp/upgrade.out 2>&1
+check "an upgrade keeps the loaded rules" sh -c 'nft list table inet nfknock | grep -q "udp dport 31337"'
+check "an upgrade does not apply an edit" sh -c '! nft list ruleset | grep -q 41001'
+check "an upgrade says the edit is not applied" grep -q "changed since it was applied" /tmp/upgrade.out
+check "an upgrade keeps the edit in the config" test "$(nfknock -c $CONF config get door.ssh.sequence)" = "41001/tcp 42003/udp 43005/tcp"
+check "the package recommends ipset (every iptables apply needs it)" sh -c 'dpkg-deb -f /tmp/nfknock.deb Recommends | grep -qw ipset'
+check "starting nftables.service starts nfknock.service" test -L /etc/systemd/system/nftables.service.wants/nfknock.service
 
 check "dpkg --purge runs" dpkg --purge nfknock
 check "purge leaves no rule" no_rules

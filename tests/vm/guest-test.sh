@@ -74,6 +74,13 @@ SEL
     # Under software emulation on a busy machine a second is not always
     # enough: the bound is generous, the check is that they come back.
     check "nfknock's rules are back (within 10 s)" poll 10 nft list table inet nfknock
+    # PartOf= carries a stop and a restart, not a start: a start after a
+    # stop must bring the rules back too (WantedBy=nftables.service).
+    check "stop nftables (flush ruleset)" systemctl stop nftables.service
+    check "the stop flushed nfknock's rules" sh -c '! nft list table inet nfknock'
+    check "start nftables" systemctl start nftables.service
+    check "nfknock's rules are back after a stop and a start (within 10 s)" poll 10 nft list table inet nfknock
+    check "the door is shut again" shut_from client 192.0.2.1
     [ $failed = 0 ] && exit 100 || exit 1
     ;;
 2)
