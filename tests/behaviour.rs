@@ -1067,15 +1067,11 @@ mod confirm_or_roll_back {
     }
 }
 
-// Rotating sequences: the sequence comes from a shared secret and the
-// period; the kernel takes the current and the previous period's. A
-// recorded knock stops working two periods later; sources in the middle of
-// a sequence keep their progress across a rotation. The clock is faked
-// (NFKNOCK_FAKE_TIME) so the periods pass at once.
-fn rotating_sequences_close_the_replay_window(t: Case) {
-    let Some(lab) = Lab::new(t.family) else {
-        return;
-    };
+/// A lab with a listener on the door and the config of one rotating door
+/// (a fresh secret in `ssh.secret` of the lab's directory, 60 s periods, 4
+/// knocks); nothing applied yet.
+fn rotating_lab(t: Case) -> Option<(Lab, std::path::PathBuf)> {
+    let lab = Lab::new(t.family)?;
     lab.listen_tcp(SSH);
     let secret = lab.dir.path().join("ssh.secret");
     let out = lab.nfknock(Host::Server, &["gen-secret", secret.to_str().unwrap()]);
@@ -1098,6 +1094,18 @@ rotate = {{ secret_file = "{}", period = "60s", length = 4 }}
             secret.display()
         ),
     );
+    Some((lab, cfg))
+}
+
+// Rotating sequences: the sequence comes from a shared secret and the
+// period; the kernel takes the previous, the current and the next period's. A
+// recorded knock stops working two periods later; sources in the middle of
+// a sequence keep their progress across a rotation. The clock is faked
+// (NFKNOCK_FAKE_TIME) so the periods pass at once.
+fn rotating_sequences_close_the_replay_window(t: Case) {
+    let Some((lab, cfg)) = rotating_lab(t) else {
+        return;
+    };
     let c = cfg.to_str().unwrap();
     let t0: u64 = 1_800_000_000; // a period boundary
     let at = |host: Host, time: u64, args: &[&str]| {
@@ -1200,6 +1208,7 @@ rotate = {{ secret_file = "{}", period = "60s", length = 4 }}
     );
     // ...and the current sequence works, here derived from the secret alone
     // (`--secret-file`, no config, no hosts.toml).
+    let secret = lab.dir.path().join("ssh.secret");
     let out = lab
         .command(
             Host::Attacker,
@@ -1521,31 +1530,9 @@ mod closed_answer_follows_each_family {
 // not. The server's and the clients' clocks are faked apart with
 // NFKNOCK_FAKE_TIME.
 fn rotating_sequences_accept_clock_skew_both_ways(t: Case) {
-    let Some(lab) = Lab::new(t.family) else {
+    let Some((lab, cfg)) = rotating_lab(t) else {
         return;
     };
-    lab.listen_tcp(SSH);
-    let secret = lab.dir.path().join("ssh.secret");
-    let out = lab.nfknock(Host::Server, &["gen-secret", secret.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let cfg = lab.config(
-        "rotate.toml",
-        &format!(
-            r#"backend = "{}"
-sequence_timeout = "5s"
-door_timeout = "2s"
-[allow]
-ipv4 = []
-ipv6 = []
-[[door]]
-name = "ssh"
-port = "22/tcp"
-rotate = {{ secret_file = "{}", period = "60s", length = 4 }}
-"#,
-            t.backend.name(),
-            secret.display()
-        ),
-    );
     let c = cfg.to_str().unwrap();
     let t0: u64 = 1_800_000_000; // a period boundary: period n starts here
     let at = |host: Host, time: u64, args: &[&str]| -> String {
