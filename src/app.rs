@@ -244,21 +244,23 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
             }
             Ok(())
         }
-        ConfigAction::Set(ConfigSetArgs { key, value, more }) => {
-            if more.len() % 2 != 0 {
+        ConfigAction::Set(ConfigSetArgs { stdin, mut pairs }) => {
+            if pairs.len() % 2 != 0 {
                 return Err(Error::usage(anyhow!(
                     "config set takes KEY VALUE pairs; `{}` has no value",
-                    more[more.len() - 1]
+                    pairs[pairs.len() - 1]
                 )));
+            }
+            if stdin {
+                pairs.extend(stdin_pairs(std::io::stdin().lock())?);
             }
             // A missing file is a new, empty config.
             let mut new = match std::fs::read_to_string(path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 _ => read(path)?,
             };
-            let pairs = std::iter::once((key.as_str(), value.as_str()))
-                .chain(more.chunks(2).map(|p| (p[0].as_str(), p[1].as_str())));
-            for (k, v) in pairs {
+            for p in pairs.chunks(2) {
+                let (k, v) = (p[0].as_str(), p[1].as_str());
                 new = crate::edit::set(&new, k, v)
                     .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
             }
@@ -271,12 +273,41 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
     }
 }
 
+/// `config set --stdin`: KEY VALUE pairs, one a line (the key, white
+/// space, the value, which may be empty or hold spaces). Secrets come
+/// this way so that they never show in /proc/PID/cmdline.
+fn stdin_pairs(input: impl std::io::BufRead) -> Result<Vec<String>, Error> {
+    let mut pairs = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| Error::failure(anyhow!("cannot read stdin: {e}")))?;
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let line = line.trim_start();
+        let (key, value) = line
+            .split_once([' ', '\t'])
+            .unwrap_or((line, ""));
+        if key.is_empty() {
+            return Err(Error::usage(anyhow!("stdin line {}: no key", n + 1)));
+        }
+        pairs.push(key.to_string());
+        pairs.push(value.trim().to_string());
+    }
+    Ok(pairs)
+}
+
 /// Writes the config atomically, keeping its mode (new files: 0600, as
-/// it holds the knock sequences).
+/// it holds the knock sequences). A symlinked config stays a symlink:
+/// the file it points to is replaced.
 fn write_config(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    state::write_atomic(path, text.as_bytes(), mode)
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)?,
+        _ => path.to_path_buf(),
+    };
+    let mode = std::fs::metadata(&target).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    state::write_atomic(&target, text.as_bytes(), mode)
 }
 
 /// `-4`, `-6` or neither.
@@ -319,9 +350,12 @@ fn resolved(out: &Out, path: &Path) -> Result<Resolved, Error> {
 
 fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
     let cfg = load(out, path)?;
-    let resolved = crate::rotate::resolve(cfg.clone(), clock::now())
-        .inspect_err(|e| out.warn(format!("{}: {e}", path.display())))
-        .ok();
+    warn_exposed(out, path, &cfg);
+    // A secret that cannot be read would leave its door shut: an error.
+    let resolved = Some(
+        crate::rotate::resolve(cfg.clone(), clock::now())
+            .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?,
+    );
     // A rotating door's sequence, when its secret could be read.
     let sequence = |d: &config::Door| -> Vec<PortSpec> {
         match (&d.knocks, &resolved) {
@@ -375,6 +409,28 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// Warns when the config or a rotating door's secret may be read by
+/// others than its owner: either gives the knock sequences away.
+fn warn_exposed(out: &Out, path: &Path, cfg: &Config) {
+    if let Some(mode) = crate::rotate::readable_by_others(path) {
+        out.warn(format!(
+            "{} is readable by others (mode {mode:04o}) and holds the knock sequences; chmod 600 it",
+            path.display()
+        ));
+    }
+    for d in &cfg.doors {
+        if let Some(r) = d.rotate()
+            && let Some(mode) = crate::rotate::readable_by_others(&r.secret_file)
+        {
+            out.warn(format!(
+                "door {}: the secret {} is readable by others (mode {mode:04o}); chmod 600 it",
+                d.name,
+                r.secret_file.display()
+            ));
+        }
+    }
+}
+
 /// Firewall commands need CAP_NET_ADMIN; say so before nft does.
 fn require_net_admin(what: &str) -> Result<(), Error> {
     const CAP_NET_ADMIN: u32 = 12;
@@ -394,6 +450,7 @@ fn require_net_admin(what: &str) -> Result<(), Error> {
 fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Result<(), Error> {
     // Validation first: a bad config changes nothing, even for non-root.
     let cfg = resolved(out, path)?;
+    warn_exposed(out, path, cfg.config());
     require_net_admin("apply")?;
     lifecycle::apply(out, &cfg, path, &StateDir::from_env(), no_persist, confirm)
 }
@@ -521,7 +578,8 @@ fn print_status(out: &Out, s: &Status) {
 
 /// The sequence to knock when none is given on the command line: from the
 /// config named with -c (or NFKNOCK_CONFIG), else from the client file's
-/// entry for HOST, else from the default config when it is readable.
+/// entry for HOST, else from the default config when it is readable and
+/// HOST is this host. With -c and another host, the door must be named.
 /// Without `door`, the door on `port` (when known) or the only door.
 fn sequence_for(
     host: &str,
@@ -552,7 +610,16 @@ fn sequence_for(
         };
         Ok(d.sequence.to_vec())
     };
+    // The config's sequences go to another host only when the door is
+    // named (--door, or the door on connect's PORT): a typo in HOST must
+    // not send this server's sequence to whoever answers there.
     if let Some(path) = explicit {
+        if door.is_none() && port.is_none() && !knock::is_this_host(host) {
+            return Err(Error::usage(anyhow!(
+                "{host} is not this host: name the door of {} to knock with --door, or give PORTSPECs",
+                path.display()
+            )));
+        }
         return from_config(path);
     }
     if let Some(hosts_path) = knock::hosts_path() {
@@ -584,11 +651,20 @@ fn sequence_for(
             )));
         }
     }
+    // This server's own config, but only to knock on this server.
     let default = Path::new(config::DEFAULT_PATH);
-    if default.exists() {
+    if default.exists() && knock::is_this_host(host) {
         return from_config(default);
     }
     Err(Error::usage(anyhow!(
-        "no knock sequence for {host}: give PORTSPECs, -c CONFIG, or an entry in ~/.config/nfknock/hosts.toml"
+        "no knock sequence for {host}: give PORTSPECs, -c CONFIG with --door, or an entry in ~/.config/nfknock/hosts.toml{}",
+        if default.exists() {
+            format!(
+                " ({} is used only for this host's own names and addresses)",
+                default.display()
+            )
+        } else {
+            String::new()
+        }
     )))
 }
