@@ -129,9 +129,21 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 
 fn show(out: &Out, path: &Path) -> Result<(), Error> {
     let cfg = resolved(out, path)?;
+    // The names' key, as apply makes and keeps it. Without it (not root)
+    // a throwaway key: the ruleset is the same but for its names.
+    let key = StateDir::from_env()
+        .names_key_or_create()
+        .unwrap_or_else(|e| {
+            out.warn(format!(
+                "{e}; the names of sets and lists below differ from what apply loads"
+            ));
+            let mut b = [0u8; 32];
+            let _ = getrandom::fill(&mut b);
+            b
+        });
     print!(
         "{}",
-        firewall::backend(cfg.backend)?.render(&Plan::new(&cfg))
+        firewall::backend(cfg.backend)?.render(&Plan::new(&cfg, key))
     );
     Ok(())
 }
@@ -285,9 +297,7 @@ fn stdin_pairs(input: impl std::io::BufRead) -> Result<Vec<String>, Error> {
             continue;
         }
         let line = line.trim_start();
-        let (key, value) = line
-            .split_once([' ', '\t'])
-            .unwrap_or((line, ""));
+        let (key, value) = line.split_once([' ', '\t']).unwrap_or((line, ""));
         if key.is_empty() {
             return Err(Error::usage(anyhow!("stdin line {}: no key", n + 1)));
         }

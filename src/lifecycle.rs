@@ -45,12 +45,14 @@ pub fn apply(
     no_persist: bool,
     confirm: Option<u64>,
 ) -> Result<(), Error> {
+    // The key of the names: made by the first apply, then kept.
+    let key = state.names_key_or_create().map_err(state_err)?;
     // The baseline is taken before anything changes.
     let pending = match confirm {
         Some(secs) => Some(begin(state, secs).map_err(state_err)?),
         None => None,
     };
-    let plan = Plan::new(cfg);
+    let plan = Plan::new(cfg, key);
     let ruleset = match firewall::backend(cfg.backend).and_then(|b| b.apply(&plan)) {
         Ok(r) => r,
         Err(e) => {
@@ -103,7 +105,10 @@ pub fn apply(
 /// Whether the rules nfknock loaded last are exactly `cfg`'s: a rotation
 /// timer that finds the period unchanged has nothing to do.
 pub fn is_loaded(cfg: &Resolved, state: &StateDir) -> Result<bool, Error> {
-    let rendered = firewall::backend(cfg.backend)?.render(&Plan::new(cfg));
+    let Some(key) = state.names_key().map_err(state_err)? else {
+        return Ok(false);
+    };
+    let rendered = firewall::backend(cfg.backend)?.render(&Plan::new(cfg, key));
     let loaded = state.loaded().load().ok().flatten();
     Ok(loaded.is_some_and(|l| l.ruleset == rendered))
 }

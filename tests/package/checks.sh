@@ -67,6 +67,7 @@ check "metrics units installed, not enabled" sh -c 'test -f /usr/lib/systemd/sys
 check "man -w finds nfknock(8) and nfknock.toml(5)" sh -c 'man -w nfknock && man -w 5 nfknock.toml'
 check "completions installed" test -f /usr/share/bash-completion/completions/nfknock -a -f /usr/share/zsh/vendor-completions/_nfknock -a -f /usr/share/fish/vendor_completions.d/nfknock.fish
 check "example config installed" test -f /usr/share/doc/nfknock/examples/nfknock.toml
+check "xt_recent lists root-only from the module's next load" grep -q "^options xt_recent ip_list_perms=0600" /etc/modprobe.d/nfknock.conf
 check "no rule loaded by the install" no_rules
 check "systemd-analyze verify: both units, man pages included" systemd-analyze verify /usr/lib/systemd/system/nfknock.service /usr/lib/systemd/system/nfknock-watch.service
 check "the config is valid" nfknock -c $CONF check
@@ -111,7 +112,7 @@ check "an invalid sequence changes no rule" test "$(nft list ruleset)" = "$befor
 
 check "dpkg --purge runs" dpkg --purge nfknock
 check "purge leaves no rule" no_rules
-check "purge leaves no file" sh -c '! test -e /etc/nfknock && ! test -e /var/lib/nfknock && ! test -e /usr/bin/nfknock && ! test -e /usr/lib/systemd/system/nfknock.service'
+check "purge leaves no file" sh -c '! test -e /etc/nfknock && ! test -e /etc/modprobe.d/nfknock.conf && ! test -e /var/lib/nfknock && ! test -e /usr/bin/nfknock && ! test -e /usr/lib/systemd/system/nfknock.service'
 check "purge leaves no unit link" sh -c '! find /etc/systemd -name "nfknock*" | grep -q .'
 check "purge forgets the debconf answers" sh -c '! debconf-show nfknock 2>/dev/null | grep -q nfknock/'
 
