@@ -402,11 +402,8 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
             humantime::format_duration(d.door_timeout)
         ));
     }
-    out.info(format!(
-        "  allow: {} IPv4 and {} IPv6 network(s)",
-        cfg.allow.ipv4.len(),
-        cfg.allow.ipv6.len()
-    ));
+    out.info(format!("  {}", allow_summary(&cfg)));
+    warn_allow_all(out, &cfg);
     let listening = listening::listening();
     for d in &cfg.doors {
         for k in sequence(d).iter().filter(|k| listening.contains(k)) {
@@ -461,8 +458,45 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     // Validation first: a bad config changes nothing, even for non-root.
     let cfg = resolved(out, path)?;
     warn_exposed(out, path, cfg.config());
+    warn_allow_all(out, cfg.config());
     require_net_admin("apply")?;
-    lifecycle::apply(out, &cfg, path, &StateDir::from_env(), no_persist, confirm)
+    lifecycle::apply(out, &cfg, path, &StateDir::from_env(), no_persist, confirm)?;
+    out.info(format!("nfknock: {}", allow_summary(cfg.config())));
+    Ok(())
+}
+
+/// The `[allow]` networks by name: they pass the doors (guard) or
+/// everything (firewall) without knocking, which a count hid.
+fn allow_summary(cfg: &Config) -> String {
+    let nets: Vec<String> = (cfg.allow.ipv4.iter().map(ToString::to_string))
+        .chain(cfg.allow.ipv6.iter().map(ToString::to_string))
+        .collect();
+    if nets.is_empty() {
+        return "allow: no network; every source must knock".to_string();
+    }
+    let what = match cfg.mode {
+        config::Mode::Guard => "the doors",
+        config::Mode::Firewall => "the firewall",
+    };
+    format!("allow: {} pass {what} without knocking", nets.join(", "))
+}
+
+/// A /0 in `[allow]` lets a whole address family in without knocking.
+fn warn_allow_all(out: &Out, cfg: &Config) {
+    let all = (cfg.allow.ipv4.iter().filter(|n| n.prefix_len() == 0))
+        .map(|n| (n.to_string(), "IPv4"))
+        .chain(
+            cfg.allow
+                .ipv6
+                .iter()
+                .filter(|n| n.prefix_len() == 0)
+                .map(|n| (n.to_string(), "IPv6")),
+        );
+    for (net, family) in all {
+        out.warn(format!(
+            "[allow] {net} lets EVERY {family} source in without knocking: the doors hide nothing over {family}"
+        ));
+    }
 }
 
 /// The backend whose rules are loaded; when none is, the config's (or the

@@ -393,7 +393,10 @@ fn import_converts_the_original_nfknock_cfg_into_a_valid_config() {
         summary.contains("door ssh: 22/tcp behind 3 knocks (48211/tcp 9143/udp 27733/tcp)"),
         "{summary}"
     );
-    assert!(summary.contains("allow: 2 IPv4 and 1 IPv6"), "{summary}");
+    assert!(
+        summary.contains("allow: 10.0.0.0/8, 192.168.0.0/16, fe80::/10 pass the doors"),
+        "{summary}"
+    );
     assert!(
         toml.contains("save_file = /etc/nftables.d/nfknock.nft: not used"),
         "{toml}"
@@ -609,5 +612,57 @@ fn check_refuses_secrets_that_are_not_small_readable_files() {
         )) && stderr.contains("door ssh: the secret")
             && stderr.contains("(mode 0640)"),
         "{stderr}"
+    );
+}
+
+// `check` and `apply` name the networks that pass without knocking (the
+// defaults let containers, a cloud VPC and the whole link in), and warn
+// loudly about a /0.
+#[test]
+fn check_and_apply_name_the_networks_that_skip_the_doors() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = dir.path().join("nfknock.toml");
+    let door = "[[door]]\nname = \"ssh\"\nport = 22\nsequence = [\"48211/tcp\", \"9143/udp\", \"27733/tcp\"]\n";
+    let check = |allow: &str| {
+        std::fs::write(&cfg, format!("{door}{allow}")).unwrap();
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = nfknock(&["-c", cfg.to_str().unwrap(), "check"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (stdout, stderr) = check("");
+    assert!(
+        stdout.contains(
+            "allow: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, fe80::/10 pass the doors without knocking"
+        ),
+        "{stdout}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    let (stdout, _) = check("[allow]\nipv4 = []\nipv6 = []\n");
+    assert!(
+        stdout.contains("allow: no network; every source must knock"),
+        "{stdout}"
+    );
+    let (stdout, stderr) = check("[allow]\nipv4 = [\"0.0.0.0/0\"]\nipv6 = [\"::/0\"]\n");
+    assert!(
+        stdout.contains("allow: 0.0.0.0/0, ::/0 pass the doors"),
+        "{stdout}"
+    );
+    for family in ["IPv4", "IPv6"] {
+        assert!(
+            stderr.contains(&format!("lets EVERY {family} source in without knocking")),
+            "{stderr}"
+        );
+    }
+    // apply says it too, before it finds that it needs root.
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = as_nobody(&["-c", cfg.to_str().unwrap(), "apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("[allow] 0.0.0.0/0 lets EVERY IPv4 source in"),
+        "{}",
+        text(&out.stderr)
     );
 }
