@@ -666,3 +666,38 @@ fn check_and_apply_name_the_networks_that_skip_the_doors() {
         text(&out.stderr)
     );
 }
+
+// The temporary file of `config set` has a random name, is created
+// exclusively and follows no link: a local user who plants the old
+// predictable `.<name>.tmp` beside the config (say in /tmp) reads nothing
+// and breaks nothing.
+#[test]
+fn config_set_writes_through_no_planted_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = private_copy(&sample(), dir.path());
+    let stolen = dir.path().join("stolen");
+    std::fs::write(&stolen, "").unwrap();
+    std::fs::set_permissions(&stolen, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::symlink(&stolen, dir.path().join(".nfknock.toml.tmp")).unwrap();
+    let out = nfknock(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "config",
+        "set",
+        "notify.email_to",
+        "admin@example.org",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&stolen).unwrap(), "");
+    assert_eq!(
+        std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && n != ".nfknock.toml.tmp")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
