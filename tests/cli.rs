@@ -132,6 +132,12 @@ fn show_prints_the_ruleset_without_root() {
     let out = as_nobody(&["-c", sample().to_str().unwrap(), "show"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("table inet nfknock {"));
+    // The names' key is root's: said, not hidden.
+    assert!(
+        text(&out.stderr).contains("differ from what apply loads"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
