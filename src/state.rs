@@ -13,7 +13,7 @@
 //! | `pending.json`                 | that confirmation's deadline and token ([`Pending`]) |
 //! | `cursor`, `cursor-<fingerprint>` | the watcher's journal cursor, one per journal source (`watch`) |
 //! | `spool/*.json`, `digest.jsonl` | the watcher's mails not sent yet, the events of the next digest (`watch::spool`) |
-//! | `names.key`                    | the random key of the kernel objects' names ([`StateDir::names_key`]): made by the first `apply`, kept |
+//! | `names.key`                    | the random key of the kernel objects' names ([`StateDir::names_key`]): made by the first `apply` (or `show` as root), kept |
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
