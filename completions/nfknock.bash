@@ -407,7 +407,7 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__config__subcmd__set)
-            opts="-c -q -v -h --config --quiet --verbose --help"
+            opts="-c -q -v -h --stdin --config --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -177,18 +177,19 @@ complete -c nfknock -n "__fish_nfknock_using_subcommand config; and not __fish_s
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and not __fish_seen_subcommand_from get set help" -s v -l verbose -d 'Print more about what is done'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and not __fish_seen_subcommand_from get set help" -s h -l help -d 'Print help'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and not __fish_seen_subcommand_from get set help" -f -a "get" -d 'Print the value of KEY (lists space-separated; nothing when unset)'
-complete -c nfknock -n "__fish_nfknock_using_subcommand config; and not __fish_seen_subcommand_from get set help" -f -a "set" -d 'Set KEY to VALUE (more KEY VALUE pairs may follow, applied together); refused, with nothing written, if the config would be invalid'
+complete -c nfknock -n "__fish_nfknock_using_subcommand config; and not __fish_seen_subcommand_from get set help" -f -a "set" -d 'Set KEY to VALUE (more KEY VALUE pairs may follow, or come from stdin with --stdin, applied together); refused, with nothing written, if the config would be invalid'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and not __fish_seen_subcommand_from get set help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from get" -s c -l config -d 'Configuration file [default: /etc/nfknock/nfknock.toml]' -r -F
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only errors and warnings'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from get" -s v -l verbose -d 'Print more about what is done'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from set" -s c -l config -d 'Configuration file [default: /etc/nfknock/nfknock.toml]' -r -F
+complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from set" -l stdin -d 'Read more KEY VALUE pairs from stdin, one a line (the key, white space, the value): for secrets, which must not show in argv'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from set" -s q -l quiet -d 'Print only errors and warnings'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from set" -s v -l verbose -d 'Print more about what is done'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "get" -d 'Print the value of KEY (lists space-separated; nothing when unset)'
-complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set KEY to VALUE (more KEY VALUE pairs may follow, applied together); refused, with nothing written, if the config would be invalid'
+complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set KEY to VALUE (more KEY VALUE pairs may follow, or come from stdin with --stdin, applied together); refused, with nothing written, if the config would be invalid'
 complete -c nfknock -n "__fish_nfknock_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c nfknock -n "__fish_nfknock_using_subcommand import" -s c -l config -d 'Configuration file [default: /etc/nfknock/nfknock.toml]' -r -F
 complete -c nfknock -n "__fish_nfknock_using_subcommand import" -s q -l quiet -d 'Print only errors and warnings'
@@ -224,4 +225,4 @@ complete -c nfknock -n "__fish_nfknock_using_subcommand help; and __fish_seen_su
 complete -c nfknock -n "__fish_nfknock_using_subcommand help; and __fish_seen_subcommand_from transient" -f -a "flush" -d 'Remove all transient networks'
 complete -c nfknock -n "__fish_nfknock_using_subcommand help; and __fish_seen_subcommand_from transient" -f -a "list" -d 'Show the transient networks'
 complete -c nfknock -n "__fish_nfknock_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "get" -d 'Print the value of KEY (lists space-separated; nothing when unset)'
-complete -c nfknock -n "__fish_nfknock_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Set KEY to VALUE (more KEY VALUE pairs may follow, applied together); refused, with nothing written, if the config would be invalid'
+complete -c nfknock -n "__fish_nfknock_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set" -d 'Set KEY to VALUE (more KEY VALUE pairs may follow, or come from stdin with --stdin, applied together); refused, with nothing written, if the config would be invalid'

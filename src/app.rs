@@ -158,7 +158,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 
 fn show(out: &Out, path: &Path) -> Result<(), Error> {
     let cfg = resolved(out, path)?;
-    emit(&firewall::backend(cfg.backend)?.render(&Plan::new(&cfg)));
+    // The names' key, as apply makes and keeps it. Without it (not root)
+    // a throwaway key: the ruleset is the same but for its names.
+    let key = StateDir::from_env()
+        .names_key_or_create()
+        .unwrap_or_else(|e| {
+            out.warn(format!(
+                "{e}; the names of sets and lists below differ from what apply loads"
+            ));
+            let mut b = [0u8; 32];
+            let _ = getrandom::fill(&mut b);
+            b
+        });
+    emit(&firewall::backend(cfg.backend)?.render(&Plan::new(&cfg, key)));
     Ok(())
 }
 
@@ -253,11 +265,11 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
             }
             Ok(())
         }
-        ConfigAction::Set(ConfigSetArgs { key, value, more }) => {
-            if more.len() % 2 != 0 {
+        ConfigAction::Set(ConfigSetArgs { stdin, mut pairs }) => {
+            if pairs.len() % 2 != 0 {
                 return Err(Error::usage(anyhow!(
                     "config set takes KEY VALUE pairs; `{}` has no value",
-                    more[more.len() - 1]
+                    pairs[pairs.len() - 1]
                 )));
             }
             // Read, change and write under the lock: no edit is lost to
@@ -272,14 +284,16 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
                 }
                 other => Some(other.map_err(|e| Error::failure(anyhow!(e)))?),
             };
+            if stdin {
+                pairs.extend(stdin_pairs(std::io::stdin().lock())?);
+            }
             // A missing file is a new, empty config.
             let mut new = match std::fs::read_to_string(path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 _ => read(path)?,
             };
-            let pairs = std::iter::once((key.as_str(), value.as_str()))
-                .chain(more.chunks(2).map(|p| (p[0].as_str(), p[1].as_str())));
-            for (k, v) in pairs {
+            for p in pairs.chunks(2) {
+                let (k, v) = (p[0].as_str(), p[1].as_str());
                 new = crate::edit::set(&new, k, v)
                     .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
             }
@@ -292,12 +306,39 @@ fn config_edit(out: &Out, path: &Path, action: ConfigAction) -> Result<(), Error
     }
 }
 
+/// `config set --stdin`: KEY VALUE pairs, one a line (the key, white
+/// space, the value, which may be empty or hold spaces). Secrets come
+/// this way so that they never show in /proc/PID/cmdline.
+fn stdin_pairs(input: impl std::io::BufRead) -> Result<Vec<String>, Error> {
+    let mut pairs = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| Error::failure(anyhow!("cannot read stdin: {e}")))?;
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let line = line.trim_start();
+        let (key, value) = line.split_once([' ', '\t']).unwrap_or((line, ""));
+        if key.is_empty() {
+            return Err(Error::usage(anyhow!("stdin line {}: no key", n + 1)));
+        }
+        pairs.push(key.to_string());
+        pairs.push(value.trim().to_string());
+    }
+    Ok(pairs)
+}
+
 /// Writes the config atomically, keeping its mode (new files: 0600, as
-/// it holds the knock sequences).
+/// it holds the knock sequences). A symlinked config stays a symlink:
+/// the file it points to is replaced.
 fn write_config(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    state::write_atomic(path, text.as_bytes(), mode)
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)?,
+        _ => path.to_path_buf(),
+    };
+    let mode = std::fs::metadata(&target).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    state::write_atomic(&target, text.as_bytes(), mode)
 }
 
 /// `-4`, `-6` or neither.
@@ -340,9 +381,12 @@ fn resolved(out: &Out, path: &Path) -> Result<Resolved, Error> {
 
 fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
     let cfg = load(out, path)?;
-    let resolved = crate::rotate::resolve(cfg.clone(), clock::now())
-        .inspect_err(|e| out.warn(format!("{}: {e}", path.display())))
-        .ok();
+    warn_exposed(out, path, &cfg);
+    // A secret that cannot be read would leave its door shut: an error.
+    let resolved = Some(
+        crate::rotate::resolve(cfg.clone(), clock::now())
+            .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?,
+    );
     // A rotating door's sequence, when its secret could be read.
     let sequence = |d: &config::Door| -> Vec<PortSpec> {
         match (&d.knocks, &resolved) {
@@ -379,11 +423,8 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
             humantime::format_duration(d.door_timeout)
         ));
     }
-    out.info(format!(
-        "  allow: {} IPv4 and {} IPv6 network(s)",
-        cfg.allow.ipv4.len(),
-        cfg.allow.ipv6.len()
-    ));
+    out.info(format!("  {}", allow_summary(&cfg)));
+    warn_allow_all(out, &cfg);
     // `auto` reads the host's rules, when this user may.
     let host = (cfg.mode == Mode::Guard && cfg.closed == Closed::Auto)
         .then(|| firewall::host::drops(cfg.backend))
@@ -410,6 +451,28 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Warns when the config or a rotating door's secret may be read by
+/// others than its owner: either gives the knock sequences away.
+fn warn_exposed(out: &Out, path: &Path, cfg: &Config) {
+    if let Some(mode) = crate::rotate::readable_by_others(path) {
+        out.warn(format!(
+            "{} is readable by others (mode {mode:04o}) and holds the knock sequences; chmod 600 it",
+            path.display()
+        ));
+    }
+    for d in &cfg.doors {
+        if let Some(r) = d.rotate()
+            && let Some(mode) = crate::rotate::readable_by_others(&r.secret_file)
+        {
+            out.warn(format!(
+                "door {}: the secret {} is readable by others (mode {mode:04o}); chmod 600 it",
+                d.name,
+                r.secret_file.display()
+            ));
+        }
+    }
 }
 
 /// Firewall commands need CAP_NET_ADMIN; say so before nft does.
@@ -440,9 +503,12 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
         out.warn(format!("{}: {w}", path.display()));
     }
     let cfg = crate::rotate::resolve(cfg, clock::now()).map_err(|e| Error::failure(anyhow!(e)))?;
+    warn_exposed(out, path, cfg.config());
+    warn_allow_all(out, cfg.config());
     require_net_admin("apply")?;
     let state = StateDir::from_env();
     lifecycle::apply(out, &cfg, path, &text, &state, no_persist, confirm)?;
+    out.info(format!("nfknock: {}", allow_summary(cfg.config())));
     // What the host's own rules mean for the doors: how a closed door
     // answers, and any chain that would still drop an opened one.
     let host = firewall::host::read()?;
@@ -473,6 +539,40 @@ fn answers(c: &ClosedAnswer) -> String {
         c.v4.as_str().to_string()
     } else {
         format!("{} (IPv4), {} (IPv6)", c.v4.as_str(), c.v6.as_str())
+    }
+}
+
+/// The `[allow]` networks by name: they pass the doors (guard) or
+/// everything (firewall) without knocking, which a count hid.
+fn allow_summary(cfg: &Config) -> String {
+    let nets: Vec<String> = (cfg.allow.ipv4.iter().map(ToString::to_string))
+        .chain(cfg.allow.ipv6.iter().map(ToString::to_string))
+        .collect();
+    if nets.is_empty() {
+        return "allow: no network; every source must knock".to_string();
+    }
+    let what = match cfg.mode {
+        config::Mode::Guard => "the doors",
+        config::Mode::Firewall => "the firewall",
+    };
+    format!("allow: {} pass {what} without knocking", nets.join(", "))
+}
+
+/// A /0 in `[allow]` lets a whole address family in without knocking.
+fn warn_allow_all(out: &Out, cfg: &Config) {
+    let all = (cfg.allow.ipv4.iter().filter(|n| n.prefix_len() == 0))
+        .map(|n| (n.to_string(), "IPv4"))
+        .chain(
+            cfg.allow
+                .ipv6
+                .iter()
+                .filter(|n| n.prefix_len() == 0)
+                .map(|n| (n.to_string(), "IPv6")),
+        );
+    for (net, family) in all {
+        out.warn(format!(
+            "[allow] {net} lets EVERY {family} source in without knocking: the doors hide nothing over {family}"
+        ));
     }
 }
 
@@ -625,7 +725,8 @@ fn print_status(out: &Out, s: &Status) {
 
 /// The sequence to knock when none is given on the command line: from the
 /// config named with -c (or NFKNOCK_CONFIG), else from the client file's
-/// entry for HOST, else from the default config when it is readable.
+/// entry for HOST, else from the default config when it is readable and
+/// HOST is this host. With -c and another host, the door must be named.
 /// Without `door`, the door on `port` (when known) or the only door.
 fn sequence_for(
     host: &str,
@@ -656,7 +757,16 @@ fn sequence_for(
         };
         Ok(d.sequence.to_vec())
     };
+    // The config's sequences go to another host only when the door is
+    // named (--door, or the door on connect's PORT): a typo in HOST must
+    // not send this server's sequence to whoever answers there.
     if let Some(path) = explicit {
+        if door.is_none() && port.is_none() && !knock::is_this_host(host) {
+            return Err(Error::usage(anyhow!(
+                "{host} is not this host: name the door of {} to knock with --door, or give PORTSPECs",
+                path.display()
+            )));
+        }
         return from_config(path);
     }
     if let Some(hosts_path) = knock::hosts_path() {
@@ -688,11 +798,20 @@ fn sequence_for(
             )));
         }
     }
+    // This server's own config, but only to knock on this server.
     let default = Path::new(config::DEFAULT_PATH);
-    if default.exists() {
+    if default.exists() && knock::is_this_host(host) {
         return from_config(default);
     }
     Err(Error::usage(anyhow!(
-        "no knock sequence for {host}: give PORTSPECs, -c CONFIG, or an entry in ~/.config/nfknock/hosts.toml"
+        "no knock sequence for {host}: give PORTSPECs, -c CONFIG with --door, or an entry in ~/.config/nfknock/hosts.toml{}",
+        if default.exists() {
+            format!(
+                " ({} is used only for this host's own names and addresses)",
+                default.display()
+            )
+        } else {
+            String::new()
+        }
     )))
 }

@@ -292,8 +292,9 @@ pub struct TransientListArgs {
 pub enum ConfigAction {
     /// Print the value of KEY (lists space-separated; nothing when unset)
     Get(ConfigGetArgs),
-    /// Set KEY to VALUE (more KEY VALUE pairs may follow, applied together);
-    /// refused, with nothing written, if the config would be invalid
+    /// Set KEY to VALUE (more KEY VALUE pairs may follow, or come from
+    /// stdin with --stdin, applied together); refused, with nothing
+    /// written, if the config would be invalid
     Set(ConfigSetArgs),
 }
 
@@ -305,13 +306,18 @@ pub struct ConfigGetArgs {
 
 #[derive(Debug, Args)]
 pub struct ConfigSetArgs {
-    /// KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the first door)
-    pub key: String,
-    /// The value; lists are separated by spaces or commas
-    pub value: String,
-    /// More KEY VALUE pairs
-    #[arg(value_name = "KEY VALUE")]
-    pub more: Vec<String>,
+    /// Read more KEY VALUE pairs from stdin, one a line (the key, white
+    /// space, the value): for secrets, which must not show in argv
+    #[arg(long)]
+    pub stdin: bool,
+    /// KEY VALUE pairs: KEY, TABLE.KEY or door.NAME.KEY (door.0.KEY: the
+    /// first door); lists are separated by spaces or commas
+    #[arg(
+        value_name = "KEY VALUE",
+        required_unless_present = "stdin",
+        allow_hyphen_values = true
+    )]
+    pub pairs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

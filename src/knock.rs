@@ -92,6 +92,28 @@ pub fn resolve_all(host: &str, family: FamilyChoice) -> Result<Vec<IpAddr>, Erro
     Ok(addrs)
 }
 
+/// Whether `host` is this machine: every address it resolves to is a
+/// loopback address or one of this host's own (the kernel routes it to
+/// itself: the source it picks to reach it is that very address; a UDP
+/// connect sends nothing). Only for this host's own names may the knock
+/// client send the sequences of the local config uninvited.
+pub fn is_this_host(host: &str) -> bool {
+    let Ok(addrs) = resolve_all(host, FamilyChoice::Any) else {
+        return false;
+    };
+    addrs.iter().all(|a| {
+        let any: IpAddr = if a.is_ipv4() {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        };
+        a.is_loopback()
+            || std::net::UdpSocket::bind((any, 0))
+                .and_then(|s| s.connect((*a, 9)).and_then(|()| s.local_addr()))
+                .is_ok_and(|l| !a.is_unspecified() && l.ip() == *a)
+    })
+}
+
 /// Sends the knocks in order, `delay` apart.
 pub fn knock(addr: IpAddr, sequence: &[PortSpec], delay: Duration) -> Result<(), Error> {
     for (i, k) in sequence.iter().enumerate() {

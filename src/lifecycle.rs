@@ -132,7 +132,7 @@ fn settle(say: &dyn Say, state: &StateDir) -> Result<Option<Pending>, Error> {
 fn roll_back(say: &dyn Say, state: &StateDir, p: &Pending) -> Result<(), Error> {
     let result = if p.had_rules {
         match state.baseline().load() {
-            Ok(Some(saved)) => load_saved(&saved).and_then(|now| {
+            Ok(Some(saved)) => load_saved(&saved, state).and_then(|now| {
                 state.loaded().save_copy(&now).map_err(state_err)?;
                 state.clear_removed().map_err(state_err)?;
                 Ok(format!(
@@ -212,9 +212,9 @@ fn resolve_saved(saved: &Saved) -> Result<Resolved, Error> {
 
 /// Loads saved rules by rendering their config again: only what nfknock
 /// renders is ever loaded. Returns them as loaded now.
-fn load_saved(saved: &Saved) -> Result<Saved, Error> {
+fn load_saved(saved: &Saved, state: &StateDir) -> Result<Saved, Error> {
     let cfg = resolve_saved(saved)?;
-    let ruleset = load_rules(&cfg)?;
+    let ruleset = load_rules(&cfg, state)?;
     Ok(Saved {
         record: Record {
             boot_id: boot_id(),
@@ -227,8 +227,10 @@ fn load_saved(saved: &Saved) -> Result<Saved, Error> {
 
 /// Loads `cfg`'s rules and removes another backend's.
 /// `closed = "auto"` answers as the host's own rules do, read now.
-fn load_rules(cfg: &Resolved) -> Result<String, Error> {
-    let ruleset = firewall::backend(cfg.backend)?.apply(&firewall::host::plan(cfg)?)?;
+/// The names' fingerprints are keyed with the state directory's key.
+fn load_rules(cfg: &Resolved, state: &StateDir) -> Result<String, Error> {
+    let key = state.names_key_or_create().map_err(state_err)?;
+    let ruleset = firewall::backend(cfg.backend)?.apply(&firewall::host::plan(cfg, key)?)?;
     // Moving to another backend: the old one's rules must not stay behind.
     for other in other_backends(cfg.backend) {
         remove_with(other)?;
@@ -260,7 +262,7 @@ pub fn apply(
         boot_id: boot_id(),
     };
     let Some(secs) = confirm else {
-        let ruleset = load_rules(cfg)?;
+        let ruleset = load_rules(cfg, state)?;
         let saved = Saved {
             record,
             ruleset,
@@ -308,7 +310,7 @@ pub fn apply(
         .map_err(state_err)?;
     }
     state.set_pending(&p).map_err(state_err)?;
-    let ruleset = match load_rules(cfg) {
+    let ruleset = match load_rules(cfg, state) {
         Ok(r) => r,
         Err(e) => {
             // Back to what was pending before, with its own rollback: a
@@ -425,7 +427,7 @@ pub fn restore(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
         ));
         return Ok(());
     };
-    let now = load_saved(&saved)?;
+    let now = load_saved(&saved, state)?;
     state.loaded().save_copy(&now).map_err(state_err)?;
     say.info(&format!(
         "nfknock: restored the rules applied at {} from {}",
@@ -485,7 +487,8 @@ pub fn rotate(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
             loaded.record.applied_at
         ));
     }
-    let rendered = firewall::backend(cfg.backend)?.render(&firewall::host::plan(&cfg)?);
+    let key = state.names_key_or_create().map_err(state_err)?;
+    let rendered = firewall::backend(cfg.backend)?.render(&firewall::host::plan(&cfg, key)?);
     // The timer runs often; most runs find the period unchanged.
     if rendered == loaded.ruleset {
         say.detail("nfknock: the loaded sequences are current");
@@ -493,7 +496,7 @@ pub fn rotate(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
     }
     // A rotation is an apply of the same config: the unchanged slot's
     // sets, the open doors and the other doors keep their state.
-    let ruleset = load_rules(&cfg)?;
+    let ruleset = load_rules(&cfg, state)?;
     let now = Saved {
         record: Record {
             applied_at: clock::rfc3339(),

@@ -34,10 +34,36 @@ pub fn period_index(now: u64, period: Duration) -> u64 {
     now / period.as_secs().max(1)
 }
 
-/// Reads a secret file: its bytes, trailing white space dropped.
+/// Secrets longer than this are refused: a secret is a line of hex, and a
+/// file without end (`/dev/zero`) must not eat the memory.
+pub const MAX_SECRET: u64 = 4096;
+
+/// Reads a secret file: its bytes, trailing white space dropped. Only a
+/// regular file of at most [`MAX_SECRET`] bytes: it is opened without
+/// blocking, so a FIFO or a device is refused instead of hanging.
 pub fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read the secret {}: {e}", path.display()))?;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |what: String| format!("cannot read the secret {}: {what}", path.display());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| err(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(err("not a regular file".into()));
+    }
+    if meta.len() > MAX_SECRET {
+        return Err(err(format!("longer than {MAX_SECRET} bytes")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SECRET {
+        return Err(err(format!("longer than {MAX_SECRET} bytes")));
+    }
     let trimmed = bytes.trim_ascii_end().to_vec();
     if trimmed.len() < MIN_SECRET {
         return Err(format!(
@@ -46,6 +72,14 @@ pub fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(trimmed)
+}
+
+/// Whether a file others than its owner may read (a secret or the config
+/// should not be): the mode bits, when the file can be seen.
+pub fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o044 != 0).then_some(mode & 0o7777)
 }
 
 /// Writes a new random secret (64 hex characters), mode 0600; an
@@ -201,5 +235,24 @@ mod tests {
         );
         std::fs::write(&path, "short\n").unwrap();
         assert!(read_secret(&path).unwrap_err().contains("shorter than 16"));
+        std::fs::write(&path, "x".repeat(MAX_SECRET as usize + 1)).unwrap();
+        assert!(read_secret(&path).unwrap_err().contains("longer than 4096"));
+    }
+
+    // A device without end, or a FIFO nobody writes to, is refused at
+    // once instead of eating the memory or hanging.
+    #[test]
+    fn only_a_regular_file_is_a_secret() {
+        let e = read_secret(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let e = read_secret(&fifo).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

@@ -15,6 +15,7 @@
 //! | `removed`                      | the boot in which `remove` ran last (`restore` then loads nothing until the next boot) |
 //! | `cursor`, `cursor-<fingerprint>` | the watcher's journal cursor, one per journal source (`watch`) |
 //! | `spool/*.json`, `digest.jsonl` | the watcher's mails not sent yet, the events of the next digest (`watch::spool`) |
+//! | `names.key`                    | the random key of the kernel objects' names ([`StateDir::names_key`]): made by the first `apply` (or `show` as root), kept |
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ pub const LOCK_WAIT_ENV: &str = "NFKNOCK_LOCK_WAIT";
 const LOADED_DIR: &str = "loaded";
 const BASELINE_DIR: &str = "baseline";
 const PENDING_FILE: &str = "pending.json";
+const NAMES_KEY_FILE: &str = "names.key";
 /// The mode of every file nfknock writes in the state directory.
 const PRIVATE: u32 = 0o600;
 
@@ -169,6 +171,59 @@ impl StateDir {
             })
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
         StateDir { root }
+    }
+
+    /// The key that the fingerprints in kernel object names are made
+    /// with (`recent` lists, set comments), so that no name can be worked
+    /// out from the knock sequence without it; None before the first
+    /// apply. 32 bytes: the SHA-256 of the file.
+    pub fn names_key(&self) -> Result<Option<[u8; 32]>, Error> {
+        let path = self.root.join(NAMES_KEY_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(Sha256::digest(bytes.trim_ascii()).into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Read {
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// [`StateDir::names_key`], made (random, mode 0600) when there is
+    /// none yet, and then kept: the names stay the same across applies, so
+    /// the knock state in the kernel survives them.
+    pub fn names_key_or_create(&self) -> Result<[u8; 32], Error> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(key) = self.names_key()? {
+            return Ok(key);
+        }
+        let path = self.root.join(NAMES_KEY_FILE);
+        let write_err = |source| Error::Write {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.root).map_err(write_err)?;
+        let mut b = [0u8; 32];
+        getrandom::fill(&mut b).map_err(|e| write_err(std::io::Error::other(e.to_string())))?;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(format!("{}\n", crate::hex::encode(&b)).as_bytes())
+                    .and_then(|()| f.sync_all())
+                    .map_err(write_err)?;
+            }
+            // Another apply made it first: use that one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(write_err(e)),
+        }
+        self.names_key()?.ok_or_else(|| Error::Read {
+            path: path.clone(),
+            reason: "vanished".into(),
+        })
     }
 
     pub fn path(&self) -> &Path {

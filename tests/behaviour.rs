@@ -717,6 +717,121 @@ fn state_lives_in_recent_lists() {
     );
 }
 
+// /proc/net/xt_recent shows every user the lists' names, and (the module's
+// default mode 0644) who knocked how far. As nobody: the names carry a
+// fingerprint keyed with the install's names.key (the same across
+// re-applies, so knock state survives; another on another install), and
+// no list can be read.
+#[test]
+fn recent_lists_are_root_only_and_their_names_keyed() {
+    let t = Case::IPT_V4;
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
+        return;
+    };
+    lab.knock(Host::Client, &KNOCKS[..1], FAST);
+    let as_nobody = |cmd: &str| {
+        lab.run(
+            Host::Server,
+            &[
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sh",
+                "-c",
+                cmd,
+            ],
+        )
+    };
+    let names = || {
+        let out = as_nobody("ls /proc/net/xt_recent");
+        let mut v: Vec<String> = text(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("nfknock_"))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let out = as_nobody("cat /proc/net/xt_recent/nfknock_ssh_1_v4_*");
+    assert!(
+        !out.status.success() && !text(&out.stdout).contains("src="),
+        "nobody read a recent list: {}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stderr).contains("Permission denied"));
+    let first = names();
+    assert_eq!(first.len(), 8, "{first:?}");
+    let cfg = lab.dir.path().join("nfknock.toml");
+    lab.apply(&cfg);
+    assert_eq!(names(), first, "a re-apply renamed the lists");
+    // The source that sent knock 1 is still there, for root only.
+    let out = lab.run(
+        Host::Server,
+        &["sh", "-c", "cat /proc/net/xt_recent/nfknock_ssh_1_v4_*"],
+    );
+    assert!(text(&out.stdout).contains("src=192.0.2.2 "));
+    // Another install of the same config: another key, other names.
+    let out = lab.nfknock(Host::Server, &["remove", "--no-persist"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = lab
+        .command(
+            Host::Server,
+            &[
+                common::NFKNOCK,
+                "-c",
+                cfg.to_str().unwrap(),
+                "apply",
+                "--no-persist",
+            ],
+        )
+        .env("STATE_DIRECTORY", lab.dir.path().join("other-install"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let other = names();
+    assert_eq!(other.len(), 8, "{other:?}");
+    assert!(
+        other.iter().all(|n| !first.contains(n)),
+        "{first:?} {other:?}"
+    );
+    let key = lab.dir.path().join("other-install/names.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+// nftables: an unprivileged user cannot list the ruleset at all (the
+// kernel asks for CAP_NET_ADMIN), so no set name or comment reaches them.
+#[test]
+fn nobody_cannot_list_the_nftables_sets() {
+    let t = Case::NFT_V4;
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
+        return;
+    };
+    lab.knock(Host::Client, &KNOCKS[..1], FAST);
+    let out = lab.run(
+        Host::Server,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "nft",
+            "list",
+            "ruleset",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        !text(&out.stdout).contains("stage1"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 // The client takes the sequence from ~/.config/nfknock/hosts.toml, or from
 // a server config's --door; both open the door.
 #[test]

@@ -44,9 +44,20 @@ fn as_nobody(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A copy of `from` that only its owner may read, as a config should be.
+fn private_copy(from: &Path, dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let to = dir.join(from.file_name().unwrap());
+    std::fs::copy(from, &to).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+    to
+}
+
 #[test]
 fn check_accepts_the_sample_and_hides_secrets() {
-    let out = nfknock(&["-c", sample().to_str().unwrap(), "check"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = private_copy(&sample(), dir.path());
+    let out = nfknock(&["-c", cfg.to_str().unwrap(), "check"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
@@ -115,12 +126,17 @@ fn errors_say_their_cause_once() {
 
 #[test]
 fn a_closed_pipe_ends_output_quietly() {
-    // `nfknock show | head -1`, with head gone before nfknock writes.
+    // `nfknock show | head -1`, with head gone before nfknock writes. The
+    // sample as an admin keeps it (0600: no warning on stderr).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nfknock.toml");
+    std::fs::copy(sample(), &cfg).unwrap();
+    std::fs::set_permissions(&cfg, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     for args in [&["show"][..], &["check"], &["completions", "bash"]] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let out = Command::new(NFKNOCK)
-            .args(["-c", sample().to_str().unwrap()])
+            .args(["-c", cfg.to_str().unwrap()])
             .args(args)
             .stdout(writer)
             .output()
@@ -170,6 +186,12 @@ fn show_prints_the_ruleset_without_root() {
     let out = as_nobody(&["-c", sample().to_str().unwrap(), "show"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("table inet nfknock {"));
+    // The names' key is root's: said, not hidden.
+    assert!(
+        text(&out.stderr).contains("differ from what apply loads"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -256,7 +278,11 @@ fn knock_failures_are_clear() {
         home.path(),
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("has 2 doors; pick one with --door"));
+    assert!(
+        text(&out.stderr).contains("192.0.2.1 is not this host: name the door"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(
         &[
             "-c",
@@ -429,7 +455,10 @@ fn import_converts_the_original_nfknock_cfg_into_a_valid_config() {
         summary.contains("door ssh: 22/tcp behind 3 knocks (48211/tcp 9143/udp 27733/tcp)"),
         "{summary}"
     );
-    assert!(summary.contains("allow: 2 IPv4 and 1 IPv6"), "{summary}");
+    assert!(
+        summary.contains("allow: 10.0.0.0/8, 192.168.0.0/16, fe80::/10 pass the firewall"),
+        "{summary}"
+    );
     assert!(
         toml.contains("save_file = /etc/nftables.d/nfknock.nft: not used"),
         "{toml}"
@@ -504,7 +533,7 @@ fn import_keeps_the_meaning_of_the_original_nfknock_sample() {
     for part in [
         "valid; backend nftables, mode firewall, 1 door(s)",
         "door ssh: 22/tcp behind 3 knocks (48211/tcp 9143/udp 27733/tcp); knock gap 10s, open 30s",
-        "allow: 4 IPv4 and 1 IPv6 network(s)",
+        "allow: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, fe80::/10 pass the firewall without knocking",
     ] {
         assert!(summary.contains(part), "missing {part:?} in:\n{summary}");
     }
@@ -616,6 +645,216 @@ fn a_door_cannot_take_the_names_of_a_rotating_doors_slots() {
     );
 }
 
+// Secrets come on stdin, never in argv (which /proc shows every user); a
+// value may start with `-`; a symlinked config stays a symlink.
+#[test]
+fn config_set_takes_secrets_on_stdin_and_keeps_a_symlink() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.toml");
+    std::fs::copy(sample(), &real).unwrap();
+    let link = dir.path().join("nfknock.toml");
+    std::os::unix::fs::symlink("real.toml", &link).unwrap();
+    let link_s = link.to_str().unwrap();
+    let mut child = Command::new(NFKNOCK)
+        .args(["-c", link_s, "config", "set", "--stdin", "mode", "guard"])
+        .env_remove("NFKNOCK_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"door.ssh.sequence 31338/udp 4242/tcp  50505/udp\n\nnotify.email_to \n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a file"
+    );
+    assert!(
+        std::fs::read_to_string(&real)
+            .unwrap()
+            .contains("31338/udp")
+    );
+    let out = nfknock(&["-c", link_s, "config", "get", "door.ssh.sequence"]);
+    assert_eq!(text(&out.stdout), "31338/udp 4242/tcp 50505/udp\n");
+    // A value starting with `-` is a value, not an option.
+    let out = nfknock(&["-c", link_s, "config", "set", "door.ssh.port", "-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !text(&out.stderr).contains("unexpected argument"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A key without a value on stdin is refused, nothing written.
+    let before = std::fs::read_to_string(&real).unwrap();
+    let mut child = Command::new(NFKNOCK)
+        .args(["-c", link_s, "config", "set", "--stdin"])
+        .env_remove("NFKNOCK_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"door.ssh.sequence 1000/tcp 1001/tcp 1002/tcp\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), before);
+}
+
+// This server's own config gives its sequence only to this server: a
+// typo in HOST must not send the secret to whoever answers there. In a
+// private mount and network namespace, with a config at the default path
+// (an overlay on /etc) and only loopback up.
+#[test]
+fn knock_sends_the_local_sequence_only_to_this_host() {
+    if !common::netns_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let one_door = "[[door]]\nname = \"ssh\"\nport = 22\nsequence = [\"48211/tcp\", \"9143/udp\", \"27733/tcp\"]\n";
+    std::fs::write(dir.path().join("one.toml"), one_door).unwrap();
+    for d in ["upper", "work", "home"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    let script = r#"set -e
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/upper,workdir=$D/work" /etc
+mkdir -p /etc/nfknock
+cp "$D/one.toml" /etc/nfknock/nfknock.toml
+ip link set lo up
+set +e
+"$NFKNOCK" knock 192.0.2.1; echo "foreign=$?"
+"$NFKNOCK" -c "$D/one.toml" knock 192.0.2.1; echo "explicit=$?"
+"$NFKNOCK" -v knock 127.0.0.1; echo "loopback=$?"
+"$NFKNOCK" -v knock localhost -4; echo "localhost=$?"
+"#;
+    let out = Command::new("unshare")
+        .args(["--mount", "--net", "sh", "-c", script])
+        .env("D", dir.path())
+        .env("NFKNOCK", NFKNOCK)
+        .env("HOME", dir.path().join("home"))
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("NFKNOCK_CONFIG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("foreign=2\n"), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("no knock sequence for 192.0.2.1")
+            && stderr.contains("used only for this host's own names"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("cannot send knock"), "{stderr}");
+    assert!(stdout.contains("explicit=2\n"), "{stdout}{stderr}");
+    assert!(stderr.contains("192.0.2.1 is not this host"), "{stderr}");
+    assert!(stdout.contains("loopback=0\n"), "{stdout}{stderr}");
+    assert!(stdout.contains("localhost=0\n"), "{stdout}{stderr}");
+    assert!(stderr.contains("48211/tcp"), "{stderr}");
+}
+
+// A secret must be a small regular file that can be read: /dev/zero ate
+// the memory, a FIFO hung, a missing secret passed `check`. A config or a
+// secret others may read is worth a warning.
+#[test]
+fn check_refuses_secrets_that_are_not_small_readable_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("ssh.secret");
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let cfg = dir.path().join("nfknock.toml");
+    let write_cfg = |secret: &Path| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[[door]]\nname = \"ssh\"\nport = 22\nrotate = {{ secret_file = \"{}\", period = \"60s\" }}\n",
+                secret.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let check = || {
+        let mut child = Command::new(NFKNOCK)
+            .args(["-c", cfg.to_str().unwrap(), "check"])
+            .env_remove("NFKNOCK_CONFIG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("check hangs");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    };
+    for (bad, why) in [
+        (Path::new("/nonexistent/ssh.secret"), "No such file"),
+        (Path::new("/dev/zero"), "not a regular file"),
+        (fifo.as_path(), "not a regular file"),
+    ] {
+        write_cfg(bad);
+        let out = check();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(why), "{}", text(&out.stderr));
+    }
+    // Unreadable to the user who checks: an error too.
+    let out = Command::new(NFKNOCK)
+        .args(["gen-secret", secret.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    write_cfg(&secret);
+    let out = check();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = as_nobody(&["-c", cfg.to_str().unwrap(), "check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Readable by others: a warning naming the file and its mode.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = check();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{} is readable by others (mode 0644)",
+            cfg.display()
+        )) && stderr.contains("door ssh: the secret")
+            && stderr.contains("(mode 0640)"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn rotating_knocks_avoid_the_hosts_other_ports_on_server_and_client_alike() {
     let dir = tempfile::tempdir().unwrap();
@@ -698,4 +937,91 @@ fn rotating_knocks_avoid_the_hosts_other_ports_on_server_and_client_alike() {
     )
     .unwrap();
     assert_eq!(knocked(&[], dir.path()), avoided);
+}
+
+// `check` and `apply` name the networks that pass without knocking (the
+// defaults let containers, a cloud VPC and the whole link in), and warn
+// loudly about a /0.
+#[test]
+fn check_and_apply_name_the_networks_that_skip_the_doors() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = dir.path().join("nfknock.toml");
+    let door = "[[door]]\nname = \"ssh\"\nport = 22\nsequence = [\"48211/tcp\", \"9143/udp\", \"27733/tcp\"]\n";
+    let check = |allow: &str| {
+        std::fs::write(&cfg, format!("{door}{allow}")).unwrap();
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = nfknock(&["-c", cfg.to_str().unwrap(), "check"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (stdout, stderr) = check("");
+    assert!(
+        stdout.contains(
+            "allow: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, fe80::/10 pass the doors without knocking"
+        ),
+        "{stdout}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    let (stdout, _) = check("[allow]\nipv4 = []\nipv6 = []\n");
+    assert!(
+        stdout.contains("allow: no network; every source must knock"),
+        "{stdout}"
+    );
+    let (stdout, stderr) = check("[allow]\nipv4 = [\"0.0.0.0/0\"]\nipv6 = [\"::/0\"]\n");
+    assert!(
+        stdout.contains("allow: 0.0.0.0/0, ::/0 pass the doors"),
+        "{stdout}"
+    );
+    for family in ["IPv4", "IPv6"] {
+        assert!(
+            stderr.contains(&format!("lets EVERY {family} source in without knocking")),
+            "{stderr}"
+        );
+    }
+    // apply says it too, before it finds that it needs root.
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = as_nobody(&["-c", cfg.to_str().unwrap(), "apply"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("[allow] 0.0.0.0/0 lets EVERY IPv4 source in"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+// The temporary file of `config set` has a random name, is created
+// exclusively and follows no link: a local user who plants the old
+// predictable `.<name>.tmp` beside the config (say in /tmp) reads nothing
+// and breaks nothing.
+#[test]
+fn config_set_writes_through_no_planted_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = private_copy(&sample(), dir.path());
+    let stolen = dir.path().join("stolen");
+    std::fs::write(&stolen, "").unwrap();
+    std::fs::set_permissions(&stolen, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::symlink(&stolen, dir.path().join(".nfknock.toml.tmp")).unwrap();
+    let out = nfknock(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "config",
+        "set",
+        "notify.email_to",
+        "admin@example.org",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&stolen).unwrap(), "");
+    assert_eq!(
+        std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && n != ".nfknock.toml.tmp")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

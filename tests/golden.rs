@@ -44,6 +44,12 @@ fn show(config: &Path) -> String {
         .args(["-c", config.to_str().unwrap(), "show"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env(nfknock::rotate::FAKE_TIME_ENV, FAKE_TIME)
+        // A fixed names key (tests/golden/state/names.key), so that the
+        // names' fingerprints are the same on every run.
+        .env(
+            "STATE_DIRECTORY",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/state"),
+        )
         .output()
         .unwrap();
     assert!(

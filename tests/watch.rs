@@ -348,6 +348,20 @@ fn knock_is_mailed_with_source_and_door(family: Family) {
         mails[0]
     );
     assert!(mails[0].contains("To: admin@example.org"));
+    // Which door opened for whom, never a knock: the last one completed
+    // the sequence (neither a `port:` line nor the kernel line's DPT=).
+    for k in KNOCKS {
+        let port = k.split(['/', ':']).next().unwrap();
+        // (The body is quoted-printable: `=` is `=3D`.)
+        for quoted in [
+            format!("DPT=3D{port}"),
+            format!("{port}/"),
+            format!(" {port}\n"),
+        ] {
+            assert!(!mails[0].contains(&quoted), "{k} in:\n{}", mails[0]);
+        }
+    }
+    assert!(mails[0].contains("DPT=3D(hidden)"), "{}", mails[0]);
 }
 
 family_tests!(knock_is_mailed_with_source_and_door);

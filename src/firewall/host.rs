@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use super::plan::{HostDrops, Plan};
+use super::plan::{HostDrops, NamesKey, Plan};
 use super::run::{Error, run};
 use super::{Family, names};
 use crate::config::{Backend, Closed, Mode, Resolved};
@@ -97,11 +97,12 @@ pub fn read() -> Result<HostRules, Error> {
 
 /// The plan `apply` loads: with `closed = "auto"` in guard mode, the
 /// answer is read from the host's rules now.
-pub fn plan(cfg: &Resolved) -> Result<Plan, Error> {
+/// `key` makes the names' fingerprints.
+pub fn plan(cfg: &Resolved, key: NamesKey) -> Result<Plan, Error> {
     if cfg.mode == Mode::Guard && cfg.closed == Closed::Auto {
-        Ok(Plan::beside(cfg, &drops(cfg.backend)?))
+        Ok(Plan::beside(cfg, &drops(cfg.backend)?, key))
     } else {
-        Ok(Plan::new(cfg))
+        Ok(Plan::new(cfg, key))
     }
 }
 

@@ -583,6 +583,48 @@ fn load(scripts: [String; 2], previous: [String; 2]) -> Result<(), Error> {
         );
         return Err(e);
     }
+    protect_recent_lists()
+}
+
+/// Where the kernel shows the `recent` lists of this network namespace.
+const RECENT_PROC: &str = "/proc/self/net/xt_recent";
+
+/// Makes nfknock's `recent` lists root-only: the module creates them with
+/// its `ip_list_perms` (0644 unless the module was loaded with the
+/// package's /etc/modprobe.d/nfknock.conf), and a list shows who knocked
+/// how far. A module loaded before keeps its parameter, so every load
+/// sets the mode of each list itself (the kernel lets root chmod them).
+fn protect_recent_lists() -> Result<(), Error> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let entries = match std::fs::read_dir(RECENT_PROC) {
+        Ok(e) => e,
+        // No list at all (the module is not loaded).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::Failed {
+                command: format!("reading {RECENT_PROC}"),
+                message: e.to_string(),
+            });
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if ipt::parse_recent_list(&name.to_string_lossy()).is_none() {
+            continue;
+        }
+        let path = entry.path();
+        let private = std::fs::metadata(&path)
+            .is_ok_and(|m| m.permissions().mode() & 0o077 == 0 && m.uid() == 0);
+        if private {
+            continue;
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::os::unix::fs::chown(&path, Some(0), Some(0)))
+            .map_err(|e| Error::Failed {
+                command: format!("chmod 600 {}", path.display()),
+                message: e.to_string(),
+            })?;
+    }
     Ok(())
 }
 

@@ -1194,7 +1194,7 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
             v4: Some("table ip filter chain INPUT (policy drop)".into()),
             v6: None,
         };
-        let text = render(&Plan::beside(&cfg, &host));
+        let text = render(&Plan::beside(&cfg, &host, super::super::plan::TEST_KEY));
         for rule in [
             "\t\tmeta nfproto ipv4 ct state untracked tcp flags & (ack | rst) != 0 ip saddr @open_ssh_v4 return",
             "\t\tmeta nfproto ipv4 drop comment \"closed: drop",

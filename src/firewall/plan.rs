@@ -79,6 +79,12 @@ pub enum State {
     Knocking,
 }
 
+/// The key of the fingerprints in kernel object names (the state
+/// directory's `names.key`): without it, no name or comment can be worked
+/// out from a knock sequence, as `/proc/net/xt_recent` shows the names to
+/// every user.
+pub type NamesKey = [u8; 32];
+
 /// A dynamic set (nftables) or `recent` list (iptables) of knock state,
 /// one per family.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +92,8 @@ pub struct StateSet {
     pub state: State,
     /// How long the kernel keeps a source in it.
     pub timeout: Duration,
+    /// The key its fingerprint is made with.
+    pub key: NamesKey,
 }
 
 /// How a backend keeps knock state: besides the state and its timeout,
@@ -137,9 +145,16 @@ impl StateSet {
     }
 
     /// The fingerprint of [`StateSet::meaning`], carried in the set's
-    /// comment (nftables) or the list's name (iptables).
+    /// comment (nftables) or the list's name (iptables): HMAC-SHA256 with
+    /// the install's [`NamesKey`], so that it gives nothing away about the
+    /// knocks to whoever sees it.
     pub fn fingerprint(&self, family: Family, keeping: Keeping) -> u32 {
-        fingerprint(&self.meaning(family, keeping))
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.key).expect("any key size");
+        mac.update(b"nfknock-names-v1\0");
+        mac.update(self.meaning(family, keeping).as_bytes());
+        let h = mac.finalize().into_bytes();
+        u32::from_be_bytes([h[0], h[1], h[2], h[3]])
     }
 }
 
@@ -186,7 +201,7 @@ pub struct Line {
 }
 
 impl Line {
-    fn new(door: ResolvedDoor<'_>, slot: Slot, sequence: &Sequence) -> Line {
+    fn new(door: ResolvedDoor<'_>, slot: Slot, sequence: &Sequence, key: NamesKey) -> Line {
         let door = door.door;
         let set = |sent: usize| StateSet {
             state: State::Sent {
@@ -195,6 +210,7 @@ impl Line {
                 sent: sequence[..sent].to_vec(),
             },
             timeout: door.sequence_timeout,
+            key,
         };
         let n = sequence.len();
         let stages = (1..n)
@@ -469,16 +485,17 @@ pub struct Plan {
 
 impl Plan {
     /// The plan of a resolved config: a rotating door's sequences are
-    /// known only once it is resolved. `closed = "auto"` is taken as a
-    /// host whose input chains drop nothing (see [`Plan::beside`]).
-    pub fn new(cfg: &Resolved) -> Plan {
-        Plan::beside(cfg, &HostDrops::default())
+    /// known only once it is resolved. `key` makes the names' fingerprints.
+    /// `closed = "auto"` is taken as a host whose input chains drop nothing
+    /// (see [`Plan::beside`]).
+    pub fn new(cfg: &Resolved, key: NamesKey) -> Plan {
+        Plan::beside(cfg, &HostDrops::default(), key)
     }
 
     /// The plan of a resolved config on a host whose own input chains
     /// drop what `host_drops` says.
-    pub fn beside(cfg: &Resolved, host_drops: &HostDrops) -> Plan {
-        let doors: Vec<DoorPlan> = cfg.doors().map(door_plan).collect();
+    pub fn beside(cfg: &Resolved, host_drops: &HostDrops, key: NamesKey) -> Plan {
+        let doors: Vec<DoorPlan> = cfg.doors().map(|d| door_plan(d, key)).collect();
         let mut first_knocks: Vec<PortSpec> = Vec::new();
         for line in doors.iter().flat_map(|d| &d.lines) {
             if !first_knocks.contains(&line.first()) {
@@ -495,6 +512,7 @@ impl Plan {
             knocking: StateSet {
                 state: State::Knocking,
                 timeout: cfg.longest_sequence_timeout(),
+                key,
             },
             closed: ClosedAnswer::decide(cfg.mode, cfg.closed, host_drops),
             doors,
@@ -515,7 +533,7 @@ impl Plan {
     }
 }
 
-fn door_plan(d: ResolvedDoor<'_>) -> DoorPlan {
+fn door_plan(d: ResolvedDoor<'_>, key: NamesKey) -> DoorPlan {
     let door = d.door;
     let (lines, rotation) = match d.rotation {
         Some((r, rotation)) => {
@@ -523,9 +541,9 @@ fn door_plan(d: ResolvedDoor<'_>) -> DoorPlan {
             // Period n - 1 is in the slot of n + 2 (mod 3).
             let slot = |k: u64| Slot::of_period(n % 3 + k);
             let mut lines = vec![
-                Line::new(d, slot(2), rotation.previous()),
-                Line::new(d, slot(0), rotation.current()),
-                Line::new(d, slot(1), rotation.next()),
+                Line::new(d, slot(2), rotation.previous(), key),
+                Line::new(d, slot(0), rotation.current(), key),
+                Line::new(d, slot(1), rotation.next(), key),
             ];
             lines.sort_by_key(|l| l.slot);
             let rotation = Rotation {
@@ -536,7 +554,7 @@ fn door_plan(d: ResolvedDoor<'_>) -> DoorPlan {
             };
             (lines, Some(rotation))
         }
-        None => (vec![Line::new(d, Slot::Fixed, d.sequence)], None),
+        None => (vec![Line::new(d, Slot::Fixed, d.sequence, key)], None),
     };
     DoorPlan {
         name: door.name.clone(),
@@ -552,15 +570,20 @@ fn door_plan(d: ResolvedDoor<'_>) -> DoorPlan {
                 port: door.port,
             },
             timeout: door.door_timeout,
+            key,
         },
     }
 }
+
+/// The names key of the unit tests.
+#[cfg(test)]
+pub(crate) const TEST_KEY: NamesKey = [7; 32];
 
 /// The plan of a config with fixed doors only, for the tests.
 #[cfg(test)]
 pub(crate) fn test_plan(text: &str) -> Plan {
     let cfg = crate::load::parse(text, std::path::Path::new("t.toml")).unwrap();
-    Plan::new(&crate::rotate::resolve(cfg, 0).unwrap())
+    Plan::new(&crate::rotate::resolve(cfg, 0).unwrap(), TEST_KEY)
 }
 
 #[cfg(test)]
@@ -647,7 +670,7 @@ mod tests {
         )
         .unwrap();
         let walkable = Sequence::unchecked(vec![tcp(1000), tcp(1001), tcp(1002)]);
-        let line = Line::new(cfg.door("ssh").unwrap(), Slot::Fixed, &walkable);
+        let line = Line::new(cfg.door("ssh").unwrap(), Slot::Fixed, &walkable, TEST_KEY);
         assert!(run(&line, &scan).contains(&Progress::Open));
     }
 
@@ -705,6 +728,24 @@ sequence_timeout = "20s"
         );
     }
 
+    // The names' fingerprints depend on the install's key: without it,
+    // a name gives nothing away about the knocks.
+    #[test]
+    fn fingerprints_are_keyed() {
+        let set = |key| StateSet {
+            state: State::Knocking,
+            timeout: Duration::from_secs(10),
+            key,
+        };
+        let a = set(TEST_KEY).fingerprint(Family::V4, RECENT_LISTS);
+        assert_eq!(a, set(TEST_KEY).fingerprint(Family::V4, RECENT_LISTS));
+        assert_ne!(a, set([8; 32]).fingerprint(Family::V4, RECENT_LISTS));
+        assert_ne!(
+            a,
+            fingerprint(&set(TEST_KEY).meaning(Family::V4, RECENT_LISTS))
+        );
+    }
+
     #[test]
     fn fingerprint_is_stable() {
         // A changed value here would reset every source mid-sequence on upgrade.
@@ -720,7 +761,10 @@ sequence_timeout = "20s"
             Path::new("rotate.toml"),
         )
         .unwrap();
-        let p = Plan::new(&crate::rotate::resolve(cfg, 1_800_000_000).unwrap());
+        let p = Plan::new(
+            &crate::rotate::resolve(cfg, 1_800_000_000).unwrap(),
+            TEST_KEY,
+        );
         let ssh = &p.doors[0];
         let slots: Vec<Slot> = ssh.lines.iter().map(|l| l.slot).collect();
         assert_eq!(slots, Slot::ROTATING);
@@ -827,7 +871,10 @@ sequence_timeout = "20s"
         let derive =
             |n: u64| crate::rotate::derive(secret, &door.name, door.port, &[], n, rotate.length);
         let lines_at = |time: u64| -> Vec<(Slot, Vec<PortSpec>)> {
-            let plan = Plan::new(&crate::rotate::resolve(cfg.clone(), time).unwrap());
+            let plan = Plan::new(
+                &crate::rotate::resolve(cfg.clone(), time).unwrap(),
+                TEST_KEY,
+            );
             plan.doors[0]
                 .lines
                 .iter()

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::event::Event;
 use super::lookup::Lookups;
 use super::spool::Digest;
-use crate::config::{At, Notify, Problem};
+use crate::config::{At, Event as Kind, Notify, Problem};
 
 /// How long one SMTP conversation may take before the mail is spooled.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,7 +86,7 @@ pub fn event_text(e: &Event, lookups: &Lookups) -> (String, String) {
     if let Some(d) = e.destination {
         body += &format!("destination: {d}\n");
     }
-    if let (Some(p), Some(port)) = (&e.protocol, e.destination_port) {
+    if let (Some(p), Some(port), false) = (&e.protocol, e.destination_port, quotes_a_knock(e)) {
         body += &format!("port:        {port}/{}\n", p.to_ascii_lowercase());
     }
     if let Some(i) = &e.interface {
@@ -95,8 +95,35 @@ pub fn event_text(e: &Event, lookups: &Lookups) -> (String, String) {
     if let Some(w) = &lookups.whois {
         body += &format!("\nwhois:\n{w}\n");
     }
-    body += &format!("\nkernel line:\n{}\n", e.line);
+    let line = if quotes_a_knock(e) {
+        hide_port(&e.line)
+    } else {
+        e.line.clone()
+    };
+    body += &format!("\nkernel line:\n{line}\n");
     (subject, body)
+}
+
+/// Whether the event's destination port may be a knock: a completed
+/// sequence's last one, or the packet that reset a sequence (perhaps a
+/// knock out of order). Mails say which door opened for whom, never a
+/// knock: a mailbox is read in more places than the server.
+fn quotes_a_knock(e: &Event) -> bool {
+    matches!(e.kind, Kind::Knock | Kind::Reset)
+}
+
+/// The kernel line with `DPT=` emptied.
+fn hide_port(line: &str) -> String {
+    line.split(' ')
+        .map(|f| {
+            if f.starts_with("DPT=") {
+                "DPT=(hidden)"
+            } else {
+                f
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Subject and body of a digest of events that exceeded the hourly budget:
@@ -281,12 +308,14 @@ mod tests {
             "time:        1970-01-01T00:00:00Z",
             "door:        ssh",
             "source name: client.example.org",
-            "port:        27733/tcp",
             "country: ZZ",
             "kernel line:\nnfknock: knock door=ssh",
+            "SPT=1 DPT=(hidden)",
         ] {
             assert!(body.contains(part), "{part}\n{body}");
         }
+        // The last knock completed the sequence: no mail quotes it.
+        assert!(!body.contains("27733"), "{body}");
         let mail = compose(&notify(), &subject, &body).unwrap();
         assert!(
             mail.message

@@ -18,6 +18,33 @@ mode_of() { stat -c '%a %U' "$1"; }
 CONF=/etc/nfknock/nfknock.toml
 SHIPPED_SEQ="40213/tcp 7411/udp 51732/tcp 18834/udp"
 
+# A local user (nobody) polls every process's command line while the
+# maintainer scripts run: no sequence may show there. argv_poll_start
+# LOG, then argv_poll_stop.
+argv_poll_start() {
+    setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c '
+import os, sys
+seen = set()
+while True:
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                c = f.read()
+        except OSError:
+            continue
+        if c and c not in seen:
+            seen.add(c)
+            sys.stdout.write(c.replace(b"\0", b" ").decode("utf-8", "replace") + "\n")
+            sys.stdout.flush()
+' >"$1" &
+    poller=$!
+    # Running, and seeing processes, before the scripts start.
+    for _ in $(seq 100); do grep -q python3 "$1" && return; sleep 0.05; done
+}
+argv_poll_stop() { kill "$poller"; wait "$poller" 2>/dev/null || true; }
+
 # Start from a package-free state, as on a machine that never had it.
 dpkg --purge nfknock >/dev/null 2>&1 || true
 
@@ -29,7 +56,9 @@ nfknock nfknock/backend select nftables
 nfknock nfknock/notify_email string
 SEL
 
+argv_poll_start /tmp/argv-install.log
 check "dpkg -i installs non-interactively" dpkg -i /tmp/nfknock.deb
+argv_poll_stop
 check "binary 0755 root" test "$(mode_of /usr/bin/nfknock)" = "755 root"
 check "config 0600 root" test "$(mode_of $CONF)" = "600 root"
 check "config is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' nfknock | grep -q ' $CONF '"
@@ -39,12 +68,15 @@ check "metrics units installed, not enabled" sh -c 'test -f /usr/lib/systemd/sys
 check "man -w finds nfknock(8) and nfknock.toml(5)" sh -c 'man -w nfknock && man -w 5 nfknock.toml'
 check "completions installed" test -f /usr/share/bash-completion/completions/nfknock -a -f /usr/share/zsh/vendor-completions/_nfknock -a -f /usr/share/fish/vendor_completions.d/nfknock.fish
 check "example config installed" test -f /usr/share/doc/nfknock/examples/nfknock.toml
+check "xt_recent lists root-only from the module's next load" grep -q "^options xt_recent ip_list_perms=0600" /etc/modprobe.d/nfknock.conf
 check "no rule loaded by the install" no_rules
 check "systemd-analyze verify: both units, man pages included" systemd-analyze verify /usr/lib/systemd/system/nfknock.service /usr/lib/systemd/system/nfknock-watch.service
 check "the config is valid" nfknock -c $CONF check
 seq=$(nfknock -c $CONF config get door.ssh.sequence)
 check "a fresh sequence, not the shipped one" test -n "$seq" -a "$seq" != "$SHIPPED_SEQ"
 check "the sequence is not in debconf's world-readable config.dat" sh -c "! grep -rqF '${seq%% *}' /var/cache/debconf/config.dat"
+check "a local user saw the install's nfknock runs" grep -q "nfknock.*config set" /tmp/argv-install.log
+check "...but never the fresh sequence in a command line" sh -c "! grep -F '${seq%% *}' /tmp/argv-install.log"
 
 # An admin's comment must survive dpkg-reconfigure. The config file is the
 # master copy: a value set there is what debconf asks with next.
@@ -54,7 +86,11 @@ debconf-set-selections <<'SEL'
 nfknock nfknock/enable boolean true
 nfknock nfknock/sequence password 31337/udp 4242/tcp 50505/udp
 SEL
+argv_poll_start /tmp/argv-reconf.log
 check "dpkg-reconfigure runs" dpkg-reconfigure nfknock
+argv_poll_stop
+check "a local user saw the reconfigure's nfknock runs" grep -q "nfknock.*config set" /tmp/argv-reconf.log
+check "...but never the new sequence in a command line" sh -c '! grep 31337 /tmp/argv-reconf.log'
 check "new sequence in the config" test "$(nfknock -c $CONF config get door.ssh.sequence)" = "31337/udp 4242/tcp 50505/udp"
 check "the admin's comment survived" grep -q "^# added by the admin" $CONF
 check "the address from the config file was kept" test "$(nfknock -c $CONF config get notify.email_to)" = "admin@example.org"
@@ -67,8 +103,11 @@ check "config still 0600" test "$(mode_of $CONF)" = "600 root"
 before_conf=$(sha256sum $CONF)
 before_rules=$(nft list ruleset)
 echo "nfknock nfknock/sequence password 1000/tcp 1001/tcp 1002/tcp" | debconf-set-selections
-dpkg-reconfigure nfknock >/tmp/reconf.out 2>&1
+dpkg-reconfigure nfknock >/tmp/reconf.out 2>&1; reconf_status=$?
 check "an invalid sequence is refused with its reason" grep -q "scanner" /tmp/reconf.out
+check "...and dpkg-reconfigure fails" test "$reconf_status" != 0
+check "...and the reason quotes no knock (apt's log keeps it)" sh -c '! grep -q "100[012]/tcp" /tmp/reconf.out'
+check "...and debconf's world-readable config.dat keeps no reason" sh -c '! grep -rq "100[012]/tcp\|scanner" /var/cache/debconf/config.dat'
 check "an invalid sequence changes no file" test "$(sha256sum $CONF)" = "$before_conf"
 check "an invalid sequence changes no rule" test "$(nft list ruleset)" = "$before_rules"
 
@@ -91,7 +130,7 @@ check "starting nftables.service starts nfknock.service" test -L /etc/systemd/sy
 
 check "dpkg --purge runs" dpkg --purge nfknock
 check "purge leaves no rule" no_rules
-check "purge leaves no file" sh -c '! test -e /etc/nfknock && ! test -e /var/lib/nfknock && ! test -e /usr/bin/nfknock && ! test -e /usr/lib/systemd/system/nfknock.service'
+check "purge leaves no file" sh -c '! test -e /etc/nfknock && ! test -e /etc/modprobe.d/nfknock.conf && ! test -e /var/lib/nfknock && ! test -e /usr/bin/nfknock && ! test -e /usr/lib/systemd/system/nfknock.service'
 check "purge leaves no unit link" sh -c '! find /etc/systemd -name "nfknock*" | grep -q .'
 check "purge forgets the debconf answers" sh -c '! debconf-show nfknock 2>/dev/null | grep -q nfknock/'
 

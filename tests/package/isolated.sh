@@ -10,7 +10,8 @@ mount -t tmpfs tmpfs "$base"
 mkdir "$base"/{upper,work,root}
 mount -t overlay overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" "$base/root"
 root=$base/root
-mount --rbind /proc "$root/proc"
+# Its own PID namespace: the argv poller sees only these processes.
+mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
 mount -t tmpfs tmpfs "$root/run"
