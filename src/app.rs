@@ -512,7 +512,7 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     // What the host's own rules mean for the doors: how a closed door
     // answers, and any chain that would still drop an opened one.
     let host = firewall::host::read()?;
-    let drops = firewall::host::drops(cfg.backend)?;
+    let drops = firewall::host::drops_beside(&host, cfg.backend)?;
     let closed = ClosedAnswer::decide(cfg.mode, cfg.closed, &drops);
     out.info(format!(
         "nfknock: a closed door answers {} ({})",

@@ -110,7 +110,13 @@ pub fn plan(cfg: &Resolved, key: NamesKey) -> Result<Plan, Error> {
 /// the iptables backend also what iptables-save says, which covers
 /// iptables-legacy (nft does not see its rules).
 pub fn drops(backend: Backend) -> Result<HostDrops, Error> {
-    let mut drops = read()?.drops();
+    drops_beside(&read()?, backend)
+}
+
+/// [`drops`] of host rules already read (one `nft -j list ruleset` serves
+/// both the closed answer and the blocker report).
+pub fn drops_beside(host: &HostRules, backend: Backend) -> Result<HostDrops, Error> {
+    let mut drops = host.drops();
     if backend == Backend::Iptables {
         for (tool, family) in [
             ("iptables-save", Family::V4),
