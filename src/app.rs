@@ -414,8 +414,9 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         } else {
             "hidden, --show-secrets prints it".to_string()
         };
+        let opening: String = d.opening().iter().map(|n| format!("; {n}")).collect();
         out.info(format!(
-            "  door {}: {} behind {} knocks ({seq}); knock gap {}, open {}",
+            "  door {}: {} behind {} knocks ({seq}); knock gap {}, open {}{opening}",
             d.name,
             d.port,
             knocks.len(),
@@ -604,6 +605,16 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     // The doors' ports are the config's; without one, nothing to say.
     if let (true, Ok(cfg)) = (status.loaded, crate::load::load(path)) {
         status.blocked = firewall::host::read()?.blockers(&door_ports(&cfg));
+        // How each door opens is the config's, as its ports are.
+        for door in &cfg.doors {
+            if let Some(d) = status
+                .doors
+                .iter_mut()
+                .find(|d| d.name == door.name.as_str())
+            {
+                d.set_opening(door);
+            }
+        }
     }
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
@@ -687,8 +698,12 @@ fn print_status(out: &Out, s: &Status) {
         );
     }
     for d in &s.doors {
+        let opening: String = config::opening(d.single_use, d.open_prefix_v4, d.open_prefix_v6)
+            .iter()
+            .map(|n| format!("; {n}"))
+            .collect();
         text += &format!(
-            "door {} ({} knocks): {} completed, {} entries, {} resets\n",
+            "door {} ({} knocks): {} completed, {} entries, {} resets{opening}\n",
             d.name, d.knocks, d.counters.knocks, d.counters.entries, d.counters.resets
         );
         for src in &d.in_progress {
@@ -703,7 +718,7 @@ fn print_status(out: &Out, s: &Status) {
         for src in &d.open {
             text += &format!(
                 "  open      {:<39} {:.0}s left\n",
-                src.address.to_string(),
+                d.opened_for(src.address),
                 src.expires_in
             );
         }

@@ -37,6 +37,12 @@ pub const DEFAULT_ROTATE_LENGTH: usize = 4;
 /// chains and sets `<door>_a`, `<door>_b` and `<door>_c`; no other door may
 /// be named so.
 pub const SLOT_SUFFIXES: [&str; 3] = ["_a", "_b", "_c"];
+/// An open door's width when `open_prefix_v4` / `open_prefix_v6` are not
+/// given: the knocker's own address.
+pub const DEFAULT_OPEN_PREFIX: OpenPrefix = OpenPrefix { v4: 32, v6: 128 };
+/// Below these `check` warns: the door opens for more than a site's
+/// network.
+pub const WIDE_OPEN_PREFIX: OpenPrefix = OpenPrefix { v4: 24, v6: 48 };
 /// The kernel's log prefix holds 127 bytes; `<prefix>: reset door=<16> ` must fit.
 const MAX_LOG_PREFIX_LEN: usize = 64;
 
@@ -275,6 +281,78 @@ pub struct Door {
     pub knocks: Knocks,
     pub sequence_timeout: Duration,
     pub door_timeout: Duration,
+    /// The first NEW connection through the open door closes it for that
+    /// source (`single_use`).
+    pub single_use: bool,
+    /// For whom a knock opens the door: the knocker's network of this
+    /// length (`open_prefix_v4`, `open_prefix_v6`).
+    pub open_prefix: OpenPrefix,
+}
+
+/// The prefix lengths a completed knock opens a door for, per family:
+/// IPv4 1 to 32, IPv6 1 to 128. Only [`OpenPrefix::new`] makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenPrefix {
+    v4: u8,
+    v6: u8,
+}
+
+impl OpenPrefix {
+    pub fn new(v4: u8, v6: u8) -> Option<OpenPrefix> {
+        ((1..=32).contains(&v4) && (1..=128).contains(&v6)).then_some(OpenPrefix { v4, v6 })
+    }
+
+    pub fn v4(self) -> u8 {
+        self.v4
+    }
+
+    pub fn v6(self) -> u8 {
+        self.v6
+    }
+
+    /// The default: the knocker's own address in both families.
+    pub fn is_host(self) -> bool {
+        self == DEFAULT_OPEN_PREFIX
+    }
+}
+
+/// How a door opens, for `check` and `status`, when it is not the
+/// default: "opens for the knocker's /24 (IPv4)", "single use". `v4` and
+/// `v6` are the prefix lengths shorter than an address.
+pub fn opening(single_use: bool, v4: Option<u8>, v6: Option<u8>) -> Vec<String> {
+    let mut widths = Vec::new();
+    if let Some(l) = v4 {
+        widths.push(format!("/{l} (IPv4)"));
+    }
+    if let Some(l) = v6 {
+        widths.push(format!("/{l} (IPv6)"));
+    }
+    let mut notes = Vec::new();
+    if !widths.is_empty() {
+        notes.push(format!("opens for the knocker's {}", widths.join(" and ")));
+    }
+    if single_use {
+        notes.push("single use: the first connection closes it".to_string());
+    }
+    notes
+}
+
+impl Door {
+    /// [`opening`] of this door.
+    pub fn opening(&self) -> Vec<String> {
+        let p = self.open_prefix;
+        opening(
+            self.single_use,
+            (p.v4 < 32).then_some(p.v4),
+            (p.v6 < 128).then_some(p.v6),
+        )
+    }
+}
+
+impl Default for OpenPrefix {
+    fn default() -> Self {
+        DEFAULT_OPEN_PREFIX
+    }
 }
 
 /// A knock sequence that passed the rules of [`sequence_problems`] (so
@@ -645,8 +723,8 @@ pub enum KeyKind {
 pub fn key_kind(name: &str) -> KeyKind {
     match name {
         "sequence" | "email_to" | "events" | "open" | "ipv4" | "ipv6" => KeyKind::List,
-        "icmp" | "whois" | "reverse_dns" => KeyKind::Bool,
-        "max_mails_per_hour" => KeyKind::Integer,
+        "icmp" | "whois" | "reverse_dns" | "single_use" => KeyKind::Bool,
+        "max_mails_per_hour" | "open_prefix_v4" | "open_prefix_v6" => KeyKind::Integer,
         _ => KeyKind::Text,
     }
 }
@@ -663,6 +741,9 @@ struct RawConfig {
     sequence_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     door_timeout: Option<Duration>,
+    single_use: Option<bool>,
+    open_prefix_v4: Option<i64>,
+    open_prefix_v6: Option<i64>,
     #[serde(default)]
     door: Vec<RawDoor>,
     allow: Option<RawAllow>,
@@ -683,6 +764,9 @@ struct RawDoor {
     sequence_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     door_timeout: Option<Duration>,
+    single_use: Option<bool>,
+    open_prefix_v4: Option<i64>,
+    open_prefix_v6: Option<i64>,
     rotate: Option<RawRotate>,
 }
 
@@ -799,6 +883,14 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
     let default_door = raw.door_timeout.unwrap_or(DEFAULT_DOOR_TIMEOUT);
     check_timeout(At::Top, "sequence_timeout", default_seq, &mut problems);
     check_timeout(At::Top, "door_timeout", default_door, &mut problems);
+    let default_single_use = raw.single_use.unwrap_or(false);
+    let default_prefix = open_prefix(
+        At::Top,
+        (raw.open_prefix_v4, raw.open_prefix_v6),
+        DEFAULT_OPEN_PREFIX,
+        &mut problems,
+        &mut warnings,
+    );
 
     let firewall = match raw.firewall {
         Some(f) => {
@@ -925,6 +1017,13 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         if d.door_timeout.is_some() {
             check_timeout(door(), "door_timeout", door_timeout, &mut problems);
         }
+        let open_prefix = open_prefix(
+            door(),
+            (d.open_prefix_v4, d.open_prefix_v6),
+            default_prefix,
+            &mut problems,
+            &mut warnings,
+        );
         if let (Some(name), Some(knocks)) = (name, knocks) {
             doors.push(Door {
                 name,
@@ -932,6 +1031,8 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
                 knocks,
                 sequence_timeout,
                 door_timeout,
+                single_use: d.single_use.unwrap_or(default_single_use),
+                open_prefix,
             });
         }
     }
@@ -1023,6 +1124,53 @@ fn check_timeout(at: At, key: &str, value: Duration, problems: &mut Vec<Problem>
             format!("{text} is finer than the kernel's millisecond timers"),
         ));
     }
+}
+
+/// The open prefix given at `at` (each length, when given, in place of
+/// `inherit`'s), with a problem for a length out of range and a warning
+/// for one wider than [`WIDE_OPEN_PREFIX`]. Only what `at` gives is
+/// checked, so an inherited length is reported once, where it is written.
+fn open_prefix(
+    at: At,
+    (v4, v6): (Option<i64>, Option<i64>),
+    inherit: OpenPrefix,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<String>,
+) -> OpenPrefix {
+    let mut length = |key: &str, given: Option<i64>, max: u8, wide: u8, inherited: u8| {
+        let Some(given) = given else {
+            return inherited;
+        };
+        match u8::try_from(given).ok().filter(|l| (1..=max).contains(l)) {
+            Some(l) => {
+                if l < wide {
+                    let what = if max == 32 { "IPv4" } else { "IPv6" };
+                    warnings.push(
+                        Problem::new(
+                            at.clone(),
+                            key,
+                            format!(
+                                "/{l} opens the door for more than the knocker's site: every {what} address of a /{l} may connect after one knock (below /{wide})"
+                            ),
+                        )
+                        .to_string(),
+                    );
+                }
+                l
+            }
+            None => {
+                problems.push(Problem::new(
+                    at.clone(),
+                    key,
+                    format!("{given} is out of range (1 to {max})"),
+                ));
+                inherited
+            }
+        }
+    };
+    let v4 = length("open_prefix_v4", v4, 32, WIDE_OPEN_PREFIX.v4, inherit.v4);
+    let v6 = length("open_prefix_v6", v6, 128, WIDE_OPEN_PREFIX.v6, inherit.v6);
+    OpenPrefix::new(v4, v6).expect("lengths in range")
 }
 
 fn networks<T>(
@@ -1233,6 +1381,102 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
             "{:?}",
             c.warnings
         );
+    }
+
+    #[test]
+    fn single_use_and_open_prefix_default_at_the_top_and_per_door() {
+        let c = parse_str(GOOD).unwrap();
+        assert!(!c.doors[0].single_use);
+        assert_eq!(c.doors[0].open_prefix, DEFAULT_OPEN_PREFIX);
+        assert!(c.doors[0].open_prefix.is_host());
+        assert!(c.doors[0].opening().is_empty());
+        let two = format!(
+            "single_use = true\nopen_prefix_v6 = 64\n{GOOD}\n{}",
+            r#"[[door]]
+name = "web"
+port = "443/tcp"
+sequence = ["31337/udp", "4242/tcp", "50505/udp"]
+single_use = false
+open_prefix_v4 = 24
+"#
+        );
+        let c = parse_str(&two).unwrap();
+        let (ssh, web) = (&c.doors[0], &c.doors[1]);
+        assert!(ssh.single_use);
+        assert_eq!((ssh.open_prefix.v4(), ssh.open_prefix.v6()), (32, 64));
+        assert!(!web.single_use);
+        assert_eq!((web.open_prefix.v4(), web.open_prefix.v6()), (24, 64));
+        assert_eq!(
+            ssh.opening(),
+            [
+                "opens for the knocker's /64 (IPv6)",
+                "single use: the first connection closes it"
+            ]
+        );
+        assert_eq!(
+            web.opening(),
+            ["opens for the knocker's /24 (IPv4) and /64 (IPv6)"]
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn open_prefixes_out_of_range_name_the_door_and_key() {
+        let door = |keys: &str| {
+            with_door(&format!(
+                "sequence = [\"1000\", \"2000/udp\", \"3000\"]\n{keys}"
+            ))
+        };
+        for (keys, want) in [
+            (
+                "open_prefix_v4 = 0",
+                "door \"ssh\": open_prefix_v4: 0 is out of range (1 to 32)",
+            ),
+            (
+                "open_prefix_v4 = 33",
+                "door \"ssh\": open_prefix_v4: 33 is out of range (1 to 32)",
+            ),
+            (
+                "open_prefix_v6 = 129",
+                "door \"ssh\": open_prefix_v6: 129 is out of range (1 to 128)",
+            ),
+            (
+                "open_prefix_v6 = -1",
+                "door \"ssh\": open_prefix_v6: -1 is out of range (1 to 128)",
+            ),
+        ] {
+            let e = problems(&door(keys));
+            assert!(e.contains(want), "{keys}: {e}");
+        }
+        let e = problems(&format!("open_prefix_v4 = 300\n{GOOD}"));
+        assert!(
+            e.contains(": open_prefix_v4: 300 is out of range (1 to 32)"),
+            "{e}"
+        );
+        assert!(!e.contains("door \""), "{e}");
+        assert!(problems(&door("single_use = \"yes\"")).contains("line 5"));
+        assert!(problems(&door("open_prefix_v4 = \"24\"")).contains("line 5"));
+    }
+
+    #[test]
+    fn open_prefixes_wider_than_a_site_are_a_warning() {
+        let c = parse_str(&format!("open_prefix_v4 = 16\n{GOOD}")).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].starts_with("open_prefix_v4: /16 opens the door for more"),
+            "{:?}",
+            c.warnings
+        );
+        let c = parse_str(&format!("{GOOD}open_prefix_v6 = 40\nopen_prefix_v4 = 24\n")).unwrap();
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].starts_with("door \"ssh\": open_prefix_v6: /40"),
+            "{:?}",
+            c.warnings
+        );
+        assert!(c.warnings[0].contains("below /48"), "{:?}", c.warnings);
+        let c = parse_str(&format!("{GOOD}open_prefix_v6 = 48\n")).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]

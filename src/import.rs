@@ -264,6 +264,12 @@ fn from_nfknock_cfg(ini: &Ini) -> String {
         let v = knock.get(key).map_or(default, String::as_str);
         seconds(&mut o, key, v);
     }
+    let _ = writeln!(
+        o,
+        "\n# The original closed the door after the first connection through it\n\
+         # (or door_timeout), as single_use does: established connections stay.\n\
+         single_use = true"
+    );
 
     let door = knock
         .get("door")
@@ -289,15 +295,7 @@ fn from_nfknock_cfg(ini: &Ini) -> String {
         let name = door_name(&base, &taken);
         taken.push(name.clone());
         o.push('\n');
-        if i == 0 {
-            let _ = writeln!(
-                o,
-                "# The original closed the door after the first connection through it\n\
-                 # (or door_timeout): nfknock's door stays open to the knocker for\n\
-                 # door_timeout, for any number of connections. Single-use doors are\n\
-                 # not implemented yet; keep door_timeout short."
-            );
-        } else {
+        if i > 0 {
             let _ = writeln!(
                 o,
                 "# `door` lists {}: one knock opened them all in the original.\n\

@@ -196,6 +196,7 @@ mod tests {
                     source("2001:db8::7", Some(1)),
                 ],
                 open: vec![source("192.0.2.8", None)],
+                ..DoorStatus::default()
             }],
             transient: vec![Transient {
                 network: "198.51.100.0/24".parse().expect("a network"),

@@ -1768,3 +1768,128 @@ fn rotating_sequences_accept_clock_skew_both_ways(t: Case) {
 }
 
 backend_tests!(rotating_sequences_accept_clock_skew_both_ways);
+
+// Single-use doors: the first NEW connection through the open door closes
+// it for that source; that connection stays up, a second one is refused,
+// and a new knock opens the door again. With an open prefix, the first
+// connection closes the door for the whole network it was opened for.
+fn single_use_door_lets_one_connection_in(t: Case) {
+    let near = match t.family {
+        Family::V4 => "192.0.2.77/24",
+        Family::V6 => "2001:db8::77/64",
+    };
+    let widths = "single_use = true\nopen_prefix_v4 = 24\nopen_prefix_v6 = 64";
+    for extra in ["single_use = true", widths] {
+        let Some(lab) = lab_with(t.family, &guard(t, extra)) else {
+            return;
+        };
+        lab.add_address(Host::Client, near);
+        let near = near.split('/').next().unwrap().parse().unwrap();
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        let mut first = lab.connect(Host::Client, SSH);
+        assert!(echoes(&mut first), "the first connection, {extra:?}");
+        assert_eq!(
+            lab.probe_tcp(Host::Client, SSH),
+            Probe::Closed,
+            "a second connection after the first, {extra:?}"
+        );
+        assert_eq!(
+            lab.probe_tcp_from(Host::Client, near, SSH),
+            Probe::Closed,
+            "{near} after the first connection, {extra:?}"
+        );
+        assert!(
+            echoes(&mut first),
+            "the first connection was cut by the second attempt, {extra:?}"
+        );
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        assert_eq!(
+            lab.probe_tcp(Host::Client, SSH),
+            Probe::Open,
+            "a new knock, {extra:?}"
+        );
+        assert_eq!(
+            lab.probe_tcp(Host::Client, SSH),
+            Probe::Closed,
+            "and once, {extra:?}"
+        );
+    }
+}
+
+// Open for a prefix: with open_prefix_v4 = 24 / open_prefix_v6 = 64 a knock
+// opens the door for every address of the knocker's network, and for none
+// outside it; with the default /32 and /128 only for the knocker.
+fn door_opens_for_the_knockers_prefix(t: Case) {
+    let (near, far) = match t.family {
+        Family::V4 => ("192.0.2.77/24", "203.0.113.2/24"),
+        Family::V6 => ("2001:db8::77/64", "2001:db8:5::2/64"),
+    };
+    let widths = "open_prefix_v4 = 24\nopen_prefix_v6 = 64";
+    for (extra, near_opens) in [(widths, true), ("", false)] {
+        let Some(lab) = lab_with(t.family, &guard(t, extra)) else {
+            return;
+        };
+        lab.add_address(Host::Client, near);
+        lab.add_address(Host::Client, far);
+        let addr = |net: &str| net.split('/').next().unwrap().parse().unwrap();
+        let (near, far) = (addr(near), addr(far));
+        // From the knocker's own address first: a neighbour solicitation
+        // from it in the middle of the knocks would start them over.
+        assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Closed);
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        let want = if near_opens {
+            Probe::Open
+        } else {
+            Probe::Closed
+        };
+        assert_eq!(
+            lab.probe_tcp_from(Host::Client, near, SSH),
+            want,
+            "{near} after a knock from the knocker's network, {extra:?}"
+        );
+        assert_eq!(
+            lab.probe_tcp_from(Host::Client, far, SSH),
+            Probe::Closed,
+            "{far} is outside the knocker's network, {extra:?}"
+        );
+        assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open, "the knocker");
+    }
+}
+
+backend_tests!(
+    single_use_door_lets_one_connection_in,
+    door_opens_for_the_knockers_prefix
+);
+
+// A re-apply that changes a door's open prefix makes a new open set (or
+// `recent` list, whose mask the kernel fixes when it creates the list):
+// the next knock opens for the new width, and nothing of the old width is
+// kept.
+fn a_changed_open_prefix_takes_effect_on_reapply(t: Case) {
+    let near = match t.family {
+        Family::V4 => "192.0.2.77/24",
+        Family::V6 => "2001:db8::77/64",
+    };
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
+        return;
+    };
+    lab.add_address(Host::Client, near);
+    let near = near.split('/').next().unwrap().parse().unwrap();
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(lab.probe_tcp_from(Host::Client, near, SSH), Probe::Closed);
+    let wide = guard(t, "open_prefix_v4 = 24\nopen_prefix_v6 = 64");
+    lab.apply(&lab.config("wide.toml", &wide));
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Closed,
+        "a /32 or /128 opening is not kept as a network"
+    );
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(
+        lab.probe_tcp_from(Host::Client, near, SSH),
+        Probe::Open,
+        "{near} after a knock with the new prefix"
+    );
+}
+
+backend_tests!(a_changed_open_prefix_takes_effect_on_reapply);

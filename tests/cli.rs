@@ -521,7 +521,7 @@ fn import_keeps_the_meaning_of_the_original_nfknock_sample() {
         "sequence_timeout = \"10s\"",
         "door_timeout = \"30s\"",
         "closed the door after the first connection",
-        "Single-use doors are\n# not implemented yet",
+        "as single_use does: established connections stay.\nsingle_use = true\n",
         "[nftables] save_file = /etc/nftables.conf: not used",
         "they come back at boot",
     ] {
@@ -532,7 +532,7 @@ fn import_keeps_the_meaning_of_the_original_nfknock_sample() {
     assert_eq!(code, Some(0), "{stderr}\n{toml}");
     for part in [
         "valid; backend nftables, mode firewall, 1 door(s)",
-        "door ssh: 22/tcp behind 3 knocks (48211/tcp 9143/udp 27733/tcp); knock gap 10s, open 30s",
+        "door ssh: 22/tcp behind 3 knocks (48211/tcp 9143/udp 27733/tcp); knock gap 10s, open 30s; single use: the first connection closes it",
         "allow: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, fe80::/10 pass the firewall without knocking",
     ] {
         assert!(summary.contains(part), "missing {part:?} in:\n{summary}");

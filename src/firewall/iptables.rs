@@ -94,6 +94,16 @@ fn rcheck(list: &str, secs: u64) -> String {
     format!("-m recent --name {list} --rcheck --seconds {secs} --reap")
 }
 
+/// The `--mask` of a door's open list: the door's open prefix, so that
+/// the list holds the knocker's network. Every rule that sets, checks or
+/// removes in the list gives it (`recent` masks per rule), so all agree.
+fn open_mask(d: &DoorPlan, f: Family) -> String {
+    match d.open_prefix(f) {
+        Some(len) => format!(" --mask {}", super::plan::netmask(f, len)),
+        None => String::new(),
+    }
+}
+
 fn log(prefix: &str) -> String {
     format!("-j LOG --log-prefix \"{prefix}\" --log-level info")
 }
@@ -323,8 +333,9 @@ fn knock_chain(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan, line: &Line)
         let target = match &stage.next {
             // goto: after the log, go back to NFKNOCK, not to this chain.
             Next::Open => format!(
-                "-m recent --name {} --set -g {}",
+                "-m recent --name {} --set{} -g {}",
                 list(&d.open, f),
+                open_mask(d, f),
                 ipt::opened_chain(&d.name)
             ),
             Next::Stage(to) => format!(
@@ -409,10 +420,19 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
     };
     for rule in d.rules(plan.mode, plan.closed.of(f)) {
         let text = match rule {
-            DoorRule::Enter => format!(
-                "{new} {} -g {ec}",
-                rcheck(&list(&d.open, f), d.open.timeout.as_secs())
-            ),
+            DoorRule::Enter => {
+                let (open, mask) = (list(&d.open, f), open_mask(d, f));
+                // A single-use door closes behind the connection.
+                let close = if d.single_use {
+                    format!(" -m recent --name {open} --remove{mask}")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{new} {}{mask}{close} -g {ec}",
+                    rcheck(&open, d.open.timeout.as_secs())
+                )
+            }
             DoorRule::Transient => {
                 format!(
                     "{new} -m set --match-set {} src -g {TRANSIENT}",
@@ -421,8 +441,9 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
             }
             DoorRule::Stack => "-p tcp ! --tcp-flags ACK,RST NONE -j RETURN".into(),
             DoorRule::Untracked => format!(
-                "-p tcp ! --tcp-flags ACK,RST NONE -m conntrack --ctstate UNTRACKED {} -j RETURN",
-                rcheck(&list(&d.open, f), d.open.timeout.as_secs())
+                "-p tcp ! --tcp-flags ACK,RST NONE -m conntrack --ctstate UNTRACKED {}{} -j RETURN",
+                rcheck(&list(&d.open, f), d.open.timeout.as_secs()),
+                open_mask(d, f)
             ),
             DoorRule::Closed(answer) => {
                 let verdict = match (answer, d.port.proto, f) {

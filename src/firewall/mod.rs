@@ -126,8 +126,41 @@ pub struct DoorStatus {
     pub counters: Counters,
     /// Sources in the middle of the sequence.
     pub in_progress: Vec<Source>,
-    /// Sources for which the door is open.
+    /// Sources for which the door is open: with an open prefix, the
+    /// knockers' networks (their first address).
     pub open: Vec<Source>,
+    /// The config's `single_use` (see [`DoorStatus::set_opening`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub single_use: bool,
+    /// The config's `open_prefix_v4`, when shorter than an address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_prefix_v4: Option<u8>,
+    /// The config's `open_prefix_v6`, when shorter than an address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_prefix_v6: Option<u8>,
+}
+
+impl DoorStatus {
+    /// Takes how the door opens from its config: the kernel's sets hold
+    /// only addresses.
+    pub fn set_opening(&mut self, door: &crate::config::Door) {
+        self.single_use = door.single_use;
+        self.open_prefix_v4 = plan::open_prefix(door.open_prefix, Family::V4);
+        self.open_prefix_v6 = plan::open_prefix(door.open_prefix, Family::V6);
+    }
+
+    /// What an element of the open set stands for: the address, or with
+    /// an open prefix the network (`192.0.2.0/24`).
+    pub fn opened_for(&self, address: IpAddr) -> String {
+        let len = match address {
+            IpAddr::V4(_) => self.open_prefix_v4,
+            IpAddr::V6(_) => self.open_prefix_v6,
+        };
+        match len {
+            Some(l) => format!("{address}/{l}"),
+            None => address.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

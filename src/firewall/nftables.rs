@@ -165,7 +165,7 @@ fn declared(set: &StateSet, family: Family, knocks: usize) -> Declared {
         State::Sent { door, sent, .. } => {
             format!("{door}: sent knock {} of {knocks} [{fp:08x}]", sent.len())
         }
-        State::Open { door, port } => format!("{door}: may open {port} [{fp:08x}]"),
+        State::Open { door, port, .. } => format!("{door}: may open {port} [{fp:08x}]"),
         State::Knocking => format!("in the middle of a sequence [{fp:08x}]"),
     };
     Declared {
@@ -237,6 +237,16 @@ fn saddr(f: Family) -> &'static str {
     match f {
         Family::V4 => "ip saddr",
         Family::V6 => "ip6 saddr",
+    }
+}
+
+/// The key of a door's open set for a packet: its source, masked to the
+/// door's open prefix (`ip saddr & 255.255.255.0`). Every rule that adds,
+/// looks up or removes an element of the set uses it, so all agree.
+fn open_key(door: &DoorPlan, f: Family) -> String {
+    match door.open_prefix(f) {
+        Some(len) => format!("{} & {}", saddr(f), super::plan::netmask(f, len)),
+        None => saddr(f).to_string(),
     }
 }
 
@@ -600,9 +610,10 @@ fn render_knock_chain(w: &mut String, plan: &Plan, door: &DoorPlan, line: &Line)
                 Next::Open => {
                     let _ = writeln!(
                         w,
-                        "\t\t{sa} @{from} {} delete @{from} {{ {sa} }} update @{} {{ {sa} }} counter name \"{knocks}\" log prefix \"{knock_log}\" level info return",
+                        "\t\t{sa} @{from} {} delete @{from} {{ {sa} }} update @{} {{ {} }} counter name \"{knocks}\" log prefix \"{knock_log}\" level info return",
                         port_match(next),
-                        names::nft::state_set(&door.open, f)
+                        names::nft::state_set(&door.open, f),
+                        open_key(door, f)
                     );
                 }
                 Next::Stage(to) => {
@@ -692,11 +703,16 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
                 DoorRule::Enter | DoorRule::Transient if printed.contains(&rule) => {}
                 DoorRule::Enter => {
                     for f in Family::ALL {
+                        let (key, open) = (open_key(door, f), names::nft::state_set(&door.open, f));
+                        // A single-use door closes behind the connection.
+                        let close = if door.single_use {
+                            format!("delete @{open} {{ {key} }} ")
+                        } else {
+                            String::new()
+                        };
                         let _ = writeln!(
                             w,
-                            "\t\t{new}{} @{} counter name \"{entries}\" log prefix \"{enter_log}\" level info accept",
-                            saddr(f),
-                            names::nft::state_set(&door.open, f)
+                            "\t\t{new}{key} @{open} counter name \"{entries}\" log prefix \"{enter_log}\" level info {close}accept",
                         );
                     }
                 }
@@ -727,7 +743,7 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
                         let _ = writeln!(
                             w,
                             "\t\t{nfproto}ct state untracked tcp flags & (ack | rst) != 0 {} @{} return comment \"notrack: the host's connection\"",
-                            saddr(f),
+                            open_key(door, f),
                             names::nft::state_set(&door.open, f)
                         );
                     }

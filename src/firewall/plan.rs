@@ -38,7 +38,8 @@ use std::time::Duration;
 
 use super::{Family, SET_SIZE};
 use crate::config::{
-    Allow, Closed, DoorName, Firewall, LogPrefix, Mode, Resolved, ResolvedDoor, Sequence,
+    Allow, Closed, DoorName, Firewall, LogPrefix, Mode, OpenPrefix, Resolved, ResolvedDoor,
+    Sequence,
 };
 use crate::port::{PortSpec, Proto};
 
@@ -73,8 +74,13 @@ pub enum State {
         slot: Slot,
         sent: Vec<PortSpec>,
     },
-    /// Sources for which the door is open.
-    Open { door: DoorName, port: PortSpec },
+    /// Sources for which the door is open: each the knocker's network of
+    /// `prefix` (its address at the default /32 and /128).
+    Open {
+        door: DoorName,
+        port: PortSpec,
+        prefix: OpenPrefix,
+    },
     /// Sources in the middle of any door's sequence.
     Knocking,
 }
@@ -139,7 +145,13 @@ impl StateSet {
                 let knocks: Vec<String> = sent.iter().map(PortSpec::to_string).collect();
                 format!("{door} {f} {} {} {tail}", sent.len(), knocks.join(","))
             }
-            State::Open { door, port } => format!("{door} {f} open {port} {tail}"),
+            // The default width says nothing, so an upgrade keeps the open
+            // sets; another width is another set: a changed width must not
+            // keep the networks of the old one.
+            State::Open { door, port, prefix } => match open_prefix(*prefix, family) {
+                Some(len) => format!("{door} {f} open {port} /{len} {tail}"),
+                None => format!("{door} {f} open {port} {tail}"),
+            },
             State::Knocking => format!("knocking {f} {tail}"),
         }
     }
@@ -155,6 +167,33 @@ impl StateSet {
         mac.update(self.meaning(family, keeping).as_bytes());
         let h = mac.finalize().into_bytes();
         u32::from_be_bytes([h[0], h[1], h[2], h[3]])
+    }
+}
+
+/// The prefix length an open set of `family` holds networks of, when it
+/// is shorter than an address: what the rules mask a source with before
+/// they add it, look it up or remove it. `None`: the source itself.
+pub fn open_prefix(prefix: OpenPrefix, family: Family) -> Option<u8> {
+    let (len, full) = match family {
+        Family::V4 => (prefix.v4(), 32),
+        Family::V6 => (prefix.v6(), 128),
+    };
+    (len < full).then_some(len)
+}
+
+/// The netmask of a prefix length in `family`: `255.255.255.0` for 24,
+/// `ffff:ffff:ffff:ffff::` for 64.
+pub fn netmask(family: Family, len: u8) -> std::net::IpAddr {
+    use ipnet::{Ipv4Net, Ipv6Net};
+    match family {
+        Family::V4 => Ipv4Net::new(std::net::Ipv4Addr::UNSPECIFIED, len)
+            .expect("a validated length")
+            .netmask()
+            .into(),
+        Family::V6 => Ipv6Net::new(std::net::Ipv6Addr::UNSPECIFIED, len)
+            .expect("a validated length")
+            .netmask()
+            .into(),
     }
 }
 
@@ -310,6 +349,10 @@ pub struct DoorPlan {
     /// One line per slot, in slot order.
     pub lines: Vec<Line>,
     pub open: StateSet,
+    /// Whether [`DoorRule::Enter`] also takes the source's network out of
+    /// the open set: the first NEW connection closes the door for it
+    /// (conntrack keeps that connection up).
+    pub single_use: bool,
 }
 
 impl DoorPlan {
@@ -330,6 +373,16 @@ impl DoorPlan {
             Mode::Firewall => rules.push(DoorRule::Closed(Answer::Drop)),
         }
         rules
+    }
+
+    /// The prefix length the open set holds networks of in `family`
+    /// (see [`open_prefix`]): every rule that adds a source to it, looks
+    /// one up or removes one masks the source with it.
+    pub fn open_prefix(&self, family: Family) -> Option<u8> {
+        match &self.open.state {
+            State::Open { prefix, .. } => open_prefix(*prefix, family),
+            _ => unreachable!("a door's open set holds State::Open"),
+        }
     }
 
     /// Every state set of the door: each line's stages, then the open set.
@@ -444,7 +497,9 @@ impl HostDrops {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DoorRule {
     /// A new connection (TCP: a bare SYN; UDP: any packet) from a source
-    /// the door is open for: counted, logged and let in.
+    /// the door is open for: counted, logged and let in; on a single-use
+    /// door ([`DoorPlan::single_use`]) the source's network leaves the
+    /// open set too.
     Enter,
     /// The same from a transient network (guard mode; in firewall mode
     /// they pass everything before the doors).
@@ -568,10 +623,12 @@ fn door_plan(d: ResolvedDoor<'_>, key: NamesKey) -> DoorPlan {
             state: State::Open {
                 door: door.name.clone(),
                 port: door.port,
+                prefix: door.open_prefix,
             },
             timeout: door.door_timeout,
             key,
         },
+        single_use: door.single_use,
     }
 }
 
@@ -726,6 +783,42 @@ sequence_timeout = "20s"
             a.knocking.meaning(Family::V4, NFT_SETS),
             "knocking v4 10000 65536"
         );
+    }
+
+    /// An open set of another width is another set: a re-apply must not
+    /// keep the addresses of a /32 set as /24 networks, or the reverse.
+    /// The default width leaves the meaning as it was before the key
+    /// existed, so an upgrade keeps the open doors.
+    #[test]
+    fn the_open_sets_meaning_follows_its_width() {
+        let d = door(r#""1000/tcp", "2000/udp", "3000/tcp""#);
+        let host = plan(&d);
+        let v4 = plan(&format!("open_prefix_v4 = 24\n{d}"));
+        let v6 = plan(&format!("{d}open_prefix_v6 = 64\nsingle_use = true\n"));
+        let open = |p: &Plan, f, k| p.doors[0].open.meaning(f, k);
+        assert_eq!(
+            open(&host, Family::V4, RECENT_LISTS),
+            "ssh v4 open 22/tcp 30"
+        );
+        assert_eq!(
+            open(&v4, Family::V4, RECENT_LISTS),
+            "ssh v4 open 22/tcp /24 30"
+        );
+        assert_eq!(
+            open(&v6, Family::V6, NFT_SETS),
+            "ssh v6 open 22/tcp /64 30000 65536"
+        );
+        for k in [NFT_SETS, RECENT_LISTS] {
+            assert_eq!(open(&v4, Family::V6, k), open(&host, Family::V6, k));
+            assert_eq!(open(&v6, Family::V4, k), open(&host, Family::V4, k));
+            assert_ne!(open(&v4, Family::V4, k), open(&host, Family::V4, k));
+            assert_ne!(open(&v6, Family::V6, k), open(&host, Family::V6, k));
+        }
+        assert_eq!(v4.doors[0].open_prefix(Family::V4), Some(24));
+        assert_eq!(v4.doors[0].open_prefix(Family::V6), None);
+        assert_eq!(netmask(Family::V4, 24).to_string(), "255.255.255.0");
+        assert_eq!(netmask(Family::V6, 64).to_string(), "ffff:ffff:ffff:ffff::");
+        assert!(!host.doors[0].single_use && v6.doors[0].single_use);
     }
 
     // The names' fingerprints depend on the install's key: without it,

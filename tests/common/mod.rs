@@ -525,6 +525,45 @@ impl Lab {
         })
     }
 
+    /// Gives `host` another address, `net` (`addr/len`), on its link, and
+    /// the server a route back to that network on the same link when it
+    /// is not the lab's own: a second address in the host's network, or
+    /// one outside it. The host's own address stays the one it sends from
+    /// unless a socket binds to this one (IPv6 would prefer the newer
+    /// address: it is added deprecated).
+    pub fn add_address(&self, host: Host, net: &str) {
+        let (ns, srv) = (self.ns(host), self.ns(Host::Server));
+        let mut args = vec!["-n", &ns, "addr", "add", net, "dev", "eth0"];
+        if net.contains(':') {
+            args.extend(["nodad", "preferred_lft", "0"]);
+        }
+        ip(&args);
+        let lan = ["192.0.2.0/24", "2001:db8::/64"];
+        let network: ipnet::IpNet = net.parse().expect("addr/len");
+        if !lan.contains(&network.trunc().to_string().as_str()) {
+            let to = network.trunc().to_string();
+            ip(&["-n", &srv, "route", "add", &to, "dev", "eth0"]);
+        }
+    }
+
+    /// What `from` sees on a TCP port of the server, connecting from its
+    /// address `source` (see [`Lab::add_address`]).
+    pub fn probe_tcp_from(&self, from: Host, source: IpAddr, port: u16) -> Probe {
+        use socket2::{Domain, SockAddr, Socket, Type};
+        let to = SocketAddr::new(self.server_addr(), port);
+        self.in_ns(from, || {
+            let s = Socket::new(Domain::for_address(to), Type::STREAM, None).unwrap();
+            s.bind(&SockAddr::from(SocketAddr::new(source, 0)))
+                .unwrap_or_else(|e| panic!("bind {source}: {e}"));
+            match s.connect_timeout(&SockAddr::from(to), PROBE_TIMEOUT) {
+                Ok(()) => Probe::Open,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Probe::Closed,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Probe::Filtered,
+                Err(e) => panic!("probe of {to} from {source}: {e}"),
+            }
+        })
+    }
+
     /// What `from` sees on a UDP port of the server.
     pub fn probe_udp(&self, from: Host, port: u16) -> Probe {
         let to = SocketAddr::new(self.server_addr(), port);
