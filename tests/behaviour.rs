@@ -1853,6 +1853,17 @@ fn door_opens_for_the_knockers_prefix(t: Case) {
             "{far} is outside the knocker's network, {extra:?}"
         );
         assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open, "the knocker");
+        // status shows the door's width and the network it is open for.
+        let config = lab.dir.path().join("nfknock.toml");
+        let out = lab.nfknock(Host::Server, &["-c", config.to_str().unwrap(), "status"]);
+        let human = text(&out.stdout);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let (width, open) = match t.family {
+            Family::V4 => ("/24 (IPv4)", "open      192.0.2.0/24 "),
+            Family::V6 => ("/64 (IPv6)", "open      2001:db8::/64 "),
+        };
+        let shown = human.contains(width) && human.contains(open);
+        assert_eq!(shown, near_opens, "{extra:?}:\n{human}");
     }
 }
 

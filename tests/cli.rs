@@ -1025,3 +1025,47 @@ fn config_set_writes_through_no_planted_file() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+// single_use and the open prefixes: check shows them beside each door,
+// warns about a door opened for more than a site, and refuses a length
+// out of range naming the door and the key, exit 2.
+#[test]
+fn check_shows_single_use_and_open_prefixes() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nfknock.toml");
+    let write = |text: &str| {
+        std::fs::write(&cfg, text).unwrap();
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let door = "[[door]]\nname = \"ssh\"\nport = \"22/tcp\"\nsequence = [\"48211/tcp\", \"9143/udp\", \"27733/tcp\"]\n";
+    write(&format!(
+        "single_use = true\nopen_prefix_v4 = 16\n{door}open_prefix_v6 = 64\n"
+    ));
+    let out = nfknock(&["-c", cfg.to_str().unwrap(), "check"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(
+            "open 30s; opens for the knocker's /16 (IPv4) and /64 (IPv6); single use: the first connection closes it"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.starts_with("warning: ")
+            && stderr
+                .contains(": open_prefix_v4: /16 opens the door for more than the knocker's site"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("open_prefix_v6"), "{stderr}");
+    write(&format!("{door}open_prefix_v6 = 0\n"));
+    for cmd in ["check", "show", "apply"] {
+        let out = nfknock(&["-c", cfg.to_str().unwrap(), cmd]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("door \"ssh\": open_prefix_v6: 0 is out of range (1 to 128)"),
+            "{cmd}: {stderr}"
+        );
+    }
+}
