@@ -1904,3 +1904,55 @@ fn a_changed_open_prefix_takes_effect_on_reapply(t: Case) {
 }
 
 backend_tests!(a_changed_open_prefix_takes_effect_on_reapply);
+
+// A single-use door lets in the rest of the connection it let in, even
+// before the answer makes it established: a second UDP datagram of the
+// same flow (or a TCP SYN sent again). Another flow from the same source
+// needs a new knock.
+fn single_use_door_keeps_the_flow_it_let_in(t: Case) {
+    use std::net::{SocketAddr, UdpSocket};
+    const PORT: u16 = 5353;
+    let knocks = ["4001/tcp", "4002/udp", "4003/tcp"];
+    let extra = format!(
+        "[[door]]\nname = \"udp\"\nport = \"{PORT}/udp\"\nsequence = {knocks:?}\nsingle_use = true\n"
+    );
+    let Some(lab) = lab_with(t.family, &guard(t, &extra)) else {
+        return;
+    };
+    // A server that never answers: every datagram is NEW to conntrack.
+    let server = lab.in_ns(Host::Server, || UdpSocket::bind(("::", PORT)).unwrap());
+    server
+        .set_read_timeout(Some(Duration::from_millis(800)))
+        .unwrap();
+    let received = || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        while let Ok(n) = server.recv(&mut buf) {
+            got.push(text(&buf[..n]));
+        }
+        got
+    };
+    let to = SocketAddr::new(lab.server_addr(), PORT);
+    let flow = || {
+        lab.in_ns(Host::Client, || {
+            let s = UdpSocket::bind(match to {
+                SocketAddr::V4(_) => "0.0.0.0:0",
+                SocketAddr::V6(_) => "[::]:0",
+            })
+            .unwrap();
+            s.connect(to).unwrap();
+            s
+        })
+    };
+    lab.knock(Host::Client, &knocks, FAST);
+    let first = flow();
+    first.send(b"one").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = first.send(b"two");
+    assert_eq!(received(), ["one", "two"], "the flow the door let in");
+    let other = flow();
+    let _ = other.send(b"three");
+    assert!(received().is_empty(), "another flow without a knock");
+}
+
+backend_tests!(single_use_door_keeps_the_flow_it_let_in);

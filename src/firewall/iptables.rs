@@ -433,6 +433,10 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
                     rcheck(&open, d.open.timeout.as_secs())
                 )
             }
+            DoorRule::Again => format!(
+                "{new} -m conntrack --ctstatus CONFIRMED -m comment --comment \"single use: the connection it let in\" -j {}",
+                pass(plan)
+            ),
             DoorRule::Transient => {
                 format!(
                     "{new} -m set --match-set {} src -g {TRANSIENT}",

@@ -700,7 +700,14 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
     for (family, nfproto) in families {
         for rule in door.rules(plan.mode, plan.closed.of(family)) {
             match rule {
-                DoorRule::Enter | DoorRule::Transient if printed.contains(&rule) => {}
+                DoorRule::Again | DoorRule::Enter | DoorRule::Transient
+                    if printed.contains(&rule) => {}
+                DoorRule::Again => {
+                    let _ = writeln!(
+                        w,
+                        "\t\t{new}ct status confirmed accept comment \"single use: the connection it let in\""
+                    );
+                }
                 DoorRule::Enter => {
                     for f in Family::ALL {
                         let (key, open) = (open_key(door, f), names::nft::state_set(&door.open, f));

@@ -359,7 +359,11 @@ impl DoorPlan {
     /// The rules of the door's chain for one family, in order, in `mode`
     /// with `answer` for what is not let in.
     pub fn rules(&self, mode: Mode, answer: Answer) -> Vec<DoorRule> {
-        let mut rules = vec![DoorRule::Enter];
+        let mut rules = Vec::new();
+        if self.single_use {
+            rules.push(DoorRule::Again);
+        }
+        rules.push(DoorRule::Enter);
         match mode {
             Mode::Guard => {
                 rules.push(DoorRule::Transient);
@@ -501,6 +505,11 @@ pub enum DoorRule {
     /// door ([`DoorPlan::single_use`]) the source's network leaves the
     /// open set too.
     Enter,
+    /// On a single-use door, a NEW packet of a connection the door already
+    /// let in: conntrack confirmed its first packet, which only an accept
+    /// does (a TCP SYN sent again, a second UDP datagram before the
+    /// answer). It passes as the first did, the door being closed already.
+    Again,
     /// The same from a transient network (guard mode; in firewall mode
     /// they pass everything before the doors).
     Transient,
@@ -925,6 +934,15 @@ sequence_timeout = "20s"
         assert_eq!(
             ssh.rules(Mode::Firewall, Answer::Reset),
             [Enter, Closed(Answer::Drop)]
+        );
+        // A single-use door lets the rest of the connection it let in.
+        let once = plan(&format!(
+            "{}single_use = true\n",
+            door(r#""1000/tcp", "2000/udp", "3000/tcp""#)
+        ));
+        assert_eq!(
+            once.doors[0].rules(Mode::Guard, Answer::Reset),
+            [Again, Enter, Transient, Stack, Closed(Answer::Reset)]
         );
         let udp = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#).replace("22/tcp", "53/udp"));
         assert_eq!(
