@@ -507,12 +507,13 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     warn_allow_all(out, cfg.config());
     require_net_admin("apply")?;
     let state = StateDir::from_env();
-    lifecycle::apply(out, &cfg, path, &text, &state, no_persist, confirm)?;
-    out.info(format!("nfknock: {}", allow_summary(cfg.config())));
     // What the host's own rules mean for the doors: how a closed door
-    // answers, and any chain that would still drop an opened one.
+    // answers, and any chain that would still drop an opened one. Read
+    // once: nfknock's apply changes no other table.
     let host = firewall::host::read()?;
     let drops = firewall::host::drops_beside(&host, cfg.backend)?;
+    lifecycle::apply(out, &cfg, &drops, path, &text, &state, no_persist, confirm)?;
+    out.info(format!("nfknock: {}", allow_summary(cfg.config())));
     let closed = ClosedAnswer::decide(cfg.mode, cfg.closed, &drops);
     out.info(format!(
         "nfknock: a closed door answers {} ({})",

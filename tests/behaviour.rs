@@ -466,6 +466,56 @@ fn bad_config_changes_nothing(t: Case) {
     }
 }
 
+// 8. A ruleset the kernel refuses leaves the old one active. The refusal is
+// injected by a wrapper ahead on PATH: the nft script with the rules gets
+// a last line the kernel rejects; ip6tables-restore fails its real load after the
+// IPv4 rules went in (the dry runs pass), so nfknock must put those back.
+fn kernel_refusal_changes_nothing(t: Case) {
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
+        return;
+    };
+    let before = lab.rules(t.backend);
+    let bin = lab.dir.path().join("refusing");
+    std::fs::create_dir(&bin).unwrap();
+    let (tool, wrapper) = match t.backend {
+        Backend::Nftables => (
+            "nft",
+            // Only the script with the rules themselves is refused.
+            "case \" $* \" in *\" -f \"*) s=$(cat); case $s in *'chain input'*) s=\"$s\nadd rule inet nfknock no_such_chain accept\" ;; esac; printf '%s\\n' \"$s\" | /usr/sbin/nft \"$@\"; exit ;; esac\nexec /usr/sbin/nft \"$@\"\n",
+        ),
+        Backend::Iptables => (
+            "ip6tables-restore",
+            "case \" $* \" in *\" --test \"*) exec /usr/sbin/ip6tables-restore \"$@\" ;; esac\necho 'ip6tables-restore: refused (injected)' >&2\nexit 1\n",
+        ),
+    };
+    let path = bin.join(tool);
+    std::fs::write(&path, format!("#!/bin/sh\n{wrapper}")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let changed = lab.config(
+        "changed.toml",
+        &guard(t, "").replace("\"3003/tcp\"", "\"3333/tcp\""),
+    );
+    let out = lab
+        .command(
+            Host::Server,
+            &[
+                common::NFKNOCK,
+                "-c",
+                changed.to_str().unwrap(),
+                "apply",
+                "--no-persist",
+            ],
+        )
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(lab.rules(t.backend), before, "{}", text(&out.stderr));
+}
+
 // 10. status shows a source mid-sequence and one with the door open, with
 // per-door counters.
 fn status_shows_sources(t: Case) {
@@ -576,6 +626,7 @@ backend_tests!(
     reapply_new_sequence_keeps_session,
     reapply_keeps_knock_state_and_is_idempotent,
     bad_config_changes_nothing,
+    kernel_refusal_changes_nothing,
     status_shows_sources,
     restore_after_flush_brings_the_doors_back,
 );

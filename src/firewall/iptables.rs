@@ -568,19 +568,25 @@ fn create_ipsets() -> Result<(), Error> {
 }
 
 /// Loads one script per family: both are checked first, then loaded; if
-/// the second fails, the first family's previous rules are put back.
-fn load(scripts: [String; 2], previous: [String; 2]) -> Result<(), Error> {
+/// the second fails, the first family's rules are put back as they were
+/// (`previous`, taken before).
+fn load(scripts: [String; 2], previous: &Snapshot) -> Result<(), Error> {
     for (tool, s) in TOOLS.iter().zip(&scripts) {
         run(tool.restore, PACKAGE, &["--test", "--noflush"], Some(s))?;
     }
     run(TOOLS[0].restore, PACKAGE, &["--noflush"], Some(&scripts[0]))?;
     if let Err(e) = run(TOOLS[1].restore, PACKAGE, &["--noflush"], Some(&scripts[1])) {
-        let _ = run(
-            TOOLS[0].restore,
-            PACKAGE,
-            &["--noflush"],
-            Some(&previous[0]),
-        );
+        // What the first load left (its jumps, its chains) goes; what was
+        // there before comes back. Best effort: the load's error is the one
+        // to report.
+        if let Ok(now) = current(&TOOLS[0]) {
+            let _ = run(
+                TOOLS[0].restore,
+                PACKAGE,
+                &["--noflush"],
+                Some(&previous.script(&now)),
+            );
+        }
         return Err(e);
     }
     protect_recent_lists()
@@ -628,31 +634,50 @@ fn protect_recent_lists() -> Result<(), Error> {
     Ok(())
 }
 
-/// A script that puts back what one family had of nfknock's (or nothing).
-fn snapshot(tool: &Tool) -> Result<String, Error> {
-    let text = run(tool.save, PACKAGE, &["-t", "filter"], None)?;
-    let cur = current(tool)?;
-    let mut o = String::from("*filter\n");
-    for c in &cur.chains {
-        let _ = writeln!(o, ":{c} - [0:0]");
+/// What one family had of nfknock's: its chains and their rules, and the
+/// jumps to them from INPUT and FORWARD.
+struct Snapshot {
+    chains: Vec<String>,
+    lines: Vec<String>,
+}
+
+impl Snapshot {
+    fn take(tool: &Tool) -> Result<Snapshot, Error> {
+        let text = run(tool.save, PACKAGE, &["-t", "filter"], None)?;
+        let chains = current(tool)?.chains;
+        let lines = text
+            .lines()
+            .filter(|line| {
+                line.strip_prefix("-A ")
+                    .and_then(|l| l.split_whitespace().next())
+                    .is_some_and(|c| {
+                        ipt::ours(c)
+                            || (c == "INPUT" && line.trim() == format!("-A INPUT -j {MAIN}"))
+                            || (c == "FORWARD" && line.trim() == format!("-A FORWARD -j {FORWARD}"))
+                    })
+            })
+            .map(str::to_string)
+            .collect();
+        Ok(Snapshot { chains, lines })
     }
-    // Whatever the new rules added is removed again by the caller's next
-    // apply; here only nfknock's own lines matter.
-    for line in text.lines() {
-        let ours_line = line
-            .strip_prefix("-A ")
-            .and_then(|l| l.split_whitespace().next())
-            .is_some_and(|c| {
-                ipt::ours(c)
-                    || (c == "INPUT" && line.trim() == format!("-A INPUT -j {MAIN}"))
-                    || (c == "FORWARD" && line.trim() == format!("-A FORWARD -j {FORWARD}"))
-            });
-        if ours_line {
-            let _ = writeln!(o, "{line}");
+
+    /// The script that puts it back over `now`: every jump of `now` and
+    /// every chain the snapshot did not have goes (as an apply's preamble
+    /// does), the snapshot's chains are emptied and refilled.
+    fn script(&self, now: &Current) -> String {
+        let mut o = String::from("*filter\n");
+        for c in &self.chains {
+            let _ = writeln!(o, ":{c} - [0:0]");
         }
+        for p in preamble(now, &self.chains) {
+            let _ = writeln!(o, "{p}");
+        }
+        for l in &self.lines {
+            let _ = writeln!(o, "{l}");
+        }
+        o.push_str("COMMIT\n");
+        o
     }
-    o.push_str("COMMIT\n");
-    Ok(o)
 }
 
 impl Backend for Iptables {
@@ -667,14 +692,13 @@ impl Backend for Iptables {
     fn apply(&self, plan: &Plan) -> Result<String, Error> {
         create_ipsets()?;
         let mut scripts = [String::new(), String::new()];
-        let mut previous = [String::new(), String::new()];
+        let previous = Snapshot::take(&TOOLS[0])?;
         for (i, tool) in TOOLS.iter().enumerate() {
             let r = rules(plan, tool.family);
             let cur = current(tool)?;
-            previous[i] = snapshot(tool)?;
             scripts[i] = script(&r, &preamble(&cur, &r.names()));
         }
-        load(scripts, previous)?;
+        load(scripts, &previous)?;
         // Transient networks last until the next apply.
         for f in Family::ALL {
             ipset(&["flush", &ipt::ipset(f)], None)?;
@@ -685,15 +709,14 @@ impl Backend for Iptables {
     fn remove(&self) -> Result<bool, Error> {
         let mut any = false;
         let mut scripts = [String::new(), String::new()];
-        let mut previous = [String::new(), String::new()];
+        let previous = Snapshot::take(&TOOLS[0])?;
         for (i, tool) in TOOLS.iter().enumerate() {
             let cur = current(tool)?;
             any |= !cur.chains.is_empty() || cur.jumps > 0 || cur.forward_jumps > 0;
-            previous[i] = snapshot(tool)?;
             scripts[i] = script(&Rules::default(), &preamble(&cur, &[]));
         }
         if any {
-            load(scripts, previous)?;
+            load(scripts, &previous)?;
         }
         for f in Family::ALL {
             // Gone already is fine; in use (by someone else's rule) is not.

@@ -42,7 +42,8 @@ impl Backend for Nftables {
         let ruleset = render(plan);
         let current = table_state()?;
         let script = replacement(current.as_ref(), plan) + &ruleset;
-        nft(&["-c", "-f", "-"], Some(&script))?;
+        // One transaction: the kernel takes all of it or none (no `-c`
+        // dry run first, which would compile the whole ruleset twice).
         nft(&["-f", "-"], Some(&script))?;
         Ok(ruleset)
     }
