@@ -61,6 +61,7 @@ bench_packet() {
         setups+=(knockd)
     fi
     mkdir -p "$tmp/packet"
+    local load0; load0=$(cut -d' ' -f1 /proc/loadavg)
     on srv "${rt[@]}" iperf3 -s -p 5201 >/dev/null 2>&1 &
     on srv "${rt[@]}" "$CONN" serve 192.0.2.1:8080 </dev/null >/dev/null 2>&1 &
     sleep 0.5
@@ -92,6 +93,7 @@ for i in json.load(sys.stdin)["intervals"][1:]:
         done
     done
     srv_flush
+    local load1; load1=$(cut -d' ' -f1 /proc/loadavg)
 
     local tput0 conn0
     tput0=$(median < "$tmp/packet/none.tput")
@@ -107,7 +109,8 @@ for i in json.load(sys.stdin)["intervals"][1:]:
     echo "out), all runs together, with the lowest and highest beside it. \"vs none\" is the ratio to no"
     echo "rules. \"vs conntrack\" is what nfknock adds to a stateful firewall: in each round, the setup's"
     echo "rate over the conntrack-only rate of the same round; the median of the $reps rounds, with the"
-    echo "middle half of them beside it."
+    echo "middle half of them beside it. The machine's load average (1 min) was $load0 when this section"
+    echo "started and $load1 when it ended (the measured programs keep about 2 busy on these $(nproc) cores)."
     echo
     echo "| server's rules | throughput | vs none | vs conntrack | new connections/s | vs none | vs conntrack |"
     echo "|---|---|---|---|---|---|---|"
