@@ -1798,6 +1798,17 @@ fn only_sources_in_from_may_knock(t: Case) {
         "a knock from inside `from` did not open the door"
     );
     assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Closed);
+    let cfg = lab.dir.path().join("nfknock.toml");
+    let out = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "status"]);
+    let human = text(&out.stdout);
+    let shown = human
+        .lines()
+        .find(|l| l.starts_with("door ssh may knock: only from "))
+        .unwrap_or_else(|| panic!("status does not say who may knock:\n{human}"));
+    assert!(
+        shown.contains(&format!("{}/", Host::Client.addr(family))),
+        "{shown}"
+    );
     // Networks of the other family only: nobody of this one may knock.
     let path = lab.config(
         "only-other.toml",
