@@ -1649,4 +1649,56 @@ sequence = ["4000", "5000", "6000"]"#,
             problems(&format!("{base}[notify]\nevents = [\"boom\"]\n")).contains("unknown variant")
         );
     }
+
+    #[test]
+    fn from_takes_networks_of_both_families() {
+        let door = with_door(
+            r#"sequence = ["1000", "2000", "3000"]
+from = ["198.51.100.7/24", "203.0.113.9", "2001:db8:100::1/48"]"#,
+        );
+        let c = parse_str(&door).unwrap();
+        let from = c.doors[0].from.clone().unwrap();
+        let v4: Vec<String> = from.ipv4.iter().map(ToString::to_string).collect();
+        assert_eq!(v4, ["198.51.100.0/24", "203.0.113.9/32"]);
+        assert_eq!(from.ipv6[0].to_string(), "2001:db8:100::/48");
+        let none = with_door(r#"sequence = ["1000", "2000", "3000"]"#);
+        assert_eq!(parse_str(&none).unwrap().doors[0].from, None);
+        let seq = r#"sequence = ["1000", "2000", "3000"]"#;
+        let p = problems(&with_door(&format!("{seq}\nfrom = []")));
+        assert!(p.contains("door \"ssh\": from: an empty list"), "{p}");
+        let p = problems(&with_door(&format!("{seq}\nfrom = [\"10.0.0.0/33\"]")));
+        assert!(p.contains("door \"ssh\": from: `10.0.0.0/33` is not"), "{p}");
+    }
+
+    #[test]
+    fn interfaces_are_a_default_a_door_may_override() {
+        let seq = r#"sequence = ["1000", "2000", "3000"]"#;
+        let text = format!(
+            "interfaces = [\"eth0\", \"wg0\"]\n{}[[door]]\nname = \"web\"\nport = \"443/tcp\"\nsequence = [\"4000\", \"6000\", \"5000\"]\ninterfaces = [\"eth1\"]\n",
+            with_door(seq)
+        );
+        let c = parse_str(&text).unwrap();
+        assert_eq!(c.doors[0].interfaces, ["eth0", "wg0"].map(|i| Interface::new(i).unwrap()));
+        assert_eq!(c.doors[1].interfaces, [Interface::new("eth1").unwrap()]);
+        assert!(parse_str(&with_door(seq)).unwrap().doors[0].interfaces.is_empty());
+        for (bad, why) in [
+            ("", "1 to 15 bytes"),
+            ("abcdefghijklmnop", "1 to 15 bytes"),
+            ("eth*", "wildcards are not supported"),
+            ("eth+", "wildcards are not supported"),
+            ("a b", "is not an interface name"),
+            ("a/b", "is not an interface name"),
+            ("a\\\"b", "is not an interface name"),
+            ("a\\u001b", "is not an interface name"),
+            ("..", "is not an interface name"),
+        ] {
+            let p = problems(&with_door(&format!("{seq}\ninterfaces = [\"{bad}\"]")));
+            assert!(p.contains("door \"ssh\": interfaces: ") && p.contains(why), "{bad}: {p}");
+        }
+        let p = problems(&format!("interfaces = []\n{}", with_door(seq)));
+        assert!(p.contains("interfaces: an empty list"), "{p}");
+        let p = problems(&with_door(&format!("{seq}\ninterfaces = [\"eth0\", \"eth0\"]")));
+        assert!(p.contains("`eth0` is listed twice"), "{p}");
+        assert!(Interface::new("eth0.100").is_ok() && Interface::new("br-lan").is_ok());
+    }
 }
