@@ -313,7 +313,8 @@ impl Interface {
             ))
         } else if name.bytes().any(|b| b == b'*' || b == b'+') {
             Err(format!(
-                "`{name}`: wildcards are not supported; list every interface by its name"
+                "`{}`: wildcards are not supported; list every interface by its name",
+                name.escape_debug()
             ))
         } else if name.bytes().any(bad) || name == "." || name == ".." {
             Err(format!(
