@@ -684,7 +684,10 @@ fn who_and_where(d: &crate::config::Door, mode: Mode) -> Vec<String> {
             .chain(from.ipv6.iter().map(ToString::to_string))
             .collect();
         let mut line = format!("may knock: only from {}", nets.join(", "));
-        for (family, none) in [("IPv4", from.ipv4.is_empty()), ("IPv6", from.ipv6.is_empty())] {
+        for (family, none) in [
+            ("IPv4", from.ipv4.is_empty()),
+            ("IPv6", from.ipv6.is_empty()),
+        ] {
             if none {
                 line += &format!("; not over {family}");
             }

@@ -1668,7 +1668,10 @@ from = ["198.51.100.7/24", "203.0.113.9", "2001:db8:100::1/48"]"#,
         let p = problems(&with_door(&format!("{seq}\nfrom = []")));
         assert!(p.contains("door \"ssh\": from: an empty list"), "{p}");
         let p = problems(&with_door(&format!("{seq}\nfrom = [\"10.0.0.0/33\"]")));
-        assert!(p.contains("door \"ssh\": from: `10.0.0.0/33` is not"), "{p}");
+        assert!(
+            p.contains("door \"ssh\": from: `10.0.0.0/33` is not"),
+            "{p}"
+        );
     }
 
     #[test]
@@ -1679,9 +1682,16 @@ from = ["198.51.100.7/24", "203.0.113.9", "2001:db8:100::1/48"]"#,
             with_door(seq)
         );
         let c = parse_str(&text).unwrap();
-        assert_eq!(c.doors[0].interfaces, ["eth0", "wg0"].map(|i| Interface::new(i).unwrap()));
+        assert_eq!(
+            c.doors[0].interfaces,
+            ["eth0", "wg0"].map(|i| Interface::new(i).unwrap())
+        );
         assert_eq!(c.doors[1].interfaces, [Interface::new("eth1").unwrap()]);
-        assert!(parse_str(&with_door(seq)).unwrap().doors[0].interfaces.is_empty());
+        assert!(
+            parse_str(&with_door(seq)).unwrap().doors[0]
+                .interfaces
+                .is_empty()
+        );
         for (bad, why) in [
             ("", "1 to 15 bytes"),
             ("abcdefghijklmnop", "1 to 15 bytes"),
@@ -1694,11 +1704,16 @@ from = ["198.51.100.7/24", "203.0.113.9", "2001:db8:100::1/48"]"#,
             ("..", "is not an interface name"),
         ] {
             let p = problems(&with_door(&format!("{seq}\ninterfaces = [\"{bad}\"]")));
-            assert!(p.contains("door \"ssh\": interfaces: ") && p.contains(why), "{bad}: {p}");
+            assert!(
+                p.contains("door \"ssh\": interfaces: ") && p.contains(why),
+                "{bad}: {p}"
+            );
         }
         let p = problems(&format!("interfaces = []\n{}", with_door(seq)));
         assert!(p.contains("interfaces: an empty list"), "{p}");
-        let p = problems(&with_door(&format!("{seq}\ninterfaces = [\"eth0\", \"eth0\"]")));
+        let p = problems(&with_door(&format!(
+            "{seq}\ninterfaces = [\"eth0\", \"eth0\"]"
+        )));
         assert!(p.contains("`eth0` is listed twice"), "{p}");
         assert!(Interface::new("eth0.100").is_ok() && Interface::new("br-lan").is_ok());
     }

@@ -735,7 +735,10 @@ mod tests {
         let conf = "[options]\nInterface = eth1\n[open]\nsequence = 7000,8000:udp,9000\ncommand = iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT\n";
         let out = import(conf).unwrap();
         let toml: toml::Table = out.parse().unwrap();
-        assert_eq!(toml["interfaces"].as_array().unwrap()[0].as_str(), Some("eth1"));
+        assert_eq!(
+            toml["interfaces"].as_array().unwrap()[0].as_str(),
+            Some("eth1")
+        );
         check(&out).unwrap();
         // Without Interface, knockd listened on eth0: said, not imposed.
         let out = import(&conf.replace("Interface = eth1\n", "")).unwrap();

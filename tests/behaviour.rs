@@ -1865,4 +1865,7 @@ fn doors_only_on_their_interfaces(t: Case) {
     }
 }
 
-backend_tests!(only_sources_in_from_may_knock, doors_only_on_their_interfaces);
+backend_tests!(
+    only_sources_in_from_may_knock,
+    doors_only_on_their_interfaces
+);

@@ -17,9 +17,7 @@ use ipnet::IpNet;
 
 use super::names::Counter;
 use super::names::ipt::{self, DNAT, DOORS, FORWARD, KNOCKING, KNOCKS, MAIN, TRANSIENT};
-use super::plan::{
-    Answer, DoorPlan, DoorRule, Knockers, Line, Next, Plan, RECENT_LISTS, StateSet,
-};
+use super::plan::{Answer, DoorPlan, DoorRule, Knockers, Line, Next, Plan, RECENT_LISTS, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
 use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};

@@ -674,11 +674,7 @@ fn render_knock_chain(w: &mut String, plan: &Plan, door: &DoorPlan, line: &Line)
     for f in Family::ALL {
         let source = match door.knockers(f) {
             Knockers::Anyone => nfproto(f).to_string(),
-            Knockers::Only(_) => format!(
-                "{} @{}",
-                saddr(f),
-                names::nft::from_set(&door.name, f)
-            ),
+            Knockers::Only(_) => format!("{} @{}", saddr(f), names::nft::from_set(&door.name, f)),
             Knockers::Nobody => {
                 let _ = writeln!(w, "\t\t# (No {} source may knock: `from`.)", f.suffix());
                 continue;

@@ -889,6 +889,26 @@ sequence_timeout = "20s"
     }
 
     #[test]
+    fn only_sources_in_from_may_knock_in_each_family() {
+        let seq = r#""1000/tcp", "2000/udp", "3000/tcp""#;
+        let p = plan(&door(seq));
+        assert_eq!(p.doors[0].knockers(Family::V4), Knockers::Anyone);
+        assert!(p.doors[0].interfaces.is_empty());
+        let p = plan(&format!(
+            "interfaces = [\"eth0\"]\n{}from = [\"198.51.100.0/24\"]\n",
+            door(seq)
+        ));
+        let ssh = &p.doors[0];
+        assert_eq!(
+            ssh.knockers(Family::V4),
+            Knockers::Only(vec!["198.51.100.0/24".parse().unwrap()])
+        );
+        assert_eq!(ssh.knockers(Family::V6), Knockers::Nobody);
+        assert_eq!(ssh.interfaces.len(), 1);
+        assert_eq!(ssh.interfaces[0], "eth0");
+    }
+
+    #[test]
     fn rotation_slots_follow_the_period() {
         assert_eq!(Slot::of_period(30_000_000), Slot::A);
         assert_eq!(Slot::of_period(30_000_001), Slot::B);

@@ -442,7 +442,8 @@ impl Lab {
     pub fn second_link(&self) -> IpAddr {
         let (srv, cli) = (self.ns(Host::Server), self.ns(Host::Client));
         ip(&[
-            "-n", &srv, "link", "add", "lan0", "type", "veth", "peer", "name", "eth1", "netns", &cli,
+            "-n", &srv, "link", "add", "lan0", "type", "veth", "peer", "name", "eth1", "netns",
+            &cli,
         ]);
         ip(&["-n", &srv, "addr", "add", "198.51.100.1/24", "dev", "lan0"]);
         ip(&[
