@@ -1869,3 +1869,36 @@ backend_tests!(
     only_sources_in_from_may_knock,
     doors_only_on_their_interfaces
 );
+
+// Interfaces on the forward hook: a forwarded (DNAT) door is hidden only
+// from clients whose packets came in on one of its interfaces.
+fn forwarded_door_only_on_its_interfaces(t: Case) {
+    const FORWARDED: u16 = 2222;
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.forward(FORWARDED, SSH);
+    lab.listen_tcp_on(Host::Behind, SSH);
+    let cfg = |on: &str| {
+        guard(t, &format!("interfaces = [\"{on}\"]"))
+            .replace("port = \"22/tcp\"", "port = \"2222/tcp\"")
+    };
+    // The client's side is eth0; a door on lan0 only leaves it alone.
+    lab.apply(&lab.config("lan0.toml", &cfg("lan0")));
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, FORWARDED),
+        Probe::Open,
+        "a forwarded door not on the client's interface hid the port"
+    );
+    lab.apply(&lab.config("eth0.toml", &cfg("eth0")));
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, FORWARDED),
+        Probe::Closed,
+        "a forwarded door on the client's interface is hidden"
+    );
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, FORWARDED);
+    assert!(echoes(&mut session), "through the opened door");
+}
+
+backend_tests!(forwarded_door_only_on_its_interfaces);
