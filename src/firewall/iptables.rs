@@ -17,7 +17,7 @@ use ipnet::IpNet;
 
 use super::names::Counter;
 use super::names::ipt::{self, DNAT, DOORS, FORWARD, KNOCKING, KNOCKS, MAIN, TRANSIENT};
-use super::plan::{Answer, DoorPlan, DoorRule, Line, Next, Plan, RECENT_LISTS, StateSet};
+use super::plan::{Answer, DoorPlan, DoorRule, Knockers, Line, Next, Plan, RECENT_LISTS, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
 use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};
@@ -250,23 +250,35 @@ fn allowed(plan: &Plan, f: Family) -> Vec<String> {
     }
 }
 
+/// `-i NAME ` for each of a door's `interfaces`, or one empty match for
+/// every interface: a door with `interfaces` is reached from those only
+/// (`-i` takes one name, so one rule each).
+fn on_interfaces(d: &DoorPlan) -> Vec<String> {
+    if d.interfaces.is_empty() {
+        return vec![String::new()];
+    }
+    d.interfaces.iter().map(|i| format!("-i {i} ")).collect()
+}
+
 /// `NFK-DOORS` (the packet's port) and `NFK-DNAT` (a NEW connection's
 /// original destination port) send a packet on to its door's chain.
 fn dispatch_chains(r: &mut Rules, plan: &Plan) {
     for d in &plan.doors {
         let chain = ipt::door_chain(&d.name);
         let proto = d.port.proto.as_str();
-        r.add(
-            DOORS,
-            format!("-p {proto} --dport {} -j {chain}", d.port.port),
-        );
-        r.add(
-            DNAT,
-            format!(
-                "-p {proto} -m conntrack --ctstate NEW --ctorigdstport {} -j {chain}",
-                d.port.port
-            ),
-        );
+        for on in on_interfaces(d) {
+            r.add(
+                DOORS,
+                format!("{on}-p {proto} --dport {} -j {chain}", d.port.port),
+            );
+            r.add(
+                DNAT,
+                format!(
+                    "{on}-p {proto} -m conntrack --ctstate NEW --ctorigdstport {} -j {chain}",
+                    d.port.port
+                ),
+            );
+        }
     }
 }
 
@@ -301,11 +313,13 @@ fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
         r.add(KNOCKING, format!("{ports} -g {KNOCKS}"));
     }
     for d in &plan.doors {
-        for line in &d.lines {
-            r.add(
-                KNOCKS,
-                format!("-j {}", ipt::knock_chain(&d.name, line.slot)),
-            );
+        for on in on_interfaces(d) {
+            for line in &d.lines {
+                r.add(
+                    KNOCKS,
+                    format!("{on}-j {}", ipt::knock_chain(&d.name, line.slot)),
+                );
+            }
         }
     }
 }
@@ -365,14 +379,23 @@ fn knock_chain(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan, line: &Line)
             ),
         );
     }
-    r.add(
-        &k,
-        format!(
-            "{} -m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
-            port_match(line.first()),
-            list(line.entry(), f)
-        ),
-    );
+    // `from`: one rule per network that may knock; none in a family
+    // without such networks.
+    let sources = match d.knockers(f) {
+        Knockers::Anyone => vec![String::new()],
+        Knockers::Only(nets) => nets.iter().map(|n| format!("-s {n} ")).collect(),
+        Knockers::Nobody => Vec::new(),
+    };
+    for source in sources {
+        r.add(
+            &k,
+            format!(
+                "{source}{} -m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
+                port_match(line.first()),
+                list(line.entry(), f)
+            ),
+        );
+    }
 }
 
 /// A door's `NFK-OPEN-` (a completed sequence), `NFK-IN-` (a NEW
