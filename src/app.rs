@@ -423,6 +423,9 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
             humantime::format_duration(d.sequence_timeout),
             humantime::format_duration(d.door_timeout)
         ));
+        for line in who_and_where(d, cfg.mode) {
+            out.info(format!("    {line}"));
+        }
     }
     out.info(format!("  {}", allow_summary(&cfg)));
     warn_allow_all(out, &cfg);
@@ -508,12 +511,13 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     warn_allow_all(out, cfg.config());
     require_net_admin("apply")?;
     let state = StateDir::from_env();
-    lifecycle::apply(out, &cfg, path, &text, &state, no_persist, confirm)?;
-    out.info(format!("nfknock: {}", allow_summary(cfg.config())));
     // What the host's own rules mean for the doors: how a closed door
-    // answers, and any chain that would still drop an opened one.
+    // answers, and any chain that would still drop an opened one. Read
+    // once: nfknock's apply changes no other table.
     let host = firewall::host::read()?;
     let drops = firewall::host::drops_beside(&host, cfg.backend)?;
+    lifecycle::apply(out, &cfg, &drops, path, &text, &state, no_persist, confirm)?;
+    out.info(format!("nfknock: {}", allow_summary(cfg.config())));
     let closed = ClosedAnswer::decide(cfg.mode, cfg.closed, &drops);
     out.info(format!(
         "nfknock: a closed door answers {} ({})",
@@ -621,6 +625,9 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
         outln!("{text}");
     } else {
         print_status(out, &status);
+        if status.loaded {
+            print_who_and_where(path);
+        }
     }
     Ok(())
 }
@@ -678,6 +685,52 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
         }
     }
     Ok(())
+}
+
+/// A door's `from` and `interfaces`, in words, for `check` and `status`;
+/// nothing for a door anyone may knock on anywhere.
+fn who_and_where(d: &crate::config::Door, mode: Mode) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(from) = &d.from {
+        let nets: Vec<String> = (from.ipv4.iter().map(ToString::to_string))
+            .chain(from.ipv6.iter().map(ToString::to_string))
+            .collect();
+        let mut line = format!("may knock: only from {}", nets.join(", "));
+        for (family, none) in [
+            ("IPv4", from.ipv4.is_empty()),
+            ("IPv6", from.ipv6.is_empty()),
+        ] {
+            if none {
+                line += &format!("; not over {family}");
+            }
+        }
+        lines.push(line);
+    }
+    if !d.interfaces.is_empty() {
+        let names: Vec<&str> = d.interfaces.iter().map(|i| &**i).collect();
+        lines.push(format!(
+            "interfaces: only {}; elsewhere {} {}",
+            names.join(", "),
+            d.port,
+            match mode {
+                Mode::Guard => "is untouched (as without nfknock)",
+                Mode::Firewall => "is dropped like any port not in `open`",
+            }
+        ));
+    }
+    lines
+}
+
+/// `status`: who may knock on each door and where, from the config.
+fn print_who_and_where(path: &Path) {
+    let Ok(cfg) = crate::load::load(path) else {
+        return;
+    };
+    for d in &cfg.doors {
+        for line in who_and_where(d, cfg.mode) {
+            outln!("door {} {line}", d.name);
+        }
+    }
 }
 
 fn print_status(out: &Out, s: &Status) {

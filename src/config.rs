@@ -273,6 +273,7 @@ macro_rules! text_newtype {
 }
 text_newtype!(DoorName);
 text_newtype!(LogPrefix);
+text_newtype!(Interface);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Door {
@@ -287,6 +288,55 @@ pub struct Door {
     /// For whom a knock opens the door: the knocker's network of this
     /// length (`open_prefix_v4`, `open_prefix_v6`).
     pub open_prefix: OpenPrefix,
+    /// `from`: the only sources that may start the sequence; None: any.
+    pub from: Option<Sources>,
+    /// `interfaces`: the only interfaces its knocks and its port are
+    /// watched on; empty: every interface.
+    pub interfaces: Vec<Interface>,
+}
+
+/// A door's `from`: the networks whose sources may knock, per family. A
+/// family without networks cannot knock at all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sources {
+    pub ipv4: Vec<Ipv4Net>,
+    pub ipv6: Vec<Ipv6Net>,
+}
+
+/// The longest interface name the kernel takes (IFNAMSIZ - 1).
+pub const MAX_INTERFACE_LEN: usize = 15;
+
+/// An interface name as the kernel takes it: 1 to 15 bytes, printable
+/// ASCII without whitespace, `/`, `:`, quotes or `\`, and not `.` or
+/// `..`. No wildcards: `*` (nft) and `+` (iptables) are refused, so a name
+/// means the same on both backends and a typo never matches every
+/// interface. Only [`Interface::new`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface(String);
+
+impl Interface {
+    /// The name, or why it is not one.
+    pub fn new(name: &str) -> Result<Interface, String> {
+        let bad = |b: u8| !b.is_ascii_graphic() || b"/:\"'\\*+".contains(&b);
+        if name.is_empty() || name.len() > MAX_INTERFACE_LEN {
+            Err(format!(
+                "`{}` must be 1 to {MAX_INTERFACE_LEN} bytes long",
+                name.escape_debug()
+            ))
+        } else if name.bytes().any(|b| b == b'*' || b == b'+') {
+            Err(format!(
+                "`{}`: wildcards are not supported; list every interface by its name",
+                name.escape_debug()
+            ))
+        } else if name.bytes().any(bad) || name == "." || name == ".." {
+            Err(format!(
+                "`{}` is not an interface name (no whitespace, control characters, quotes, `/`, `:` or `\\`)",
+                name.escape_debug()
+            ))
+        } else {
+            Ok(Interface(name.to_string()))
+        }
+    }
 }
 
 /// The prefix lengths a completed knock opens a door for, per family:
@@ -722,7 +772,9 @@ pub enum KeyKind {
 /// below, which serde reads the file with.
 pub fn key_kind(name: &str) -> KeyKind {
     match name {
-        "sequence" | "email_to" | "events" | "open" | "ipv4" | "ipv6" => KeyKind::List,
+        "sequence" | "email_to" | "events" | "open" | "ipv4" | "ipv6" | "from" | "interfaces" => {
+            KeyKind::List
+        }
         "icmp" | "whois" | "reverse_dns" | "single_use" => KeyKind::Bool,
         "max_mails_per_hour" | "open_prefix_v4" | "open_prefix_v6" => KeyKind::Integer,
         _ => KeyKind::Text,
@@ -746,6 +798,7 @@ struct RawConfig {
     open_prefix_v6: Option<i64>,
     #[serde(default)]
     door: Vec<RawDoor>,
+    interfaces: Option<Vec<String>>,
     allow: Option<RawAllow>,
     firewall: Option<RawFirewall>,
     #[serde(default)]
@@ -768,6 +821,8 @@ struct RawDoor {
     open_prefix_v4: Option<i64>,
     open_prefix_v6: Option<i64>,
     rotate: Option<RawRotate>,
+    from: Option<Vec<String>>,
+    interfaces: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -891,6 +946,10 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         &mut problems,
         &mut warnings,
     );
+    let default_interfaces = match &raw.interfaces {
+        Some(names) => interfaces(At::Top, names, &mut problems),
+        None => Vec::new(),
+    };
 
     let firewall = match raw.firewall {
         Some(f) => {
@@ -1024,6 +1083,11 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
             &mut problems,
             &mut warnings,
         );
+        let from = d.from.as_ref().map(|f| sources(&d.name, f, &mut problems));
+        let interfaces = match &d.interfaces {
+            Some(names) => interfaces(door(), names, &mut problems),
+            None => default_interfaces.clone(),
+        };
         if let (Some(name), Some(knocks)) = (name, knocks) {
             doors.push(Door {
                 name,
@@ -1033,6 +1097,8 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
                 door_timeout,
                 single_use: d.single_use.unwrap_or(default_single_use),
                 open_prefix,
+                from,
+                interfaces,
             });
         }
     }
@@ -1202,6 +1268,61 @@ fn networks<T>(
                 key,
                 format!("`{t}` is not a network (CIDR)"),
             )),
+        }
+    }
+    out
+}
+
+/// A network as written: CIDR, or a bare address for one host.
+fn parse_network(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .ok()
+}
+
+/// A door's `from`, both families in one list.
+fn sources(door: &str, texts: &[String], problems: &mut Vec<Problem>) -> Sources {
+    let mut out = Sources::default();
+    if texts.is_empty() {
+        problems.push(Problem::door(
+            door,
+            "from",
+            "an empty list would let nobody knock; leave `from` out to let any source knock",
+        ));
+    }
+    for t in texts {
+        match parse_network(t) {
+            Some(IpNet::V4(n)) => out.ipv4.push(n.trunc()),
+            Some(IpNet::V6(n)) => out.ipv6.push(n.trunc()),
+            None => problems.push(Problem::door(
+                door,
+                "from",
+                format!("`{}` is not a network (CIDR) or address", t.escape_debug()),
+            )),
+        }
+    }
+    out
+}
+
+/// `interfaces`, at the top level or of a door.
+fn interfaces(at: At, names: &[String], problems: &mut Vec<Problem>) -> Vec<Interface> {
+    if names.is_empty() {
+        problems.push(Problem::new(
+            at.clone(),
+            "interfaces",
+            "an empty list would watch no interface; leave `interfaces` out for every interface",
+        ));
+    }
+    let mut out: Vec<Interface> = Vec::new();
+    for n in names {
+        match Interface::new(n) {
+            Ok(i) if out.contains(&i) => problems.push(Problem::new(
+                at.clone(),
+                "interfaces",
+                format!("`{i}` is listed twice"),
+            )),
+            Ok(i) => out.push(i),
+            Err(e) => problems.push(Problem::new(at.clone(), "interfaces", e)),
         }
     }
     out
@@ -1772,5 +1893,72 @@ sequence = ["4000", "5000", "6000"]"#,
         assert!(
             problems(&format!("{base}[notify]\nevents = [\"boom\"]\n")).contains("unknown variant")
         );
+    }
+
+    #[test]
+    fn from_takes_networks_of_both_families() {
+        let door = with_door(
+            r#"sequence = ["1000", "2000", "3000"]
+from = ["198.51.100.7/24", "203.0.113.9", "2001:db8:100::1/48"]"#,
+        );
+        let c = parse_str(&door).unwrap();
+        let from = c.doors[0].from.clone().unwrap();
+        let v4: Vec<String> = from.ipv4.iter().map(ToString::to_string).collect();
+        assert_eq!(v4, ["198.51.100.0/24", "203.0.113.9/32"]);
+        assert_eq!(from.ipv6[0].to_string(), "2001:db8:100::/48");
+        let none = with_door(r#"sequence = ["1000", "2000", "3000"]"#);
+        assert_eq!(parse_str(&none).unwrap().doors[0].from, None);
+        let seq = r#"sequence = ["1000", "2000", "3000"]"#;
+        let p = problems(&with_door(&format!("{seq}\nfrom = []")));
+        assert!(p.contains("door \"ssh\": from: an empty list"), "{p}");
+        let p = problems(&with_door(&format!("{seq}\nfrom = [\"10.0.0.0/33\"]")));
+        assert!(
+            p.contains("door \"ssh\": from: `10.0.0.0/33` is not"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn interfaces_are_a_default_a_door_may_override() {
+        let seq = r#"sequence = ["1000", "2000", "3000"]"#;
+        let text = format!(
+            "interfaces = [\"eth0\", \"wg0\"]\n{}[[door]]\nname = \"web\"\nport = \"443/tcp\"\nsequence = [\"4000\", \"6000\", \"5000\"]\ninterfaces = [\"eth1\"]\n",
+            with_door(seq)
+        );
+        let c = parse_str(&text).unwrap();
+        assert_eq!(
+            c.doors[0].interfaces,
+            ["eth0", "wg0"].map(|i| Interface::new(i).unwrap())
+        );
+        assert_eq!(c.doors[1].interfaces, [Interface::new("eth1").unwrap()]);
+        assert!(
+            parse_str(&with_door(seq)).unwrap().doors[0]
+                .interfaces
+                .is_empty()
+        );
+        for (bad, why) in [
+            ("", "1 to 15 bytes"),
+            ("abcdefghijklmnop", "1 to 15 bytes"),
+            ("eth*", "wildcards are not supported"),
+            ("eth+", "wildcards are not supported"),
+            ("a b", "is not an interface name"),
+            ("a/b", "is not an interface name"),
+            ("a\\\"b", "is not an interface name"),
+            ("a\\u001b", "is not an interface name"),
+            ("..", "is not an interface name"),
+        ] {
+            let p = problems(&with_door(&format!("{seq}\ninterfaces = [\"{bad}\"]")));
+            assert!(
+                p.contains("door \"ssh\": interfaces: ") && p.contains(why),
+                "{bad}: {p}"
+            );
+        }
+        let p = problems(&format!("interfaces = []\n{}", with_door(seq)));
+        assert!(p.contains("interfaces: an empty list"), "{p}");
+        let p = problems(&with_door(&format!(
+            "{seq}\ninterfaces = [\"eth0\", \"eth0\"]"
+        )));
+        assert!(p.contains("`eth0` is listed twice"), "{p}");
+        assert!(Interface::new("eth0.100").is_ok() && Interface::new("br-lan").is_ok());
     }
 }
