@@ -126,7 +126,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Knock(a) => send_knocks(&out, a, explicit),
         Command::Connect(a) => connect_to(&out, a, explicit),
         Command::Watch(a) => {
-            let cfg = load(&out, path)?;
+            let cfg = load_view(&out, path)?;
             let opts = watch::Options {
                 journal_dir: a.journal_dir,
                 dry_run: a.dry_run,
@@ -135,8 +135,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             watch::watch(&cfg, &opts).map_err(watch_error)
         }
         Command::NotifyTest => {
-            let cfg = load(&out, path)?;
+            let cfg = load_view(&out, path)?;
             out.info(watch::notify_test(&cfg).map_err(watch_error)?);
+            Ok(())
+        }
+        Command::WatchView => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                Error::from(config::Error::Read {
+                    path: path.to_path_buf(),
+                    error,
+                })
+            })?;
+            let cfg = crate::load::parse(&text, path)?;
+            emit(&watch::view::render(&cfg, &text, path));
             Ok(())
         }
         Command::GenSequence(a) => gen_sequence(path, a.length),
@@ -370,6 +381,16 @@ fn load(out: &Out, path: &Path) -> Result<Config, Error> {
         out.warn(format!("{}: {w}", path.display()));
     }
     Ok(cfg)
+}
+
+/// What `watch` and `notify-test` read: the watcher's view, or a full
+/// config of which they take the same part.
+fn load_view(out: &Out, path: &Path) -> Result<watch::view::View, Error> {
+    let (view, warnings) = crate::load::load_view(path)?;
+    for w in &warnings {
+        out.warn(format!("{}: {w}", path.display()));
+    }
+    Ok(view)
 }
 
 /// The config with rotating doors' sequences derived for now: what

@@ -1016,33 +1016,16 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         },
     };
 
-    let prefix = LogPrefix::new(&raw.log.prefix);
-    if prefix.is_none() {
-        problems.push(Problem::new(
-            At::Table("log"),
-            "prefix",
-            format!(
-                "`{}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`",
-                raw.log.prefix
-            ),
-        ));
-    }
+    let prefix = match log_prefix(&raw.log.prefix) {
+        Ok(prefix) => Some(prefix),
+        Err(p) => {
+            problems.push(p);
+            None
+        }
+    };
 
     if let Some(n) = &raw.notify {
-        if n.max_mails_per_hour == 0 {
-            problems.push(Problem::new(
-                At::Table("notify"),
-                "max_mails_per_hour",
-                "must be at least 1",
-            ));
-        }
-        check_timeout(
-            At::Table("notify"),
-            "digest_delay",
-            n.digest_delay,
-            &mut problems,
-        );
-        problems.extend(checks.notify(n));
+        problems.extend(notify_problems(n, checks));
     }
 
     let Some(prefix) = prefix.filter(|_| problems.is_empty()) else {
@@ -1072,6 +1055,40 @@ pub fn valid_door_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// `[log] prefix`, or what is wrong with it. (The watcher's view of a
+/// config, `crate::watch::view`, is checked by the same rules.)
+pub fn log_prefix(prefix: &str) -> Result<LogPrefix, Problem> {
+    LogPrefix::new(prefix).ok_or_else(|| {
+        Problem::new(
+            At::Table("log"),
+            "prefix",
+            format!(
+                "`{prefix}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`"
+            ),
+        )
+    })
+}
+
+/// What is wrong with `[notify]`: its own rules and the watcher's checks.
+pub fn notify_problems(n: &Notify, checks: &dyn Checks) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if n.max_mails_per_hour == 0 {
+        problems.push(Problem::new(
+            At::Table("notify"),
+            "max_mails_per_hour",
+            "must be at least 1",
+        ));
+    }
+    check_timeout(
+        At::Table("notify"),
+        "digest_delay",
+        n.digest_delay,
+        &mut problems,
+    );
+    problems.extend(checks.notify(n));
+    problems
 }
 
 fn check_timeout(at: At, key: &str, value: Duration, problems: &mut Vec<Problem>) {
