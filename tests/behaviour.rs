@@ -1585,6 +1585,26 @@ fn forward_drop_filters_forwarded_traffic(t: Case) {
         "{}",
         text(&status.stdout)
     );
+    // ICMP as `icmp` says (true here; then false).
+    let pings = || {
+        let behind = Host::Behind.addr(t.family).to_string();
+        let mut cmd = vec!["nmap", "-n", "-sn", "-PE", "--max-retries", "1", &behind];
+        if t.family == Family::V6 {
+            cmd.push("-6");
+        }
+        let out = lab.run(Host::Client, &cmd);
+        assert!(out.status.success(), "nmap: {}", text(&out.stderr));
+        text(&out.stdout).contains("Host is up")
+    };
+    assert!(pings(), "icmp = true: ping passes");
+    let no_icmp = cfg.replace("forward = \"drop\"", "forward = \"drop\"\nicmp = false");
+    lab.apply(&lab.config("no-icmp.toml", &no_icmp));
+    assert!(!pings(), "icmp = false: ping dropped");
+    // Back to "accept": the same routed connection passes again.
+    let accept = cfg.replace("forward = \"drop\"", "forward = \"accept\"");
+    lab.apply(&lab.config("accept.toml", &accept));
+    assert_eq!(lab.probe_behind(Host::Client, OTHER), Probe::Open, "accept");
+    assert!(echoes(&mut routed), "re-apply cut the routed connection");
 }
 
 // With forward = "accept" (the default) firewall mode leaves routed
