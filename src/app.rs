@@ -126,7 +126,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Knock(a) => send_knocks(&out, a, explicit),
         Command::Connect(a) => connect_to(&out, a, explicit),
         Command::Watch(a) => {
-            let cfg = load(&out, path)?;
+            let cfg = load_view(&out, path)?;
             let opts = watch::Options {
                 journal_dir: a.journal_dir,
                 dry_run: a.dry_run,
@@ -135,8 +135,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             watch::watch(&cfg, &opts).map_err(watch_error)
         }
         Command::NotifyTest => {
-            let cfg = load(&out, path)?;
+            let cfg = load_view(&out, path)?;
             out.info(watch::notify_test(&cfg).map_err(watch_error)?);
+            Ok(())
+        }
+        Command::WatchView => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                Error::from(config::Error::Read {
+                    path: path.to_path_buf(),
+                    error,
+                })
+            })?;
+            let cfg = crate::load::parse(&text, path)?;
+            emit(&watch::view::render(&cfg, &text, path));
             Ok(())
         }
         Command::GenSequence(a) => gen_sequence(path, a.length),
@@ -372,6 +383,16 @@ fn load(out: &Out, path: &Path) -> Result<Config, Error> {
     Ok(cfg)
 }
 
+/// What `watch` and `notify-test` read: the watcher's view, or a full
+/// config of which they take the same part.
+fn load_view(out: &Out, path: &Path) -> Result<watch::view::View, Error> {
+    let (view, warnings) = crate::load::load_view(path)?;
+    for w in &warnings {
+        out.warn(format!("{}: {w}", path.display()));
+    }
+    Ok(view)
+}
+
 /// The config with rotating doors' sequences derived for now: what
 /// show, apply and rotate render.
 fn resolved(out: &Out, path: &Path) -> Result<Resolved, Error> {
@@ -445,6 +466,9 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         }
         None => format!("  closed: {}", cfg.closed),
     });
+    if cfg.mode == Mode::Firewall {
+        out.info(forward_summary(cfg.firewall.forward));
+    }
     let listening = listening::listening();
     for d in &cfg.doors {
         for k in sequence(d).iter().filter(|k| listening.contains(k)) {
@@ -455,6 +479,14 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// What firewall mode does with forwarded traffic, for `check`.
+fn forward_summary(forward: config::Forward) -> String {
+    match forward {
+        config::Forward::Accept => "  forward: accept (routed traffic is left to this host's other rules; a door on a forwarded port stays hidden)".to_string(),
+        config::Forward::Drop => "  forward: drop (forwarded traffic is dropped too, unless established, from [allow] or transient networks, to an open port or an opened door, or ICMP as icmp says)".to_string(),
+    }
 }
 
 /// Warns when the config or a rotating door's secret may be read by
@@ -741,6 +773,9 @@ fn print_status(out: &Out, s: &Status) {
     let mut text = format!("nfknock: rules loaded ({})\n", s.backend);
     if !s.closed.is_empty() {
         text += &format!("a closed door answers: {}\n", s.closed.join(", "));
+    }
+    if s.forward_dropped {
+        text += "forwarded traffic: dropped unless let through (forward = \"drop\")\n";
     }
     for b in &s.blocked {
         out.warn(b);
