@@ -417,7 +417,7 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         out.info(format!(
             "  door {}: {} behind {} knocks ({seq}); knock gap {}, open {}",
             d.name,
-            d.port,
+            d.ports,
             knocks.len(),
             humantime::format_duration(d.sequence_timeout),
             humantime::format_duration(d.door_timeout)
@@ -525,11 +525,21 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     Ok(())
 }
 
-/// Every door's name and port.
+/// Every door's name and ports: of a range, its two ends (a host's rule
+/// that drops some of a range drops one end or the other, mostly).
 fn door_ports(cfg: &Config) -> Vec<(String, PortSpec)> {
     cfg.doors
         .iter()
-        .map(|d| (d.name.to_string(), d.port))
+        .flat_map(|d| {
+            d.ports.iter().flat_map(move |r| {
+                let ends = if r.is_single() {
+                    vec![r.first()]
+                } else {
+                    vec![r.first(), PortSpec::new(r.high, r.proto)]
+                };
+                ends.into_iter().map(move |p| (d.name.to_string(), p))
+            })
+        })
         .collect()
 }
 
@@ -737,7 +747,7 @@ fn sequence_for(
     let from_config = |path: &Path| -> Result<Vec<PortSpec>, Error> {
         let cfg = crate::rotate::resolve(crate::load::load(path)?, clock::now())
             .map_err(|e| Error::failure(anyhow!(e)))?;
-        let on_port = port.and_then(|p| cfg.doors.iter().find(|d| d.port == p));
+        let on_port = port.and_then(|p| cfg.doors.iter().find(|d| d.ports.contains(p)));
         let d = match door {
             Some(name) => cfg.door(name).ok_or_else(|| {
                 Error::usage(anyhow!("{}: no door named \"{name}\"", path.display()))

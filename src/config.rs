@@ -19,7 +19,7 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::port::PortSpec;
+use crate::port::{PortRange, PortSpec, Proto};
 
 pub const DEFAULT_PATH: &str = "/etc/nfknock/nfknock.toml";
 pub const DEFAULT_SEQUENCE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -271,10 +271,89 @@ text_newtype!(LogPrefix);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Door {
     pub name: DoorName,
-    pub port: PortSpec,
+    /// The hidden ports: one knock opens them all.
+    pub ports: DoorPorts,
     pub knocks: Knocks,
     pub sequence_timeout: Duration,
     pub door_timeout: Duration,
+}
+
+/// A door's `port`: one or more ports and ranges, none empty (`low <=
+/// high`), none overlapping another. Only [`DoorPorts::new`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoorPorts(Vec<PortRange>);
+
+impl DoorPorts {
+    /// The ports, or everything wrong with them.
+    pub fn new(ranges: Vec<PortRange>) -> Result<DoorPorts, Vec<String>> {
+        let mut problems = Vec::new();
+        if ranges.is_empty() {
+            problems.push("an empty list: give at least one port".to_string());
+        }
+        for r in &ranges {
+            if r.low > r.high {
+                problems.push(format!(
+                    "range {}-{}/{} is empty: its low port is above its high port",
+                    r.low,
+                    r.high,
+                    r.proto.as_str()
+                ));
+            }
+        }
+        for (i, a) in ranges.iter().enumerate() {
+            if let Some(b) = ranges[..i].iter().find(|b| b.overlaps(a)) {
+                problems.push(format!("{a} overlaps {b}, listed before it"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(DoorPorts(ranges))
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The first port listed: what the door is known by where one port
+    /// must do (a rotating door's derivation).
+    pub fn first(&self) -> PortSpec {
+        self.0[0].first()
+    }
+
+    /// The first TCP port listed, if any.
+    pub fn first_tcp(&self) -> Option<PortSpec> {
+        self.0
+            .iter()
+            .find(|r| r.proto == Proto::Tcp)
+            .map(PortRange::first)
+    }
+
+    pub fn contains(&self, p: PortSpec) -> bool {
+        self.0.iter().any(|r| r.contains(p))
+    }
+
+    /// Whether it is exactly one port.
+    pub fn is_single(&self) -> bool {
+        self.0.len() == 1 && self.0[0].is_single()
+    }
+
+    /// Every port of every range, in order.
+    pub fn ports(&self) -> impl Iterator<Item = PortSpec> + '_ {
+        self.0.iter().flat_map(PortRange::ports)
+    }
+}
+
+impl Deref for DoorPorts {
+    type Target = [PortRange];
+    fn deref(&self) -> &[PortRange] {
+        &self.0
+    }
+}
+
+/// `22/tcp` or `22/tcp, 60000-61000/udp`.
+impl std::fmt::Display for DoorPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let all: Vec<String> = self.0.iter().map(PortRange::to_string).collect();
+        f.write_str(&all.join(", "))
+    }
 }
 
 /// A knock sequence that passed the rules of [`sequence_problems`] (so
@@ -360,14 +439,17 @@ pub struct Rotation {
 
 impl Rotation {
     /// The sequences of periods `period - 1`, `period` and `period + 1`,
-    /// in that order, for a door whose port is `door_port`; refused unless
-    /// each passes the rules of a fixed sequence.
+    /// in that order, for a door whose ports are `door_ports`; refused
+    /// unless each passes the rules of a fixed sequence.
     pub fn new(
         period: u64,
         [previous, current, next]: [Vec<PortSpec>; 3],
-        door_port: PortSpec,
+        door_ports: &DoorPorts,
     ) -> Result<Rotation, String> {
-        let reserved = HashMap::from([(door_port, "the door's port".to_string())]);
+        let reserved: HashMap<PortSpec, String> = door_ports
+            .ports()
+            .map(|p| (p, "the door's port".to_string()))
+            .collect();
         let valid = |seq| {
             Sequence::new(seq, &reserved)
                 .map_err(|p| format!("a derived sequence is not valid: {}", p.join("; ")))
@@ -676,7 +758,8 @@ struct RawConfig {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct RawDoor {
     name: String,
-    port: PortSpec,
+    #[serde(deserialize_with = "crate::port::one_or_many")]
+    port: Vec<PortRange>,
     #[serde(default)]
     sequence: Vec<PortSpec>,
     #[serde(default, deserialize_with = "duration")]
@@ -828,7 +911,14 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
     // every public service (a knock there would be sent by any client).
     let mut reserved: HashMap<PortSpec, String> = HashMap::new();
     for d in &raw.door {
-        reserved.insert(d.port, format!("the port of door \"{}\"", d.name));
+        let what = match &d.port[..] {
+            [one] if one.is_single() => "the port",
+            _ => "a port",
+        };
+        // A reversed range is empty: DoorPorts::new reports it.
+        for p in d.port.iter().flat_map(PortRange::ports) {
+            reserved.insert(p, format!("{what} of door \"{}\"", d.name));
+        }
     }
     if raw.mode == Mode::Firewall {
         for p in &firewall.open {
@@ -842,7 +932,7 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         problems.push(Problem::new(At::Top, "", "no [[door]]: nothing to hide"));
     }
     let mut names = HashSet::new();
-    let mut ports: HashMap<PortSpec, &str> = HashMap::new();
+    let mut ports: Vec<(PortRange, &str)> = Vec::new();
     let mut first_knocks: HashMap<PortSpec, &str> = HashMap::new();
     let mut doors = Vec::new();
     for d in &raw.door {
@@ -871,21 +961,29 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
                 ));
             }
         }
-        if let Some(other) = ports.insert(d.port, &d.name) {
-            problems.push(at(
-                "port",
-                format!("{} is already the port of door \"{other}\"", d.port),
-            ));
+        let door_ports = DoorPorts::new(d.port.clone());
+        for p in door_ports.clone().err().unwrap_or_default() {
+            problems.push(at("port", p));
         }
-        if raw.mode == Mode::Firewall && firewall.open.contains(&d.port) {
-            problems.push(at(
-                "port",
-                format!(
-                    "{} is also in [firewall] open, so it would not be hidden",
-                    d.port
-                ),
-            ));
+        for r in &d.port {
+            for (other, name) in ports.iter().filter(|(o, _)| o.overlaps(r)) {
+                let what = if other.is_single() && r.is_single() {
+                    format!("{r} is already the port of door \"{name}\"")
+                } else {
+                    format!("{r} overlaps {other} of door \"{name}\"")
+                };
+                problems.push(at("port", what));
+            }
+            if raw.mode == Mode::Firewall
+                && let Some(open) = firewall.open.iter().find(|o| r.contains(**o))
+            {
+                problems.push(at(
+                    "port",
+                    format!("{open} is also in [firewall] open, so it would not be hidden"),
+                ));
+            }
         }
+        ports.extend(d.port.iter().map(|r| (*r, d.name.as_str())));
         let knocks = match &d.rotate {
             Some(r) => {
                 if !d.sequence.is_empty() {
@@ -925,10 +1023,10 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         if d.door_timeout.is_some() {
             check_timeout(door(), "door_timeout", door_timeout, &mut problems);
         }
-        if let (Some(name), Some(knocks)) = (name, knocks) {
+        if let (Some(name), Some(knocks), Ok(ports)) = (name, knocks, door_ports) {
             doors.push(Door {
                 name,
-                port: d.port,
+                ports,
                 knocks,
                 sequence_timeout,
                 door_timeout,
@@ -1153,7 +1251,7 @@ impl Config {
 
     /// Ports no knock may use: door ports and (firewall mode) open ports.
     pub fn reserved_ports(&self) -> Vec<PortSpec> {
-        let mut v: Vec<PortSpec> = self.doors.iter().map(|d| d.port).collect();
+        let mut v: Vec<PortSpec> = self.doors.iter().flat_map(|d| d.ports.ports()).collect();
         if self.mode == Mode::Firewall {
             v.extend(&self.firewall.open);
         }
@@ -1412,13 +1510,13 @@ sequence = ["4000", "5000", "6000"]"#,
         let seq = |p: &[u16]| -> Vec<PortSpec> {
             p.iter().map(|p| PortSpec::new(*p, Proto::Udp)).collect()
         };
-        let port = cfg.doors[1].port;
+        let port = cfg.doors[1].ports.clone();
         let r = Resolved::new(cfg.clone(), |d, rotate| {
             asked.push((d.name.to_string(), rotate.length));
             Rotation::new(
                 7,
                 [seq(&[6, 1, 3, 7]), seq(&[5, 9, 4, 8]), seq(&[2, 8, 1, 5])],
-                port,
+                &port,
             )
         })
         .unwrap();
@@ -1434,13 +1532,15 @@ sequence = ["4000", "5000", "6000"]"#,
         for i in 0..3 {
             let mut three = [good.clone(), good.clone(), good.clone()];
             three[i] = walkable.clone();
-            assert!(Rotation::new(1, three, port).is_err(), "sequence {i}");
+            assert!(Rotation::new(1, three, &port).is_err(), "sequence {i}");
         }
         let on_443 = seq(&[443, 2, 9]);
         let three = || [on_443.clone(), good.clone(), good.clone()];
-        assert!(Rotation::new(1, three(), port).is_ok());
-        let udp443 = PortSpec::new(443, Proto::Udp);
-        assert!(Rotation::new(1, three(), udp443).is_err());
+        assert!(Rotation::new(1, three(), &port).is_ok());
+        let udp443 = DoorPorts::new(vec![PortSpec::new(443, Proto::Udp).into()]).unwrap();
+        assert!(Rotation::new(1, three(), &udp443).is_err());
+        let udp_range = DoorPorts::new(vec!["440-450/udp".parse().unwrap()]).unwrap();
+        assert!(Rotation::new(1, three(), &udp_range).is_err());
         // No rotation, no resolved config.
         assert!(Resolved::new(cfg, |_, _| Err("no secret")).is_err());
     }

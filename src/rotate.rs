@@ -163,13 +163,17 @@ pub fn derive(
 pub fn resolve(cfg: Config, now: u64) -> Result<Resolved, String> {
     let reserved = cfg.reserved_ports();
     Resolved::new(cfg, |d, r| {
-        let avoid: Vec<PortSpec> = reserved.iter().copied().filter(|p| *p != d.port).collect();
+        // A door of several ports derives from its first; the others are
+        // avoided like any other door's.
+        let first = d.ports.first();
+        let avoid: Vec<PortSpec> = reserved.iter().copied().filter(|p| *p != first).collect();
         let secret =
             read_secret(&r.secret_file).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))?;
         let n = period_index(now, r.period);
-        let at = |n: u64| derive(&secret, &d.name, d.port, &avoid, n, r.length);
+        let at = |n: u64| derive(&secret, &d.name, first, &avoid, n, r.length);
         let sequences = [at(n.saturating_sub(1)), at(n), at(n.saturating_add(1))];
-        Rotation::new(n, sequences, d.port).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))
+        Rotation::new(n, sequences, &d.ports)
+            .map_err(|e| format!("door \"{}\": rotate: {e}", d.name))
     })
 }
 

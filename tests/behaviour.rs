@@ -1768,3 +1768,79 @@ fn rotating_sequences_accept_clock_skew_both_ways(t: Case) {
 }
 
 backend_tests!(rotating_sequences_accept_clock_skew_both_ways);
+
+// 1 and 4. A door of several ports (issue 17: two TCP ports and a UDP
+// range, ssh plus mosh): before the knock every listed port is hidden as
+// a closed port (guard) or filtered (firewall), whatever the probe; one
+// knock opens them all, for the knocker only; the ports just outside the
+// range, and the range's numbers in the other protocol, are not the
+// door's.
+fn a_door_of_several_ports_opens_them_all(t: Case) {
+    const TCP: [u16; 2] = [2222, 8022];
+    const UDP: [u16; 3] = [60000, 60005, 60010];
+    const OUTSIDE: u16 = 60011;
+    const CLOSED: u16 = 5555;
+    let door = r#"[[door]]
+name = "multi"
+port = ["2222/tcp", "t:8022", "60000-60010/udp"]
+sequence = ["7001/udp", "7003/tcp", "7005/udp"]
+"#;
+    for cfg in [guard(t, door), firewall(t, door)] {
+        let firewall_mode = cfg.contains("mode = \"firewall\"");
+        let hidden = if firewall_mode {
+            Probe::Filtered
+        } else {
+            Probe::Closed
+        };
+        let Some(lab) = lab_with(t.family, &cfg) else {
+            return;
+        };
+        for port in TCP.into_iter().chain([60005]) {
+            lab.listen_tcp(port);
+        }
+        for port in UDP.into_iter().chain([OUTSIDE]) {
+            lab.listen_udp(port);
+        }
+        let untouched = |from: Host, what: &str| {
+            // Not the door's: as any port (firewall mode: not in `open`).
+            let want = if firewall_mode {
+                Probe::Filtered
+            } else {
+                Probe::Open
+            };
+            assert_eq!(lab.probe_udp(from, OUTSIDE), want, "udp {OUTSIDE} {what}");
+            assert_eq!(lab.probe_tcp(from, 60005), want, "tcp 60005 {what}");
+        };
+        for from in [Host::Client, Host::Attacker] {
+            for port in TCP {
+                assert_eq!(lab.probe_tcp(from, port), hidden, "tcp {port} before");
+            }
+            for port in UDP {
+                assert_eq!(lab.probe_udp(from, port), hidden, "udp {port} before");
+            }
+            untouched(from, "before");
+        }
+        for scan in ["-sS", "-sA", "-sF"] {
+            let states = lab.nmap(Host::Attacker, scan, &[TCP[0], TCP[1], CLOSED]);
+            assert!(
+                states[0] == states[2] && states[1] == states[2],
+                "{scan}: the door's ports are {states:?}, the last a closed port"
+            );
+        }
+        lab.knock(Host::Client, &["7001/udp", "7003/tcp", "7005/udp"], FAST);
+        for port in TCP {
+            assert_eq!(lab.probe_tcp(Host::Client, port), Probe::Open, "tcp {port}");
+            assert_eq!(lab.probe_tcp(Host::Attacker, port), hidden, "tcp {port}");
+        }
+        for port in UDP {
+            assert_eq!(lab.probe_udp(Host::Client, port), Probe::Open, "udp {port}");
+            assert_eq!(lab.probe_udp(Host::Attacker, port), hidden, "udp {port}");
+        }
+        untouched(Host::Client, "after the knock");
+        untouched(Host::Attacker, "after the knock");
+        // The door on 22 is another door: still shut to this knocker.
+        assert_eq!(lab.probe_tcp(Host::Client, SSH), hidden, "door ssh");
+    }
+}
+
+backend_tests!(a_door_of_several_ports_opens_them_all);

@@ -21,11 +21,11 @@ use super::plan::{Answer, DoorPlan, DoorRule, Line, Next, Plan, RECENT_LISTS, St
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
 use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};
-use crate::port::{PortSpec, Proto};
+use crate::port::{PortRange, PortSpec, Proto};
 
 const PACKAGE: &str = "iptables";
 const IPSET: &str = "ipset";
-/// The most ports one multiport match takes.
+/// The most ports one multiport match takes; a range counts as two.
 const MULTIPORT_MAX: usize = 15;
 const RESET_LOG_RATE: &str = "6/min";
 /// Where a rendered ruleset switches family; `restore` splits on it.
@@ -60,27 +60,49 @@ fn list(set: &StateSet, family: Family) -> String {
     ipt::recent_list(set, family, set.fingerprint(family, RECENT_LISTS))
 }
 
-/// Matches for "one of these ports", a rule per protocol and per 15 ports.
-fn multiport(ports: &[PortSpec]) -> Vec<String> {
+/// Matches for "one of these ports and ranges", a rule per protocol and
+/// per 15 ports (a range counts as two).
+fn multiport(ports: &[PortRange]) -> Vec<String> {
     let mut out = Vec::new();
     for proto in [Proto::Tcp, Proto::Udp] {
-        let mut numbers: Vec<u16> = ports
-            .iter()
-            .filter(|p| p.proto == proto)
-            .map(|p| p.port)
-            .collect();
-        numbers.sort_unstable();
-        numbers.dedup();
-        for chunk in numbers.chunks(MULTIPORT_MAX) {
-            let list: Vec<String> = chunk.iter().map(u16::to_string).collect();
-            out.push(format!(
-                "-p {} -m multiport --dports {}",
-                proto.as_str(),
-                list.join(",")
-            ));
+        let mut ranges: Vec<PortRange> =
+            ports.iter().copied().filter(|p| p.proto == proto).collect();
+        ranges.sort_unstable();
+        ranges.dedup();
+        let mut chunk: Vec<String> = Vec::new();
+        let mut used = 0;
+        for r in ranges {
+            let cost = if r.is_single() { 1 } else { 2 };
+            if used + cost > MULTIPORT_MAX {
+                out.push(multiport_match(proto, &chunk));
+                chunk.clear();
+                used = 0;
+            }
+            chunk.push(ipt_range(&r));
+            used += cost;
+        }
+        if !chunk.is_empty() {
+            out.push(multiport_match(proto, &chunk));
         }
     }
     out
+}
+
+fn multiport_match(proto: Proto, ports: &[String]) -> String {
+    format!(
+        "-p {} -m multiport --dports {}",
+        proto.as_str(),
+        ports.join(",")
+    )
+}
+
+/// A port or range in iptables' syntax: `22`, `60000:61000`.
+fn ipt_range(r: &PortRange) -> String {
+    if r.is_single() {
+        r.low.to_string()
+    } else {
+        format!("{}:{}", r.low, r.high)
+    }
 }
 
 fn port_match(p: PortSpec) -> String {
@@ -255,18 +277,14 @@ fn allowed(plan: &Plan, f: Family) -> Vec<String> {
 fn dispatch_chains(r: &mut Rules, plan: &Plan) {
     for d in &plan.doors {
         let chain = ipt::door_chain(&d.name);
-        let proto = d.port.proto.as_str();
-        r.add(
-            DOORS,
-            format!("-p {proto} --dport {} -j {chain}", d.port.port),
-        );
-        r.add(
-            DNAT,
-            format!(
-                "-p {proto} -m conntrack --ctstate NEW --ctorigdstport {} -j {chain}",
-                d.port.port
-            ),
-        );
+        for range in &d.ports {
+            let (proto, port) = (range.proto.as_str(), ipt_range(range));
+            r.add(DOORS, format!("-p {proto} --dport {port} -j {chain}"));
+            r.add(
+                DNAT,
+                format!("-p {proto} -m conntrack --ctstate NEW --ctorigdstport {port} -j {chain}"),
+            );
+        }
     }
 }
 
@@ -297,7 +315,8 @@ fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
             rcheck(&knocking, plan.knocking.timeout.as_secs())
         ),
     );
-    for ports in multiport(&plan.first_knocks) {
+    let firsts: Vec<PortRange> = plan.first_knocks.iter().map(|&k| k.into()).collect();
+    for ports in multiport(&firsts) {
         r.add(KNOCKING, format!("{ports} -g {KNOCKS}"));
     }
     for d in &plan.doors {
@@ -403,11 +422,27 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
 
     // goto: when these chains return, the door's chain is done too.
     let chain = ipt::door_chain(&d.name);
-    let new = match d.port.proto {
+    // Every rule names its protocol, so a door of both has each one's.
+    for proto in d.protos() {
+        door_rules(r, plan, f, d, proto, &chain, &ec);
+    }
+}
+
+/// The rules of a door's chain for its `proto` ports.
+fn door_rules(
+    r: &mut Rules,
+    plan: &Plan,
+    f: Family,
+    d: &DoorPlan,
+    proto: Proto,
+    chain: &str,
+    ec: &str,
+) {
+    let new = match proto {
         Proto::Tcp => "-p tcp --tcp-flags FIN,SYN,RST,ACK SYN",
         Proto::Udp => "-p udp",
     };
-    for rule in d.rules(plan.mode, plan.closed.of(f)) {
+    for rule in d.rules(proto, plan.mode, plan.closed.of(f)) {
         let text = match rule {
             DoorRule::Enter => format!(
                 "{new} {} -g {ec}",
@@ -425,7 +460,7 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
                 rcheck(&list(&d.open, f), d.open.timeout.as_secs())
             ),
             DoorRule::Closed(answer) => {
-                let verdict = match (answer, d.port.proto, f) {
+                let verdict = match (answer, proto, f) {
                     (Answer::Reset, Proto::Tcp, _) => "REJECT --reject-with tcp-reset",
                     (Answer::Reset, Proto::Udp, Family::V4) => {
                         "REJECT --reject-with icmp-port-unreachable"
@@ -437,12 +472,12 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
                 };
                 format!(
                     "-p {} -m comment --comment \"{}\" -j {verdict}",
-                    d.port.proto.as_str(),
+                    proto.as_str(),
                     ipt::closed_comment(plan.mode, answer)
                 )
             }
         };
-        r.add(&chain, text);
+        r.add(chain, text);
     }
 }
 

@@ -16,7 +16,7 @@ use super::plan::{Answer, DoorPlan, DoorRule, Line, NFT_SETS, Next, Plan, State,
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix, names};
 use crate::config::{Backend as BackendKind, Event, Mode};
-use crate::port::{PortSpec, Proto};
+use crate::port::{PortRange, PortSpec, Proto};
 
 const NFT: &str = "nft";
 const PACKAGE: &str = "nftables";
@@ -165,7 +165,9 @@ fn declared(set: &StateSet, family: Family, knocks: usize) -> Declared {
         State::Sent { door, sent, .. } => {
             format!("{door}: sent knock {} of {knocks} [{fp:08x}]", sent.len())
         }
-        State::Open { door, port } => format!("{door}: may open {port} [{fp:08x}]"),
+        State::Open { door, ports } => {
+            format!("{door}: may open {} [{fp:08x}]", ports_text(ports))
+        }
         State::Knocking => format!("in the middle of a sequence [{fp:08x}]"),
     };
     Declared {
@@ -196,6 +198,30 @@ fn knocking_sets(plan: &Plan) -> Vec<Declared> {
         .into_iter()
         .map(|f| declared(&plan.knocking, f, 0))
         .collect()
+}
+
+/// Comments hold at most 128 bytes: a long list of ports is counted.
+const MAX_PORTS_TEXT: usize = 64;
+
+/// A door's ports for a comment: `22/tcp`, `22/tcp 60000-61000/udp`, or
+/// `7 ports and ranges` when that is too long.
+fn ports_text(ports: &[PortRange]) -> String {
+    let all: Vec<String> = ports.iter().map(PortRange::to_string).collect();
+    let text = all.join(" ");
+    if text.len() <= MAX_PORTS_TEXT {
+        text
+    } else {
+        format!("{} ports and ranges", ports.len())
+    }
+}
+
+/// A door's port or range in nft's syntax: `22`, `60000-61000`.
+fn nft_range(r: &PortRange) -> String {
+    if r.is_single() {
+        r.low.to_string()
+    } else {
+        format!("{}-{}", r.low, r.high)
+    }
 }
 
 /// An anonymous set for `meta l4proto . th dport`: `{ tcp . 22, udp . 53 }`.
@@ -343,10 +369,15 @@ fn render_door_state(w: &mut String, door: &DoorPlan) {
     let seq: Vec<String> = door.sequence.iter().map(|k| k.to_string()).collect();
     let _ = writeln!(
         w,
-        "\t# Door \"{}\": {} opens for {} to a source that knocks\n\
+        "\t# Door \"{}\": {} {} for {} to a source that knocks\n\
          \t# {}, each knock within {} of the last.",
         door.name,
-        door.port,
+        ports_text(&door.ports),
+        if door.ports.len() == 1 && door.ports[0].is_single() {
+            "opens"
+        } else {
+            "open"
+        },
         humantime::format_duration(door.door_timeout),
         seq.join(" "),
         humantime::format_duration(door.sequence_timeout)
@@ -476,9 +507,19 @@ fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
         "\t\t# Doors: by the port the client connected to, before any NAT."
     );
     for proto in [Proto::Tcp, Proto::Udp] {
+        // Ranges are interval keys: nft makes the anonymous map an
+        // interval map by itself.
         let map: Vec<String> = plan
             .doors_on(proto)
-            .map(|d| format!("{} : jump {}", d.port.port, names::nft::door_chain(&d.name)))
+            .flat_map(|d| {
+                d.ranges(proto).map(|r| {
+                    format!(
+                        "{} : jump {}",
+                        nft_range(r),
+                        names::nft::door_chain(&d.name)
+                    )
+                })
+            })
             .collect();
         if !map.is_empty() {
             let _ = writeln!(
@@ -495,13 +536,15 @@ fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
     let map: Vec<String> = plan
         .doors
         .iter()
-        .map(|d| {
-            format!(
-                "{} . {} : jump {}",
-                d.port.proto.as_str(),
-                d.port.port,
-                names::nft::door_chain(&d.name)
-            )
+        .flat_map(|d| {
+            d.ports.iter().map(|r| {
+                format!(
+                    "{} . {} : jump {}",
+                    r.proto.as_str(),
+                    nft_range(r),
+                    names::nft::door_chain(&d.name)
+                )
+            })
         })
         .collect();
     let _ = writeln!(
@@ -663,31 +706,47 @@ fn new_connection(proto: Proto) -> &'static str {
     }
 }
 
-/// A door's chain: its [`DoorRule`]s. Rules that differ by family carry
-/// `meta nfproto` only when the closed answer does.
+/// A door's chain: its [`DoorRule`]s, for each protocol of its ports.
+/// Rules that differ by family carry `meta nfproto` only when the closed
+/// answer does; rules carry `meta l4proto` only when the door has ports
+/// of both protocols.
 fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
-    let entries = names::nft::counter(Counter::Entries, &door.name);
-    let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&door.name));
-    let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
-    let new = new_connection(door.port.proto);
     let _ = writeln!(w, "\tchain {} {{", names::nft::door_chain(&door.name));
     let _ = writeln!(
         w,
         "\t\t# Door \"{}\" ({}): any packet to it that is not part of a connection.",
-        door.name, door.port
+        door.name,
+        ports_text(&door.ports)
     );
+    for proto in door.protos() {
+        render_door_rules(w, plan, door, proto);
+    }
+    let _ = writeln!(w, "\t}}\n");
+}
+
+/// The rules of a door's chain for its `proto` ports.
+fn render_door_rules(w: &mut String, plan: &Plan, door: &DoorPlan, proto: Proto) {
+    let entries = names::nft::counter(Counter::Entries, &door.name);
+    let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&door.name));
+    let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
+    let l4 = if door.mixed() {
+        format!("meta l4proto {} ", proto.as_str())
+    } else {
+        String::new()
+    };
+    let new = format!("{l4}{}", new_connection(proto));
     let same = plan.closed.v4 == plan.closed.v6;
-    let families: Vec<(Family, &str)> = if same {
-        vec![(Family::V4, "")]
+    let families: Vec<(Family, String)> = if same {
+        vec![(Family::V4, l4.clone())]
     } else {
         vec![
-            (Family::V4, "meta nfproto ipv4 "),
-            (Family::V6, "meta nfproto ipv6 "),
+            (Family::V4, format!("meta nfproto ipv4 {l4}")),
+            (Family::V6, format!("meta nfproto ipv6 {l4}")),
         ]
     };
     let mut printed: Vec<DoorRule> = Vec::new();
     for (family, nfproto) in families {
-        for rule in door.rules(plan.mode, plan.closed.of(family)) {
+        for rule in door.rules(proto, plan.mode, plan.closed.of(family)) {
             match rule {
                 DoorRule::Enter | DoorRule::Transient if printed.contains(&rule) => {}
                 DoorRule::Enter => {
@@ -733,7 +792,7 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
                     }
                 }
                 DoorRule::Closed(answer) => {
-                    let verdict = match (answer, door.port.proto) {
+                    let verdict = match (answer, proto) {
                         // Exactly what the kernel answers for a port nobody listens on.
                         (Answer::Reset, Proto::Tcp) => "reject with tcp reset",
                         (Answer::Reset, Proto::Udp) => "reject",
@@ -749,7 +808,6 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
             printed.push(rule);
         }
     }
-    let _ = writeln!(w, "\t}}\n");
 }
 
 /// How the comment of a door's last rule starts; `status` reads the

@@ -40,7 +40,7 @@ use super::{Family, SET_SIZE};
 use crate::config::{
     Allow, Closed, DoorName, Firewall, LogPrefix, Mode, Resolved, ResolvedDoor, Sequence,
 };
-use crate::port::{PortSpec, Proto};
+use crate::port::{PortRange, PortSpec, Proto};
 
 /// Which sequence of a door a line is: a fixed door has one; a rotating
 /// door has three, period `n` in slot `n mod 3`: the previous, the
@@ -73,8 +73,11 @@ pub enum State {
         slot: Slot,
         sent: Vec<PortSpec>,
     },
-    /// Sources for which the door is open.
-    Open { door: DoorName, port: PortSpec },
+    /// Sources for which the door is open: every port of `ports`.
+    Open {
+        door: DoorName,
+        ports: Vec<PortRange>,
+    },
     /// Sources in the middle of any door's sequence.
     Knocking,
 }
@@ -121,7 +124,7 @@ pub const RECENT_LISTS: Keeping = Keeping {
 
 impl StateSet {
     /// What the set means, as text: the door, the family, the state (the
-    /// knocks so far, or the door's port) and the timeout. A re-apply keeps
+    /// knocks so far, or the door's ports, all of them) and the timeout. A re-apply keeps
     /// a set, and the sources in it, exactly when this did not change.
     pub fn meaning(&self, family: Family, keeping: Keeping) -> String {
         let f = family.suffix();
@@ -139,7 +142,11 @@ impl StateSet {
                 let knocks: Vec<String> = sent.iter().map(PortSpec::to_string).collect();
                 format!("{door} {f} {} {} {tail}", sent.len(), knocks.join(","))
             }
-            State::Open { door, port } => format!("{door} {f} open {port} {tail}"),
+            State::Open { door, ports } => {
+                // One port reads as it always did, so an upgrade keeps the set.
+                let ports: Vec<String> = ports.iter().map(PortRange::to_string).collect();
+                format!("{door} {f} open {} {tail}", ports.join(","))
+            }
             State::Knocking => format!("knocking {f} {tail}"),
         }
     }
@@ -297,11 +304,12 @@ pub struct Rotation {
     pub next: Vec<PortSpec>,
 }
 
-/// One door: its port, its lines and its open set.
+/// One door: its ports, its lines and its open set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DoorPlan {
     pub name: DoorName,
-    pub port: PortSpec,
+    /// Its ports and ranges, as listed: one knock opens them all.
+    pub ports: Vec<PortRange>,
     /// The sequence that opens it now (a rotating door's current one).
     pub sequence: Sequence,
     pub sequence_timeout: Duration,
@@ -313,14 +321,36 @@ pub struct DoorPlan {
 }
 
 impl DoorPlan {
-    /// The rules of the door's chain for one family, in order, in `mode`
-    /// with `answer` for what is not let in.
-    pub fn rules(&self, mode: Mode, answer: Answer) -> Vec<DoorRule> {
+    /// The protocols of its ports, TCP first: its chain has the rules of
+    /// each (see [`DoorPlan::rules`]).
+    pub fn protos(&self) -> Vec<Proto> {
+        [Proto::Tcp, Proto::Udp]
+            .into_iter()
+            .filter(|p| self.ports.iter().any(|r| r.proto == *p))
+            .collect()
+    }
+
+    /// Its ports and ranges of `proto`, as listed.
+    pub fn ranges(&self, proto: Proto) -> impl Iterator<Item = &PortRange> {
+        self.ports.iter().filter(move |r| r.proto == proto)
+    }
+
+    /// Whether its ports are of both protocols: then each rule of its
+    /// chain must say which one it is for.
+    pub fn mixed(&self) -> bool {
+        self.protos().len() > 1
+    }
+
+    /// The rules of the door's chain for the door's `proto` ports, for
+    /// one family, in order, in `mode` with `answer` for what is not let
+    /// in. Every port of the door gets the rules of a single port of its
+    /// protocol: the door's ports share its open set, nothing else.
+    pub fn rules(&self, proto: Proto, mode: Mode, answer: Answer) -> Vec<DoorRule> {
         let mut rules = vec![DoorRule::Enter];
         match mode {
             Mode::Guard => {
                 rules.push(DoorRule::Transient);
-                match (answer, self.port.proto) {
+                match (answer, proto) {
                     (Answer::Reset, Proto::Tcp) => rules.push(DoorRule::Stack),
                     (Answer::Drop, Proto::Tcp) => rules.push(DoorRule::Untracked),
                     (_, Proto::Udp) => {}
@@ -475,8 +505,8 @@ pub struct Plan {
     pub doors: Vec<DoorPlan>,
     /// The first knock of every line, each once: what can start a sequence.
     pub first_knocks: Vec<PortSpec>,
-    /// Every door's port.
-    pub door_ports: Vec<PortSpec>,
+    /// Every door's ports and ranges (no two overlap: validation).
+    pub door_ports: Vec<PortRange>,
     /// The sources in the middle of any door's sequence.
     pub knocking: StateSet,
     /// What a closed door answers.
@@ -507,7 +537,7 @@ impl Plan {
             log_prefix: cfg.log_prefix.clone(),
             allow: cfg.allow.clone(),
             firewall: cfg.firewall.clone(),
-            door_ports: doors.iter().map(|d| d.port).collect(),
+            door_ports: doors.iter().flat_map(|d| d.ports.clone()).collect(),
             first_knocks,
             knocking: StateSet {
                 state: State::Knocking,
@@ -519,9 +549,11 @@ impl Plan {
         }
     }
 
-    /// The doors on `proto` ports, with their ports.
+    /// The doors with `proto` ports.
     pub fn doors_on(&self, proto: Proto) -> impl Iterator<Item = &DoorPlan> {
-        self.doors.iter().filter(move |d| d.port.proto == proto)
+        self.doors
+            .iter()
+            .filter(move |d| d.protos().contains(&proto))
     }
 
     /// Every state set, door by door, then the knocking set.
@@ -558,7 +590,7 @@ fn door_plan(d: ResolvedDoor<'_>, key: NamesKey) -> DoorPlan {
     };
     DoorPlan {
         name: door.name.clone(),
-        port: door.port,
+        ports: door.ports.to_vec(),
         sequence: d.sequence.clone(),
         sequence_timeout: door.sequence_timeout,
         door_timeout: door.door_timeout,
@@ -567,7 +599,7 @@ fn door_plan(d: ResolvedDoor<'_>, key: NamesKey) -> DoorPlan {
         open: StateSet {
             state: State::Open {
                 door: door.name.clone(),
-                port: door.port,
+                ports: door.ports.to_vec(),
             },
             timeout: door.door_timeout,
             key,
@@ -691,7 +723,7 @@ sequence_timeout = "20s"
 "#,
         );
         assert_eq!(p.first_knocks, [tcp(1001), PortSpec::new(4001, Proto::Udp)]);
-        assert_eq!(p.door_ports, [tcp(22), tcp(23)]);
+        assert_eq!(p.door_ports, [tcp(22).into(), tcp(23).into()]);
         assert_eq!(p.knocking.timeout, Duration::from_secs(20));
         assert_eq!(p.state_sets().count(), 2 * 3 + 1);
     }
@@ -821,21 +853,21 @@ sequence_timeout = "20s"
         let ssh = &p.doors[0];
         use DoorRule::*;
         assert_eq!(
-            ssh.rules(Mode::Guard, Answer::Reset),
+            ssh.rules(Proto::Tcp, Mode::Guard, Answer::Reset),
             [Enter, Transient, Stack, Closed(Answer::Reset)]
         );
         // Where closed ports are silent, so is every probe of the door.
         assert_eq!(
-            ssh.rules(Mode::Guard, Answer::Drop),
+            ssh.rules(Proto::Tcp, Mode::Guard, Answer::Drop),
             [Enter, Transient, Untracked, Closed(Answer::Drop)]
         );
         assert_eq!(
-            ssh.rules(Mode::Firewall, Answer::Reset),
+            ssh.rules(Proto::Tcp, Mode::Firewall, Answer::Reset),
             [Enter, Closed(Answer::Drop)]
         );
         let udp = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#).replace("22/tcp", "53/udp"));
         assert_eq!(
-            udp.doors[0].rules(Mode::Guard, Answer::Reset),
+            udp.doors[0].rules(Proto::Udp, Mode::Guard, Answer::Reset),
             [Enter, Transient, Closed(Answer::Reset)],
             "UDP has no ACK for the host to answer"
         );
@@ -868,8 +900,16 @@ sequence_timeout = "20s"
         let door = cfg.doors[0].clone();
         let rotate = door.rotate().unwrap().clone();
         // One door: no other port to avoid.
-        let derive =
-            |n: u64| crate::rotate::derive(secret, &door.name, door.port, &[], n, rotate.length);
+        let derive = |n: u64| {
+            crate::rotate::derive(
+                secret,
+                &door.name,
+                door.ports.first(),
+                &[],
+                n,
+                rotate.length,
+            )
+        };
         let lines_at = |time: u64| -> Vec<(Slot, Vec<PortSpec>)> {
             let plan = Plan::new(
                 &crate::rotate::resolve(cfg.clone(), time).unwrap(),
