@@ -301,8 +301,10 @@ impl DoorPorts {
             }
         }
         for (i, a) in ranges.iter().enumerate() {
-            if let Some(b) = ranges[..i].iter().find(|b| b.overlaps(a)) {
-                problems.push(format!("{a} overlaps {b}, listed before it"));
+            match ranges[..i].iter().find(|b| b.overlaps(a)) {
+                Some(b) if b == a => problems.push(format!("{a} is listed twice")),
+                Some(b) => problems.push(format!("{a} overlaps {b}, listed before it")),
+                None => {}
             }
         }
         if problems.is_empty() {
@@ -1299,6 +1301,101 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
         assert_eq!(c.log_prefix, "nfknock");
         assert!(c.firewall.icmp);
         assert!(c.warnings.is_empty());
+    }
+
+    /// A door of several ports and ranges; every rule about a door's
+    /// port holds for each of them, with the door and the key named.
+    #[test]
+    fn a_door_may_hide_several_ports_and_ranges() {
+        let door = |port: &str, extra: &str| {
+            format!(
+                "{extra}[[door]]\nname = \"ssh\"\nport = {port}\nsequence = [\"48211/tcp\", \"9143/udp\", \"27733/tcp\"]\n"
+            )
+        };
+        let c = parse_str(&door(
+            r#"["22/tcp", "t:2222", "60000-61000/udp", 8022]"#,
+            "",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.doors[0].ports.to_string(),
+            "22/tcp, 2222/tcp, 60000-61000/udp, 8022/tcp"
+        );
+        assert!(c.doors[0].ports.contains(PortSpec::new(60500, Proto::Udp)));
+        assert!(!c.doors[0].ports.contains(PortSpec::new(60500, Proto::Tcp)));
+        assert_eq!(
+            c.doors[0].ports.first_tcp(),
+            Some(PortSpec::new(22, Proto::Tcp))
+        );
+        assert_eq!(c.reserved_ports().len(), 3 + 1001);
+        // One port as a string stays what it was.
+        assert!(
+            parse_str(&door("\"u:53\"", "")).unwrap().doors[0]
+                .ports
+                .is_single()
+        );
+
+        let bad = |port: &str, extra: &str, want: &str| {
+            let e = problems(&door(port, extra));
+            assert!(e.contains(want), "{port}: want {want:?} in {e}");
+        };
+        bad("[]", "", "door \"ssh\": port: an empty list");
+        bad(
+            r#"["61000-60000/udp"]"#,
+            "",
+            "door \"ssh\": port: range 61000-60000/udp is empty",
+        );
+        bad(r#"["0-10/udp"]"#, "", "invalid port `0-10/udp`");
+        bad(r#"["1-65536"]"#, "", "invalid port `1-65536`");
+        bad(
+            r#"["22/tcp", "22"]"#,
+            "",
+            "door \"ssh\": port: 22/tcp is listed twice",
+        );
+        bad(
+            r#"["60000-61000/udp", "60999-61001/udp"]"#,
+            "",
+            "port: 60999-61001/udp overlaps 60000-61000/udp",
+        );
+        bad(
+            r#"["22/tcp", "9000-9200/udp"]"#,
+            "",
+            "knock 9143/udp is a port of door \"ssh\"",
+        );
+        bad(
+            r#"["22/tcp", "79-81/tcp"]"#,
+            "mode = \"firewall\"\n[firewall]\nopen = [\"80/tcp\"]\n",
+            "door \"ssh\": port: 80/tcp is also in [firewall] open",
+        );
+        // Between doors.
+        let two = |a: &str, b: &str| {
+            format!(
+                "[[door]]\nname = \"a\"\nport = {a}\nsequence = [\"1001\", \"2002/udp\", \"3003\"]\n\
+                 [[door]]\nname = \"b\"\nport = {b}\nsequence = [\"4001\", \"5002/udp\", \"6003\"]\n"
+            )
+        };
+        let e = problems(&two(r#"["22", "100-200/udp"]"#, r#"["150/udp"]"#));
+        assert!(
+            e.contains("door \"b\": port: 150/udp overlaps 100-200/udp of door \"a\""),
+            "{e}"
+        );
+        let e = problems(&two(r#"["22", "100-200/udp"]"#, r#"["23", "t:22"]"#));
+        assert!(
+            e.contains("door \"b\": port: 22/tcp is already the port of door \"a\""),
+            "{e}"
+        );
+        assert!(
+            parse_str(&two(
+                r#"["22", "100-200/udp"]"#,
+                r#"["100-200/tcp", "201/udp"]"#
+            ))
+            .is_ok()
+        );
+        let e = problems(&two(r#"["22", "4000-4005"]"#, r#""23""#));
+        assert!(
+            e.contains("door \"b\": sequence: knock 4001/tcp is a port of door \"a\""),
+            "{e}"
+        );
     }
 
     #[test]

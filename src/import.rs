@@ -592,7 +592,10 @@ mod tests {
     #[test]
     fn door_from_knockd_commands() {
         let ports = |cmd: &str| -> Vec<String> {
-            doors_from_command(cmd).iter().map(|r| r.to_string()).collect()
+            doors_from_command(cmd)
+                .iter()
+                .map(|r| r.to_string())
+                .collect()
         };
         assert_eq!(
             ports("/sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT"),
@@ -607,7 +610,9 @@ mod tests {
             ["22/tcp", "2222/tcp"]
         );
         assert_eq!(
-            ports("iptables -A INPUT -s %IP% -p udp -m multiport --dports 60000:61000,0,9:1 -j ACCEPT"),
+            ports(
+                "iptables -A INPUT -s %IP% -p udp -m multiport --dports 60000:61000,0,9:1 -j ACCEPT"
+            ),
             ["60000-61000/udp"]
         );
         assert!(ports("/usr/local/bin/open-door %IP%").is_empty());
@@ -617,7 +622,9 @@ mod tests {
     /// door of them all, which nfknock accepts as it stands.
     #[test]
     fn every_port_of_a_door_is_imported() {
-        let original = import("[knock]\nsequence = t:48211,u:9143,t:27733\ndoor = t:22,t:2222,u:60001\n").unwrap();
+        let original =
+            import("[knock]\nsequence = t:48211,u:9143,t:27733\ndoor = t:22,t:2222,u:60001\n")
+                .unwrap();
         assert!(
             original.contains("port = [\"22/tcp\", \"2222/tcp\", \"60001/udp\"]"),
             "{original}"
@@ -639,7 +646,10 @@ mod tests {
             "[ssh]\nsequence = 8005,9143:udp,27733\ncommand = iptables -A INPUT -s %IP% -p tcp --dports 8000:8010 -j ACCEPT\n",
         )
         .unwrap();
-        assert!(clash.contains("knock 8005/tcp is a port of the door"), "{clash}");
+        assert!(
+            clash.contains("knock 8005/tcp is a port of the door"),
+            "{clash}"
+        );
     }
 
     #[test]
