@@ -614,6 +614,11 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     // The doors' ports are the config's; without one, nothing to say.
     if let (true, Ok(cfg)) = (status.loaded, crate::load::load(path)) {
         status.blocked = firewall::host::read()?.blockers(&door_ports(&cfg));
+        for d in &mut status.doors {
+            if let Some(door) = cfg.door(&d.name) {
+                d.ports = door.ports.iter().map(ToString::to_string).collect();
+            }
+        }
     }
     if json {
         let text = serde_json::to_string_pretty(&status).map_err(Error::failure)?;
@@ -697,8 +702,13 @@ fn print_status(out: &Out, s: &Status) {
         );
     }
     for d in &s.doors {
+        let on = if d.ports.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", d.ports.join(", "))
+        };
         text += &format!(
-            "door {} ({} knocks): {} completed, {} entries, {} resets\n",
+            "door {}{on} ({} knocks): {} completed, {} entries, {} resets\n",
             d.name, d.knocks, d.counters.knocks, d.counters.entries, d.counters.resets
         );
         for src in &d.in_progress {

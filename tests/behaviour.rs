@@ -1828,12 +1828,44 @@ sequence = ["7001/udp", "7003/tcp", "7005/udp"]
             );
         }
         lab.knock(Host::Client, &["7001/udp", "7003/tcp", "7005/udp"], FAST);
+        // status names every port of the door, and the knocker it is open for
+        // (at once: the door closes after 5 s, and filtered probes are slow).
+        let config = lab.config("nfknock.toml", &cfg);
+        let c = config.to_str().unwrap();
+        let out = lab.nfknock(Host::Server, &["-c", c, "status", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let multi = json["doors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "multi")
+            .unwrap_or_else(|| panic!("no door multi: {json}"));
+        assert_eq!(
+            multi["ports"],
+            serde_json::json!(["2222/tcp", "8022/tcp", "60000-60010/udp"])
+        );
+        assert_eq!(
+            multi["open"][0]["address"],
+            Host::Client.addr(t.family).to_string(),
+            "{json}"
+        );
+        let human = text(&lab.nfknock(Host::Server, &["-c", c, "status"]).stdout);
+        assert!(
+            human.contains("door multi on 2222/tcp, 8022/tcp, 60000-60010/udp (3 knocks)"),
+            "{human}"
+        );
+        // The knocker first: filtered probes of the attacker are slow.
         for port in TCP {
             assert_eq!(lab.probe_tcp(Host::Client, port), Probe::Open, "tcp {port}");
-            assert_eq!(lab.probe_tcp(Host::Attacker, port), hidden, "tcp {port}");
         }
         for port in UDP {
             assert_eq!(lab.probe_udp(Host::Client, port), Probe::Open, "udp {port}");
+        }
+        for port in TCP {
+            assert_eq!(lab.probe_tcp(Host::Attacker, port), hidden, "tcp {port}");
+        }
+        for port in UDP {
             assert_eq!(lab.probe_udp(Host::Attacker, port), hidden, "udp {port}");
         }
         untouched(Host::Client, "after the knock");

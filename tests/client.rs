@@ -477,7 +477,10 @@ sequence = ["31337/udp", "4242/tcp", "50505/udp"]
         let out = run(&["192.0.2.1", port, "--tries", "1"]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{port}: {stderr}");
-        assert!(stderr.contains("cannot send knock 31337/udp"), "{port}: {stderr}");
+        assert!(
+            stderr.contains("cannot send knock 31337/udp"),
+            "{port}: {stderr}"
+        );
     }
     // The UDP range is not a TCP door; 9011 is just outside the range.
     for port in ["60000", "9011"] {

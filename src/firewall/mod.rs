@@ -121,6 +121,10 @@ impl DoorStatus {
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct DoorStatus {
     pub name: String,
+    /// Its ports and ranges (`22/tcp`, `60000-61000/udp`), from the config:
+    /// the kernel's rules do not say them back. Empty when the config
+    /// cannot be read.
+    pub ports: Vec<String>,
     /// Knocks in the sequence.
     pub knocks: usize,
     pub counters: Counters,
