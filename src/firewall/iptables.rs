@@ -1035,6 +1035,33 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    /// multiport takes at most 15 ports, a range counting as two: a
+    /// longer list is split, never a range.
+    #[test]
+    fn multiport_splits_at_fifteen_ports_a_range_counting_two() {
+        let r = |s: &str| s.parse::<PortRange>().unwrap();
+        let mut ports: Vec<PortRange> = (1..=14).map(|p| r(&p.to_string())).collect();
+        ports.push(r("100-200"));
+        ports.push(r("u:60000-61000"));
+        assert_eq!(
+            multiport(&ports),
+            [
+                "-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14",
+                "-p tcp -m multiport --dports 100:200",
+                "-p udp -m multiport --dports 60000:61000",
+            ]
+        );
+        // 13 ports and a range: 15, the most one match takes.
+        ports.truncate(13);
+        ports.push(r("100-200"));
+        assert_eq!(
+            multiport(&ports),
+            ["-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,100:200"]
+        );
+        let sixteen: Vec<PortRange> = (1..=16).map(|p| r(&p.to_string())).collect();
+        assert_eq!(multiport(&sixteen).len(), 2);
+    }
+
     fn cfg(text: &str) -> Config {
         crate::load::parse(text, Path::new("t.toml")).unwrap()
     }

@@ -760,6 +760,45 @@ sequence_timeout = "20s"
         );
     }
 
+    /// A door of several ports: one open set for them all, whose meaning
+    /// holds every port (so a re-apply that changes the list starts the
+    /// set afresh), and the rules of each protocol in its chain.
+    #[test]
+    fn a_door_of_several_ports_has_one_open_set_and_each_protocols_rules() {
+        let one = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#));
+        let text = door(r#""1000/tcp", "2000/udp", "3000/tcp""#)
+            .replace("\"22/tcp\"", r#"["22/tcp", "60000-61000/udp"]"#);
+        let many = plan(&text);
+        let ssh = &many.doors[0];
+        assert_eq!(
+            ssh.open.meaning(Family::V4, RECENT_LISTS),
+            "ssh v4 open 22/tcp,60000-61000/udp 30"
+        );
+        assert_ne!(
+            ssh.open.fingerprint(Family::V4, NFT_SETS),
+            one.doors[0].open.fingerprint(Family::V4, NFT_SETS)
+        );
+        let wider = plan(&text.replace("61000", "61001"));
+        assert_ne!(
+            ssh.open.fingerprint(Family::V4, NFT_SETS),
+            wider.doors[0].open.fingerprint(Family::V4, NFT_SETS),
+            "a wider range is another open set"
+        );
+        assert_eq!(ssh.protos(), [Proto::Tcp, Proto::Udp]);
+        assert!(ssh.mixed() && !one.doors[0].mixed());
+        use DoorRule::*;
+        assert_eq!(
+            ssh.rules(Proto::Udp, Mode::Guard, Answer::Reset),
+            [Enter, Transient, Closed(Answer::Reset)]
+        );
+        assert_eq!(
+            ssh.rules(Proto::Tcp, Mode::Guard, Answer::Reset),
+            [Enter, Transient, Stack, Closed(Answer::Reset)]
+        );
+        assert_eq!(many.door_ports.len(), 2);
+        assert_eq!(many.doors_on(Proto::Udp).count(), 1);
+    }
+
     // The names' fingerprints depend on the install's key: without it,
     // a name gives nothing away about the knocks.
     #[test]
