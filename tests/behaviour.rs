@@ -1876,3 +1876,55 @@ sequence = ["7001/udp", "7003/tcp", "7005/udp"]
 }
 
 backend_tests!(a_door_of_several_ports_opens_them_all);
+
+// 4. Every port of a door's range is hidden as a single door port is: a
+// forwarded one (DNAT) by its original destination, and an untracked one
+// (`notrack`) whatever the probe; the knock opens them for the knocker.
+fn a_door_range_hides_forwarded_and_untracked_ports(t: Case) {
+    const FORWARDED: u16 = 2222;
+    const LOCAL: u16 = 2250;
+    let ports = r#"port = ["8022/tcp", "2200-2300/tcp"]"#;
+    for base in [guard(t, ""), firewall(t, "")] {
+        let cfg = base.replace("port = \"22/tcp\"", ports);
+        let Some(lab) = Lab::new(t.family) else {
+            return;
+        };
+        lab.forward(FORWARDED, SSH);
+        lab.listen_tcp_on(Host::Behind, SSH);
+        lab.apply(&lab.config("nfknock.toml", &cfg));
+        let shut = Probe::Closed.max_for(&cfg);
+        assert_eq!(lab.probe_tcp(Host::Attacker, FORWARDED), shut, "forwarded");
+        for scan in ["-sS", "-sA"] {
+            let states = lab.nmap(Host::Attacker, scan, &[FORWARDED, 5555]);
+            assert_eq!(states[0], states[1], "{scan}: {states:?}");
+        }
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        let mut session = lab.connect(Host::Client, FORWARDED);
+        assert!(echoes(&mut session), "through the opened forwarded port");
+        assert_eq!(lab.probe_tcp(Host::Attacker, FORWARDED), shut, "others");
+    }
+    let cfg = guard(t, "").replace("port = \"22/tcp\"", ports);
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.apply(&lab.config("nfknock.toml", &cfg));
+    lab.listen_tcp(LOCAL);
+    lab.nft_file(
+        Host::Server,
+        "raw.nft",
+        "table inet busy {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tnotrack\n\t}\n}\n",
+    );
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, LOCAL),
+        Probe::Closed,
+        "an untracked SYN reached a port of the range"
+    );
+    let states = lab.nmap(Host::Attacker, "-sF", &[LOCAL, 5555]);
+    assert_eq!(states[0], states[1], "FIN scan: {states:?}");
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, LOCAL);
+    assert!(echoes(&mut session), "an untracked connection to the range");
+    assert_eq!(lab.probe_tcp(Host::Attacker, LOCAL), Probe::Closed);
+}
+
+backend_tests!(a_door_range_hides_forwarded_and_untracked_ports);
