@@ -722,6 +722,8 @@ pub enum KeyKind {
     Integer,
     /// A string, or anything the parser reads from one (durations, ports).
     Text,
+    /// A door's `port`: a string for one port, a list for several.
+    Ports,
 }
 
 /// The kind of the key `name` (in any table): kept beside the structs
@@ -731,6 +733,7 @@ pub fn key_kind(name: &str) -> KeyKind {
         "sequence" | "email_to" | "events" | "open" | "ipv4" | "ipv6" => KeyKind::List,
         "icmp" | "whois" | "reverse_dns" => KeyKind::Bool,
         "max_mails_per_hour" => KeyKind::Integer,
+        "port" => KeyKind::Ports,
         _ => KeyKind::Text,
     }
 }
@@ -1680,6 +1683,7 @@ sequence = ["4000", "5000", "6000"]"#,
                 toml::Value::Array(_) => KeyKind::List,
                 toml::Value::Boolean(_) => KeyKind::Bool,
                 toml::Value::Integer(_) => KeyKind::Integer,
+                toml::Value::String(_) if k == "port" => KeyKind::Ports,
                 _ => KeyKind::Text,
             };
             assert_eq!(key_kind(k), want, "{k}");
