@@ -189,7 +189,7 @@ fn send_knocks(out: &Out, a: KnockArgs, explicit_config: Option<&Path>) -> Resul
         // clap makes --secret-file come with all three.
         (Some(secret_file), Some(port), Some(period), Some(door)) => {
             let rotating = knock::HostDoor::Rotating(knock::HostRotate {
-                port,
+                port: vec![port.into()],
                 avoid: a.avoid,
                 secret_file,
                 period,
@@ -792,9 +792,7 @@ fn sequence_for(
     if let Some(hosts_path) = knock::hosts_path() {
         let hosts = knock::load_hosts(&hosts_path).map_err(Error::usage)?;
         if let Some(doors) = hosts.get(host) {
-            let on_port = doors
-                .iter()
-                .find(|(_, e)| port.is_some() && e.port() == port);
+            let on_port = doors.iter().find(|(_, e)| port.is_some_and(|p| e.is_on(p)));
             let chosen = match door {
                 Some(name) => doors.get_key_value(name),
                 None if on_port.is_some() => on_port,

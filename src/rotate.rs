@@ -252,6 +252,15 @@ mod tests {
             for seq in [rotation.previous(), rotation.current(), rotation.next()] {
                 assert!(!seq.iter().any(|k| ports.contains(*k)), "{n}: {seq:?}");
             }
+            // A client told the same ports derives the same sequence.
+            let client = crate::knock::HostDoor::Rotating(crate::knock::HostRotate {
+                port: ports.to_vec(),
+                avoid: Vec::new(),
+                secret_file: secret.clone(),
+                period: "60s".into(),
+                length: 6,
+            });
+            assert_eq!(client.sequence("ssh", n * 60).unwrap(), d.sequence.to_vec());
             let one = resolve(cfg("\"22/tcp\""), n * 60).unwrap();
             if one.door("ssh").unwrap().sequence == d.sequence {
                 same += 1;
