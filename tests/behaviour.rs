@@ -1601,12 +1601,18 @@ fn closed_answer_follows_each_family(t: Case) {
         return;
     };
     lab.listen_tcp(SSH);
+    lab.listen_udp(60005);
     lab.nft_file(
         Host::Server,
         "hostfw.nft",
-        "table ip hostfw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\ttcp dport 22 accept\n\t}\n}\n",
+        "table ip hostfw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\ttcp dport 22 accept\n\t\tudp dport 60000-60010 accept\n\t}\n}\n",
     );
-    let cfg = lab.config("nfknock.toml", &guard(t, ""));
+    // A door of both protocols: each answers as its family's closed ports.
+    let door = guard(t, "").replace(
+        "port = \"22/tcp\"",
+        r#"port = ["22/tcp", "60000-60010/udp"]"#,
+    );
+    let cfg = lab.config("nfknock.toml", &door);
     lab.apply(&cfg);
     let out = lab.nfknock(Host::Server, &["status", "--json"]);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -1620,8 +1626,14 @@ fn closed_answer_follows_each_family(t: Case) {
             "{family:?}"
         );
     }
+    let udp = match t.family {
+        Family::V4 => Probe::Filtered,
+        Family::V6 => Probe::Closed,
+    };
+    assert_eq!(lab.probe_udp(Host::Attacker, 60005), udp, "udp");
     lab.knock(Host::Client, &KNOCKS, FAST);
     assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+    assert_eq!(lab.probe_udp(Host::Client, 60005), Probe::Open);
 }
 
 mod closed_answer_follows_each_family {
