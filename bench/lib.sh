@@ -78,7 +78,14 @@ row() {
 
 # The median of "median p99 min max n".
 median_of() { echo "${1%% *}"; }
+# The median of the numbers on stdin.
+median() { median_of "$(stats)"; }
 
 # a / b with DIGITS places (default 2), or n/a: ratio A B [DIGITS]
 ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" \
     'BEGIN { if (b > 0 && a != "n/a") printf("%." d "f", a / b); else printf "n/a" }'; }
+
+# The first quartile, median and third quartile of the numbers on stdin.
+quartiles() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a n/a n/a"; exit }
+    q1 = int((NR + 3) / 4); q3 = NR + 1 - q1
+    printf "%s %s %s\n", v[q1], v[int((NR + 1) / 2)], v[q3] }'; }

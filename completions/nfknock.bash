@@ -79,6 +79,9 @@ _nfknock() {
             nfknock,watch)
                 cmd="nfknock__subcmd__watch"
                 ;;
+            nfknock,watch-view)
+                cmd="nfknock__subcmd__watch__subcmd__view"
+                ;;
             nfknock__subcmd__config,get)
                 cmd="nfknock__subcmd__config__subcmd__get"
                 ;;
@@ -160,6 +163,9 @@ _nfknock() {
             nfknock__subcmd__help,watch)
                 cmd="nfknock__subcmd__help__subcmd__watch"
                 ;;
+            nfknock__subcmd__help,watch-view)
+                cmd="nfknock__subcmd__help__subcmd__watch__subcmd__view"
+                ;;
             nfknock__subcmd__help__subcmd__config,get)
                 cmd="nfknock__subcmd__help__subcmd__config__subcmd__get"
                 ;;
@@ -215,7 +221,7 @@ _nfknock() {
 
     case "${cmd}" in
         nfknock)
-            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rotate gen-secret rollback restore remove status metrics transient knock connect watch notify-test gen-sequence config import completions help"
+            opts="-c -q -v -h -V --config --quiet --verbose --help --version check show apply confirm rotate gen-secret rollback restore remove status metrics transient knock connect watch notify-test watch-view gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -537,7 +543,7 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help)
-            opts="check show apply confirm rotate gen-secret rollback restore remove status metrics transient knock connect watch notify-test gen-sequence config import completions help"
+            opts="check show apply confirm rotate gen-secret rollback restore remove status metrics transient knock connect watch notify-test watch-view gen-sequence config import completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -915,6 +921,20 @@ _nfknock() {
             return 0
             ;;
         nfknock__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__help__subcmd__watch__subcmd__view)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1397,6 +1417,28 @@ _nfknock() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        nfknock__subcmd__watch__subcmd__view)
+            opts="-c -q -v -h --config --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -126,7 +126,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Knock(a) => send_knocks(&out, a, explicit),
         Command::Connect(a) => connect_to(&out, a, explicit),
         Command::Watch(a) => {
-            let cfg = load(&out, path)?;
+            let cfg = load_view(&out, path)?;
             let opts = watch::Options {
                 journal_dir: a.journal_dir,
                 dry_run: a.dry_run,
@@ -135,8 +135,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             watch::watch(&cfg, &opts).map_err(watch_error)
         }
         Command::NotifyTest => {
-            let cfg = load(&out, path)?;
+            let cfg = load_view(&out, path)?;
             out.info(watch::notify_test(&cfg).map_err(watch_error)?);
+            Ok(())
+        }
+        Command::WatchView => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                Error::from(config::Error::Read {
+                    path: path.to_path_buf(),
+                    error,
+                })
+            })?;
+            let cfg = crate::load::parse(&text, path)?;
+            emit(&watch::view::render(&cfg, &text, path));
             Ok(())
         }
         Command::GenSequence(a) => gen_sequence(path, a.length),
@@ -372,6 +383,16 @@ fn load(out: &Out, path: &Path) -> Result<Config, Error> {
     Ok(cfg)
 }
 
+/// What `watch` and `notify-test` read: the watcher's view, or a full
+/// config of which they take the same part.
+fn load_view(out: &Out, path: &Path) -> Result<watch::view::View, Error> {
+    let (view, warnings) = crate::load::load_view(path)?;
+    for w in &warnings {
+        out.warn(format!("{}: {w}", path.display()));
+    }
+    Ok(view)
+}
+
 /// The config with rotating doors' sequences derived for now: what
 /// show, apply and rotate render.
 fn resolved(out: &Out, path: &Path) -> Result<Resolved, Error> {
@@ -422,6 +443,9 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
             humantime::format_duration(d.sequence_timeout),
             humantime::format_duration(d.door_timeout)
         ));
+        for line in who_and_where(d, cfg.mode) {
+            out.info(format!("    {line}"));
+        }
     }
     out.info(format!("  {}", allow_summary(&cfg)));
     warn_allow_all(out, &cfg);
@@ -507,12 +531,13 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     warn_allow_all(out, cfg.config());
     require_net_admin("apply")?;
     let state = StateDir::from_env();
-    lifecycle::apply(out, &cfg, path, &text, &state, no_persist, confirm)?;
-    out.info(format!("nfknock: {}", allow_summary(cfg.config())));
     // What the host's own rules mean for the doors: how a closed door
-    // answers, and any chain that would still drop an opened one.
+    // answers, and any chain that would still drop an opened one. Read
+    // once: nfknock's apply changes no other table.
     let host = firewall::host::read()?;
     let drops = firewall::host::drops_beside(&host, cfg.backend)?;
+    lifecycle::apply(out, &cfg, &drops, path, &text, &state, no_persist, confirm)?;
+    out.info(format!("nfknock: {}", allow_summary(cfg.config())));
     let closed = ClosedAnswer::decide(cfg.mode, cfg.closed, &drops);
     out.info(format!(
         "nfknock: a closed door answers {} ({})",
@@ -625,6 +650,9 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
         outln!("{text}");
     } else {
         print_status(out, &status);
+        if status.loaded {
+            print_who_and_where(path);
+        }
     }
     Ok(())
 }
@@ -682,6 +710,54 @@ fn transient(out: &Out, path: &Path, action: TransientAction) -> Result<(), Erro
         }
     }
     Ok(())
+}
+
+/// A door's `from` and `interfaces`, in words, for `check` and `status`;
+/// nothing for a door anyone may knock on anywhere.
+fn who_and_where(d: &crate::config::Door, mode: Mode) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(from) = &d.from {
+        let nets: Vec<String> = (from.ipv4.iter().map(ToString::to_string))
+            .chain(from.ipv6.iter().map(ToString::to_string))
+            .collect();
+        let mut line = format!("may knock: only from {}", nets.join(", "));
+        for (family, none) in [
+            ("IPv4", from.ipv4.is_empty()),
+            ("IPv6", from.ipv6.is_empty()),
+        ] {
+            if none {
+                line += &format!("; not over {family}");
+            }
+        }
+        lines.push(line);
+    }
+    if !d.interfaces.is_empty() {
+        let names: Vec<&str> = d.interfaces.iter().map(|i| &**i).collect();
+        lines.push(format!(
+            "interfaces: only {}; elsewhere {} {}",
+            names.join(", "),
+            d.ports,
+            match (mode, d.ports.is_single()) {
+                (Mode::Guard, true) => "is untouched (as without nfknock)",
+                (Mode::Guard, false) => "are untouched (as without nfknock)",
+                (Mode::Firewall, true) => "is dropped like any port not in `open`",
+                (Mode::Firewall, false) => "are dropped like any port not in `open`",
+            }
+        ));
+    }
+    lines
+}
+
+/// `status`: who may knock on each door and where, from the config.
+fn print_who_and_where(path: &Path) {
+    let Ok(cfg) = crate::load::load(path) else {
+        return;
+    };
+    for d in &cfg.doors {
+        for line in who_and_where(d, cfg.mode) {
+            outln!("door {} {line}", d.name);
+        }
+    }
 }
 
 fn print_status(out: &Out, s: &Status) {

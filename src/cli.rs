@@ -77,6 +77,9 @@ pub enum Command {
     Watch(WatchArgs),
     /// Send one test mail with the [notify] settings
     NotifyTest,
+    /// Print the watcher's view of the config: [log], [notify] and door names, no
+    /// knock or secret (root; read by nfknock-watch.service through a socket)
+    WatchView,
     /// Print a random strong knock sequence
     GenSequence(GenSequenceArgs),
     /// Read or change one key of the config, keeping comments and layout

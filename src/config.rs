@@ -267,6 +267,7 @@ macro_rules! text_newtype {
 }
 text_newtype!(DoorName);
 text_newtype!(LogPrefix);
+text_newtype!(Interface);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Door {
@@ -276,6 +277,55 @@ pub struct Door {
     pub knocks: Knocks,
     pub sequence_timeout: Duration,
     pub door_timeout: Duration,
+    /// `from`: the only sources that may start the sequence; None: any.
+    pub from: Option<Sources>,
+    /// `interfaces`: the only interfaces its knocks and its port are
+    /// watched on; empty: every interface.
+    pub interfaces: Vec<Interface>,
+}
+
+/// A door's `from`: the networks whose sources may knock, per family. A
+/// family without networks cannot knock at all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Sources {
+    pub ipv4: Vec<Ipv4Net>,
+    pub ipv6: Vec<Ipv6Net>,
+}
+
+/// The longest interface name the kernel takes (IFNAMSIZ - 1).
+pub const MAX_INTERFACE_LEN: usize = 15;
+
+/// An interface name as the kernel takes it: 1 to 15 bytes, printable
+/// ASCII without whitespace, `/`, `:`, quotes or `\`, and not `.` or
+/// `..`. No wildcards: `*` (nft) and `+` (iptables) are refused, so a name
+/// means the same on both backends and a typo never matches every
+/// interface. Only [`Interface::new`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface(String);
+
+impl Interface {
+    /// The name, or why it is not one.
+    pub fn new(name: &str) -> Result<Interface, String> {
+        let bad = |b: u8| !b.is_ascii_graphic() || b"/:\"'\\*+".contains(&b);
+        if name.is_empty() || name.len() > MAX_INTERFACE_LEN {
+            Err(format!(
+                "`{}` must be 1 to {MAX_INTERFACE_LEN} bytes long",
+                name.escape_debug()
+            ))
+        } else if name.bytes().any(|b| b == b'*' || b == b'+') {
+            Err(format!(
+                "`{}`: wildcards are not supported; list every interface by its name",
+                name.escape_debug()
+            ))
+        } else if name.bytes().any(bad) || name == "." || name == ".." {
+            Err(format!(
+                "`{}` is not an interface name (no whitespace, control characters, quotes, `/`, `:` or `\\`)",
+                name.escape_debug()
+            ))
+        } else {
+            Ok(Interface(name.to_string()))
+        }
+    }
 }
 
 /// A door's `port`: one or more ports and ranges, none empty (`low <=
@@ -730,7 +780,9 @@ pub enum KeyKind {
 /// below, which serde reads the file with.
 pub fn key_kind(name: &str) -> KeyKind {
     match name {
-        "sequence" | "email_to" | "events" | "open" | "ipv4" | "ipv6" => KeyKind::List,
+        "sequence" | "email_to" | "events" | "open" | "ipv4" | "ipv6" | "from" | "interfaces" => {
+            KeyKind::List
+        }
         "icmp" | "whois" | "reverse_dns" => KeyKind::Bool,
         "max_mails_per_hour" => KeyKind::Integer,
         "port" => KeyKind::Ports,
@@ -752,6 +804,7 @@ struct RawConfig {
     door_timeout: Option<Duration>,
     #[serde(default)]
     door: Vec<RawDoor>,
+    interfaces: Option<Vec<String>>,
     allow: Option<RawAllow>,
     firewall: Option<RawFirewall>,
     #[serde(default)]
@@ -772,6 +825,8 @@ struct RawDoor {
     #[serde(default, deserialize_with = "duration")]
     door_timeout: Option<Duration>,
     rotate: Option<RawRotate>,
+    from: Option<Vec<String>>,
+    interfaces: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -887,6 +942,10 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
     let default_door = raw.door_timeout.unwrap_or(DEFAULT_DOOR_TIMEOUT);
     check_timeout(At::Top, "sequence_timeout", default_seq, &mut problems);
     check_timeout(At::Top, "door_timeout", default_door, &mut problems);
+    let default_interfaces = match &raw.interfaces {
+        Some(names) => interfaces(At::Top, names, &mut problems),
+        None => Vec::new(),
+    };
 
     let firewall = match raw.firewall {
         Some(f) => {
@@ -1028,6 +1087,11 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         if d.door_timeout.is_some() {
             check_timeout(door(), "door_timeout", door_timeout, &mut problems);
         }
+        let from = d.from.as_ref().map(|f| sources(&d.name, f, &mut problems));
+        let interfaces = match &d.interfaces {
+            Some(names) => interfaces(door(), names, &mut problems),
+            None => default_interfaces.clone(),
+        };
         if let (Some(name), Some(knocks), Ok(ports)) = (name, knocks, door_ports) {
             doors.push(Door {
                 name,
@@ -1035,6 +1099,8 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
                 knocks,
                 sequence_timeout,
                 door_timeout,
+                from,
+                interfaces,
             });
         }
     }
@@ -1053,33 +1119,16 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         },
     };
 
-    let prefix = LogPrefix::new(&raw.log.prefix);
-    if prefix.is_none() {
-        problems.push(Problem::new(
-            At::Table("log"),
-            "prefix",
-            format!(
-                "`{}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`",
-                raw.log.prefix
-            ),
-        ));
-    }
+    let prefix = match log_prefix(&raw.log.prefix) {
+        Ok(prefix) => Some(prefix),
+        Err(p) => {
+            problems.push(p);
+            None
+        }
+    };
 
     if let Some(n) = &raw.notify {
-        if n.max_mails_per_hour == 0 {
-            problems.push(Problem::new(
-                At::Table("notify"),
-                "max_mails_per_hour",
-                "must be at least 1",
-            ));
-        }
-        check_timeout(
-            At::Table("notify"),
-            "digest_delay",
-            n.digest_delay,
-            &mut problems,
-        );
-        problems.extend(checks.notify(n));
+        problems.extend(notify_problems(n, checks));
     }
 
     let Some(prefix) = prefix.filter(|_| problems.is_empty()) else {
@@ -1109,6 +1158,40 @@ pub fn valid_door_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// `[log] prefix`, or what is wrong with it. (The watcher's view of a
+/// config, `crate::watch::view`, is checked by the same rules.)
+pub fn log_prefix(prefix: &str) -> Result<LogPrefix, Problem> {
+    LogPrefix::new(prefix).ok_or_else(|| {
+        Problem::new(
+            At::Table("log"),
+            "prefix",
+            format!(
+                "`{prefix}` must be 1 to {MAX_LOG_PREFIX_LEN} characters from A-Z, a-z, 0-9, `_`, `-` and `.`"
+            ),
+        )
+    })
+}
+
+/// What is wrong with `[notify]`: its own rules and the watcher's checks.
+pub fn notify_problems(n: &Notify, checks: &dyn Checks) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if n.max_mails_per_hour == 0 {
+        problems.push(Problem::new(
+            At::Table("notify"),
+            "max_mails_per_hour",
+            "must be at least 1",
+        ));
+    }
+    check_timeout(
+        At::Table("notify"),
+        "digest_delay",
+        n.digest_delay,
+        &mut problems,
+    );
+    problems.extend(checks.notify(n));
+    problems
 }
 
 fn check_timeout(at: At, key: &str, value: Duration, problems: &mut Vec<Problem>) {
@@ -1157,6 +1240,61 @@ fn networks<T>(
                 key,
                 format!("`{t}` is not a network (CIDR)"),
             )),
+        }
+    }
+    out
+}
+
+/// A network as written: CIDR, or a bare address for one host.
+fn parse_network(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .ok()
+}
+
+/// A door's `from`, both families in one list.
+fn sources(door: &str, texts: &[String], problems: &mut Vec<Problem>) -> Sources {
+    let mut out = Sources::default();
+    if texts.is_empty() {
+        problems.push(Problem::door(
+            door,
+            "from",
+            "an empty list would let nobody knock; leave `from` out to let any source knock",
+        ));
+    }
+    for t in texts {
+        match parse_network(t) {
+            Some(IpNet::V4(n)) => out.ipv4.push(n.trunc()),
+            Some(IpNet::V6(n)) => out.ipv6.push(n.trunc()),
+            None => problems.push(Problem::door(
+                door,
+                "from",
+                format!("`{}` is not a network (CIDR) or address", t.escape_debug()),
+            )),
+        }
+    }
+    out
+}
+
+/// `interfaces`, at the top level or of a door.
+fn interfaces(at: At, names: &[String], problems: &mut Vec<Problem>) -> Vec<Interface> {
+    if names.is_empty() {
+        problems.push(Problem::new(
+            at.clone(),
+            "interfaces",
+            "an empty list would watch no interface; leave `interfaces` out for every interface",
+        ));
+    }
+    let mut out: Vec<Interface> = Vec::new();
+    for n in names {
+        match Interface::new(n) {
+            Ok(i) if out.contains(&i) => problems.push(Problem::new(
+                at.clone(),
+                "interfaces",
+                format!("`{i}` is listed twice"),
+            )),
+            Ok(i) => out.push(i),
+            Err(e) => problems.push(Problem::new(at.clone(), "interfaces", e)),
         }
     }
     out
@@ -1729,5 +1867,72 @@ sequence = ["4000", "5000", "6000"]"#,
         assert!(
             problems(&format!("{base}[notify]\nevents = [\"boom\"]\n")).contains("unknown variant")
         );
+    }
+
+    #[test]
+    fn from_takes_networks_of_both_families() {
+        let door = with_door(
+            r#"sequence = ["1000", "2000", "3000"]
+from = ["198.51.100.7/24", "203.0.113.9", "2001:db8:100::1/48"]"#,
+        );
+        let c = parse_str(&door).unwrap();
+        let from = c.doors[0].from.clone().unwrap();
+        let v4: Vec<String> = from.ipv4.iter().map(ToString::to_string).collect();
+        assert_eq!(v4, ["198.51.100.0/24", "203.0.113.9/32"]);
+        assert_eq!(from.ipv6[0].to_string(), "2001:db8:100::/48");
+        let none = with_door(r#"sequence = ["1000", "2000", "3000"]"#);
+        assert_eq!(parse_str(&none).unwrap().doors[0].from, None);
+        let seq = r#"sequence = ["1000", "2000", "3000"]"#;
+        let p = problems(&with_door(&format!("{seq}\nfrom = []")));
+        assert!(p.contains("door \"ssh\": from: an empty list"), "{p}");
+        let p = problems(&with_door(&format!("{seq}\nfrom = [\"10.0.0.0/33\"]")));
+        assert!(
+            p.contains("door \"ssh\": from: `10.0.0.0/33` is not"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn interfaces_are_a_default_a_door_may_override() {
+        let seq = r#"sequence = ["1000", "2000", "3000"]"#;
+        let text = format!(
+            "interfaces = [\"eth0\", \"wg0\"]\n{}[[door]]\nname = \"web\"\nport = \"443/tcp\"\nsequence = [\"4000\", \"6000\", \"5000\"]\ninterfaces = [\"eth1\"]\n",
+            with_door(seq)
+        );
+        let c = parse_str(&text).unwrap();
+        assert_eq!(
+            c.doors[0].interfaces,
+            ["eth0", "wg0"].map(|i| Interface::new(i).unwrap())
+        );
+        assert_eq!(c.doors[1].interfaces, [Interface::new("eth1").unwrap()]);
+        assert!(
+            parse_str(&with_door(seq)).unwrap().doors[0]
+                .interfaces
+                .is_empty()
+        );
+        for (bad, why) in [
+            ("", "1 to 15 bytes"),
+            ("abcdefghijklmnop", "1 to 15 bytes"),
+            ("eth*", "wildcards are not supported"),
+            ("eth+", "wildcards are not supported"),
+            ("a b", "is not an interface name"),
+            ("a/b", "is not an interface name"),
+            ("a\\\"b", "is not an interface name"),
+            ("a\\u001b", "is not an interface name"),
+            ("..", "is not an interface name"),
+        ] {
+            let p = problems(&with_door(&format!("{seq}\ninterfaces = [\"{bad}\"]")));
+            assert!(
+                p.contains("door \"ssh\": interfaces: ") && p.contains(why),
+                "{bad}: {p}"
+            );
+        }
+        let p = problems(&format!("interfaces = []\n{}", with_door(seq)));
+        assert!(p.contains("interfaces: an empty list"), "{p}");
+        let p = problems(&with_door(&format!(
+            "{seq}\ninterfaces = [\"eth0\", \"eth0\"]"
+        )));
+        assert!(p.contains("`eth0` is listed twice"), "{p}");
+        assert!(Interface::new("eth0.100").is_ok() && Interface::new("br-lan").is_ok());
     }
 }

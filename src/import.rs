@@ -480,6 +480,39 @@ fn knockd_seq_timeout(o: &mut String, value: Option<&String>, knocks: usize) {
     let _ = writeln!(o, "sequence_timeout = \"{total}s\"");
 }
 
+/// knockd's `Interface` (one name; eth0 when not given) as `interfaces`.
+fn knockd_interface(o: &mut String, interface: Option<&String>) {
+    let Some(name) = interface else {
+        let _ = writeln!(
+            o,
+            "# knockd listened on eth0 only (its default without Interface); nfknock's\n\
+             # doors watch every interface. To keep knockd's meaning:\n\
+             # interfaces = [\"eth0\"]"
+        );
+        return;
+    };
+    match crate::config::Interface::new(name) {
+        Ok(i) => {
+            let _ = writeln!(
+                o,
+                "# knockd's Interface: knocks and the door only on it; elsewhere the\n\
+                 # door's port is left to the host's rules, as knockd left it.\n\
+                 interfaces = {}",
+                list(&[i.to_string()])
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(
+                o,
+                "# knockd listened on {}, which nfknock cannot take ({}):\n\
+                 # set `interfaces` to the interface's name, or leave it out for every one.",
+                shown(name),
+                shown(&why)
+            );
+        }
+    }
+}
+
 fn from_knockd(ini: &Ini) -> String {
     let mut o = String::from(
         "# Imported from knockd.conf by `nfknock import`.\n\
@@ -493,16 +526,11 @@ fn from_knockd(ini: &Ini) -> String {
          # you have; \"firewall\" would make it the host's default-deny firewall.\n\
          mode = \"guard\""
     );
-    if let Some(i) = ini
-        .section("options")
-        .and_then(|opts| opts.get("interface"))
-    {
-        let _ = writeln!(
-            o,
-            "# knockd listened on {}; nfknock's rules apply to every interface.",
-            shown(i)
-        );
-    }
+    knockd_interface(
+        &mut o,
+        ini.section("options")
+            .and_then(|opts| opts.get("interface")),
+    );
     let mut taken = Vec::new();
     for (name, s) in &ini.sections {
         if name.eq_ignore_ascii_case("options") || !s.contains_key("sequence") {
@@ -717,5 +745,27 @@ mod tests {
             Err(Error::Syntax(1, "hello world".into()))
         );
         assert_eq!(import("[options]\nUseSyslog\n"), Err(Error::Nothing));
+    }
+
+    #[test]
+    fn knockd_interface_becomes_interfaces() {
+        let conf = "[options]\nInterface = eth1\n[open]\nsequence = 7000,8000:udp,9000\ncommand = iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT\n";
+        let out = import(conf).unwrap();
+        let toml: toml::Table = out.parse().unwrap();
+        assert_eq!(
+            toml["interfaces"].as_array().unwrap()[0].as_str(),
+            Some("eth1")
+        );
+        check(&out).unwrap();
+        // Without Interface, knockd listened on eth0: said, not imposed.
+        let out = import(&conf.replace("Interface = eth1\n", "")).unwrap();
+        let toml: toml::Table = out.parse().unwrap();
+        assert!(!toml.contains_key("interfaces"), "{out}");
+        assert!(out.contains("# interfaces = [\"eth0\"]"), "{out}");
+        // A name nfknock refuses is a comment, never a broken config.
+        let out = import(&conf.replace("eth1", "eth\x1b[2J+")).unwrap();
+        assert!(!out.contains("\ninterfaces"), "{out}");
+        assert!(out.contains("nfknock cannot take"), "{out}");
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out}");
     }
 }

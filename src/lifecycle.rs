@@ -39,6 +39,7 @@ use crate::clock;
 use crate::config::{Backend, Resolved};
 use crate::exit::Error;
 use crate::firewall;
+use crate::firewall::plan::HostDrops;
 use crate::state::{self, Pending, Record, Saved, StateDir, boot_id};
 
 /// Where a step says what it did: the command line prints `info` unless
@@ -214,7 +215,7 @@ fn resolve_saved(saved: &Saved) -> Result<Resolved, Error> {
 /// renders is ever loaded. Returns them as loaded now.
 fn load_saved(saved: &Saved, state: &StateDir) -> Result<Saved, Error> {
     let cfg = resolve_saved(saved)?;
-    let ruleset = load_rules(&cfg, state)?;
+    let ruleset = load_rules(&cfg, &firewall::host::drops_for(&cfg)?, state)?;
     Ok(Saved {
         record: Record {
             boot_id: boot_id(),
@@ -226,11 +227,13 @@ fn load_saved(saved: &Saved, state: &StateDir) -> Result<Saved, Error> {
 }
 
 /// Loads `cfg`'s rules and removes another backend's.
-/// `closed = "auto"` answers as the host's own rules do, read now.
-/// The names' fingerprints are keyed with the state directory's key.
-fn load_rules(cfg: &Resolved, state: &StateDir) -> Result<String, Error> {
+/// `closed = "auto"` answers as the host's own rules do (`host`, read by
+/// the caller). The names' fingerprints are keyed with the state
+/// directory's key.
+fn load_rules(cfg: &Resolved, host: &HostDrops, state: &StateDir) -> Result<String, Error> {
     let key = state.names_key_or_create().map_err(state_err)?;
-    let ruleset = firewall::backend(cfg.backend)?.apply(&firewall::host::plan(cfg, key)?)?;
+    let plan = firewall::host::plan_beside(cfg, host, key);
+    let ruleset = firewall::backend(cfg.backend)?.apply(&plan)?;
     // Moving to another backend: the old one's rules must not stay behind.
     for other in other_backends(cfg.backend) {
         remove_with(other)?;
@@ -240,12 +243,15 @@ fn load_rules(cfg: &Resolved, state: &StateDir) -> Result<String, Error> {
 
 /// Loads the rules of `cfg` (valid and resolved by its type, parsed from
 /// `config_text`, read from `config_path`; the caller checked the
-/// capabilities), records what was loaded and, unless `no_persist` or a
-/// confirmation is asked for, saves it for boot. With `confirm`, the
-/// rollback is scheduled and the baseline taken before anything changes.
+/// capabilities and read what the host's own rules drop, `host`), records
+/// what was loaded and, unless `no_persist` or a confirmation is asked
+/// for, saves it for boot. With `confirm`, the rollback is scheduled and
+/// the baseline taken before anything changes.
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     say: &dyn Say,
     cfg: &Resolved,
+    host: &HostDrops,
     config_path: &Path,
     config_text: &str,
     state: &StateDir,
@@ -262,7 +268,7 @@ pub fn apply(
         boot_id: boot_id(),
     };
     let Some(secs) = confirm else {
-        let ruleset = load_rules(cfg, state)?;
+        let ruleset = load_rules(cfg, host, state)?;
         let saved = Saved {
             record,
             ruleset,
@@ -310,7 +316,7 @@ pub fn apply(
         .map_err(state_err)?;
     }
     state.set_pending(&p).map_err(state_err)?;
-    let ruleset = match load_rules(cfg, state) {
+    let ruleset = match load_rules(cfg, host, state) {
         Ok(r) => r,
         Err(e) => {
             // Back to what was pending before, with its own rollback: a
@@ -488,7 +494,9 @@ pub fn rotate(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
         ));
     }
     let key = state.names_key_or_create().map_err(state_err)?;
-    let rendered = firewall::backend(cfg.backend)?.render(&firewall::host::plan(&cfg, key)?);
+    let host = firewall::host::drops_for(&cfg)?;
+    let plan = firewall::host::plan_beside(&cfg, &host, key);
+    let rendered = firewall::backend(cfg.backend)?.render(&plan);
     // The timer runs often; most runs find the period unchanged.
     if rendered == loaded.ruleset {
         say.detail("nfknock: the loaded sequences are current");
@@ -496,7 +504,7 @@ pub fn rotate(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
     }
     // A rotation is an apply of the same config: the unchanged slot's
     // sets, the open doors and the other doors keep their state.
-    let ruleset = load_rules(&cfg, state)?;
+    let ruleset = load_rules(&cfg, &host, state)?;
     let now = Saved {
         record: Record {
             applied_at: clock::rfc3339(),

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use crate::config::{self, Checks, Config, Notify, Problem};
+use crate::config::{self, At, Checks, Config, Notify, Problem};
+use crate::watch::view::{self, View};
 use crate::{firewall, watch};
 
 /// Every check of nfknock.
@@ -25,12 +26,51 @@ impl Checks for All {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, config::Error> {
-    config::load(path, &All)
+    parse(&read(path)?, path)
 }
 
 /// Parses and validates configuration text; `path` only names it in errors.
+/// The watcher's view of a config is refused: it opens no door.
 pub fn parse(text: &str, path: &Path) -> Result<Config, config::Error> {
+    if view::is_view(text) {
+        return Err(config::Error::Invalid {
+            path: path.to_path_buf(),
+            problems: vec![view::refusal()],
+        });
+    }
     config::parse(text, path, &All)
+}
+
+/// What `watch` and `notify-test` read: the watcher's view of a config
+/// (nfknock-watch.service's credential), or a full config, of which they
+/// take the same part (`nfknock watch` run by hand as root). The full
+/// config's warnings come along.
+pub fn load_view(path: &Path) -> Result<(View, Vec<String>), config::Error> {
+    let text = read(path)?;
+    if view::is_view(&text) {
+        return Ok((view::parse(&text, path, &All)?, Vec::new()));
+    }
+    if text.trim().is_empty() {
+        // What nfknock-watch.service gets when nfknock-watch-view@.service
+        // failed (an invalid config): its error is in the journal.
+        return Err(config::Error::Invalid {
+            path: path.to_path_buf(),
+            problems: vec![Problem::new(
+                At::Top,
+                "",
+                "empty: no config and no watcher's view (under systemd: see `journalctl -u 'nfknock-watch-view@*'` for why `nfknock watch-view` wrote nothing)",
+            )],
+        });
+    }
+    let cfg = parse(&text, path)?;
+    Ok((View::of(&cfg), cfg.warnings))
+}
+
+fn read(path: &Path) -> Result<String, config::Error> {
+    std::fs::read_to_string(path).map_err(|error| config::Error::Read {
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 #[cfg(test)]

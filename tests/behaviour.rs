@@ -466,6 +466,56 @@ fn bad_config_changes_nothing(t: Case) {
     }
 }
 
+// 8. A ruleset the kernel refuses leaves the old one active. The refusal is
+// injected by a wrapper ahead on PATH: the nft script with the rules gets
+// a last line the kernel rejects; ip6tables-restore fails its real load after the
+// IPv4 rules went in (the dry runs pass), so nfknock must put those back.
+fn kernel_refusal_changes_nothing(t: Case) {
+    let Some(lab) = lab_with(t.family, &guard(t, "")) else {
+        return;
+    };
+    let before = lab.rules(t.backend);
+    let bin = lab.dir.path().join("refusing");
+    std::fs::create_dir(&bin).unwrap();
+    let (tool, wrapper) = match t.backend {
+        Backend::Nftables => (
+            "nft",
+            // Only the script with the rules themselves is refused.
+            "case \" $* \" in *\" -f \"*) s=$(cat); case $s in *'chain input'*) s=\"$s\nadd rule inet nfknock no_such_chain accept\" ;; esac; printf '%s\\n' \"$s\" | /usr/sbin/nft \"$@\"; exit ;; esac\nexec /usr/sbin/nft \"$@\"\n",
+        ),
+        Backend::Iptables => (
+            "ip6tables-restore",
+            "case \" $* \" in *\" --test \"*) exec /usr/sbin/ip6tables-restore \"$@\" ;; esac\necho 'ip6tables-restore: refused (injected)' >&2\nexit 1\n",
+        ),
+    };
+    let path = bin.join(tool);
+    std::fs::write(&path, format!("#!/bin/sh\n{wrapper}")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let changed = lab.config(
+        "changed.toml",
+        &guard(t, "").replace("\"3003/tcp\"", "\"3333/tcp\""),
+    );
+    let out = lab
+        .command(
+            Host::Server,
+            &[
+                common::NFKNOCK,
+                "-c",
+                changed.to_str().unwrap(),
+                "apply",
+                "--no-persist",
+            ],
+        )
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(lab.rules(t.backend), before, "{}", text(&out.stderr));
+}
+
 // 10. status shows a source mid-sequence and one with the door open, with
 // per-door counters.
 fn status_shows_sources(t: Case) {
@@ -576,6 +626,7 @@ backend_tests!(
     reapply_new_sequence_keeps_session,
     reapply_keeps_knock_state_and_is_idempotent,
     bad_config_changes_nothing,
+    kernel_refusal_changes_nothing,
     status_shows_sources,
     restore_after_flush_brings_the_doors_back,
 );
@@ -1940,3 +1991,137 @@ fn a_door_range_hides_forwarded_and_untracked_ports(t: Case) {
 }
 
 backend_tests!(a_door_range_hides_forwarded_and_untracked_ports);
+
+// Who may knock: a correct knock from a source outside the door's `from`
+// opens nothing; one from inside opens it. A family `from` names no
+// network of cannot knock at all.
+fn only_sources_in_from_may_knock(t: Case) {
+    let family = t.family;
+    let other_net = match family {
+        Family::V4 => "2001:db8::/64",
+        Family::V6 => "192.0.2.0/24",
+    };
+    let from = format!(
+        "from = [\"{}\", \"{other_net}\"]",
+        Host::Client.addr(family)
+    );
+    let Some(lab) = lab_with(family, &guard(t, &from)) else {
+        return;
+    };
+    lab.knock(Host::Attacker, &KNOCKS, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Closed,
+        "a knock from outside `from` opened the door"
+    );
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Client, SSH),
+        Probe::Open,
+        "a knock from inside `from` did not open the door"
+    );
+    assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Closed);
+    let cfg = lab.dir.path().join("nfknock.toml");
+    let out = lab.nfknock(Host::Server, &["-c", cfg.to_str().unwrap(), "status"]);
+    let human = text(&out.stdout);
+    let shown = human
+        .lines()
+        .find(|l| l.starts_with("door ssh may knock: only from "))
+        .unwrap_or_else(|| panic!("status does not say who may knock:\n{human}"));
+    assert!(
+        shown.contains(&format!("{}/", Host::Client.addr(family))),
+        "{shown}"
+    );
+    // Networks of the other family only: nobody of this one may knock.
+    let path = lab.config(
+        "only-other.toml",
+        &guard(t, &format!("from = [\"{other_net}\"]")),
+    );
+    lab.apply(&path);
+    lab.knock(Host::Attacker, &KNOCKS, FAST);
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, SSH),
+        Probe::Closed,
+        "a door whose `from` has no {family:?} network opened over {family:?}"
+    );
+}
+
+// Interfaces: a door with `interfaces` takes knocks and hides its port on
+// those only. The client reaches the server on eth0 (listed) and lan0 (not
+// listed) from the same address.
+fn doors_only_on_their_interfaces(t: Case) {
+    let family = t.family;
+    // Guard mode (top-level `interfaces`): elsewhere the port is untouched.
+    let guard_cfg = format!("interfaces = [\"eth0\"]\n{}", guard(t, ""));
+    // Firewall mode (the door's own): elsewhere it is dropped like any
+    // port not in `open`.
+    let firewall_cfg = firewall(t, "interfaces = [\"eth0\"]");
+    for (cfg, elsewhere) in [(guard_cfg, Probe::Open), (firewall_cfg, Probe::Filtered)] {
+        let Some(lab) = lab_with(family, &cfg) else {
+            return;
+        };
+        let side = std::net::SocketAddr::new(lab.second_link(), SSH);
+        let shut = Probe::Closed.max_for(&cfg);
+        assert_eq!(
+            lab.probe_tcp_to(Host::Client, side),
+            elsewhere,
+            "the door's port on an unlisted interface, before a knock"
+        );
+        assert_eq!(lab.probe_tcp(Host::Client, SSH), shut, "hidden on eth0");
+        lab.knock_to(Host::Client, side.ip(), &KNOCKS, FAST);
+        assert_eq!(
+            lab.probe_tcp(Host::Client, SSH),
+            shut,
+            "a knock on an unlisted interface opened the door"
+        );
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        assert_eq!(
+            lab.probe_tcp(Host::Client, SSH),
+            Probe::Open,
+            "a knock on the listed interface did not open the door"
+        );
+        assert_eq!(
+            lab.probe_tcp_to(Host::Client, side),
+            elsewhere,
+            "the door's port on an unlisted interface, after a knock"
+        );
+    }
+}
+
+backend_tests!(
+    only_sources_in_from_may_knock,
+    doors_only_on_their_interfaces
+);
+
+// Interfaces on the forward hook: a forwarded (DNAT) door is hidden only
+// from clients whose packets came in on one of its interfaces.
+fn forwarded_door_only_on_its_interfaces(t: Case) {
+    const FORWARDED: u16 = 2222;
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.forward(FORWARDED, SSH);
+    lab.listen_tcp_on(Host::Behind, SSH);
+    let cfg = |on: &str| {
+        guard(t, &format!("interfaces = [\"{on}\"]"))
+            .replace("port = \"22/tcp\"", "port = \"2222/tcp\"")
+    };
+    // The client's side is eth0; a door on lan0 only leaves it alone.
+    lab.apply(&lab.config("lan0.toml", &cfg("lan0")));
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, FORWARDED),
+        Probe::Open,
+        "a forwarded door not on the client's interface hid the port"
+    );
+    lab.apply(&lab.config("eth0.toml", &cfg("eth0")));
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, FORWARDED),
+        Probe::Closed,
+        "a forwarded door on the client's interface is hidden"
+    );
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, FORWARDED);
+    assert!(echoes(&mut session), "through the opened door");
+}
+
+backend_tests!(forwarded_door_only_on_its_interfaces);

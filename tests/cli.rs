@@ -427,7 +427,8 @@ fn import_converts_knockd_conf_and_says_what_differs() {
         "tcpflags = syn,ack: nfknock counts a TCP knock only as a bare SYN",
         "nfknock refuses this sequence: a port scanner walks it in order",
         "`nfknock gen-sequence`",
-        "knockd listened on eth0",
+        "knockd's Interface: knocks and the door only on it",
+        "\ninterfaces = [\"eth0\"]\n",
     ] {
         assert!(toml.contains(part), "missing {part:?} in:\n{toml}");
     }

@@ -70,12 +70,6 @@ fn restore_unit_runs_before_the_network_and_follows_the_firewall_services() {
     }
 }
 
-#[test]
-fn watcher_unit_verifies() {
-    let (ok, output) = verify("nfknock-watch.service");
-    assert!(ok && output.trim().is_empty(), "{output}");
-}
-
 /// The watcher handles untrusted input (log lines, network answers): it
 /// must stay hardened. systemd rates exposure from 0 (best) to 10.
 #[test]
@@ -99,20 +93,112 @@ fn watcher_unit_security_score_is_at_most_1_5() {
     assert!(score <= 1.5, "exposure {score} > 1.5:\n{text}");
 }
 
+/// The watcher parses untrusted input: its credential is the watcher's
+/// view of the config (no knock, no secret), which root prints afresh on
+/// a connection to nfknock-watch-view.socket; never the config itself.
 #[test]
-fn watcher_unit_runs_unprivileged_with_the_config_as_a_credential() {
+fn watcher_unit_runs_unprivileged_with_only_its_view_as_a_credential() {
     let u = unit("nfknock-watch.service");
     for line in [
         "Type=notify",
         "Restart=on-failure",
         "DynamicUser=yes",
         "SupplementaryGroups=systemd-journal",
-        "LoadCredential=nfknock.toml:/etc/nfknock/nfknock.toml",
-        "ExecStart=/usr/bin/nfknock --config ${CREDENTIALS_DIRECTORY}/nfknock.toml watch",
+        "Requires=nfknock-watch-view.socket",
+        "After=network-online.target nfknock.service nfknock-watch-view.socket",
+        "LoadCredential=watch.toml:/run/nfknock/watch-view.sock",
+        "ExecStart=/usr/bin/nfknock --config ${CREDENTIALS_DIRECTORY}/watch.toml watch",
         "Documentation=man:nfknock(8)",
     ] {
         assert!(u.lines().any(|l| l == line), "missing `{line}`");
     }
+    // Nothing of /etc/nfknock (the config, secret files) reaches it.
+    for l in u.lines().filter(|l| !l.starts_with('#')) {
+        assert!(!l.contains("/etc/nfknock"), "`{l}`");
+        assert!(
+            !l.starts_with("LoadCredential") || l.ends_with(":/run/nfknock/watch-view.sock"),
+            "`{l}`"
+        );
+    }
+    let socket = unit("nfknock-watch-view.socket");
+    for line in [
+        "ListenStream=/run/nfknock/watch-view.sock",
+        "Accept=yes",
+        "SocketUser=root",
+        "SocketMode=0600",
+        "DirectoryMode=0700",
+    ] {
+        assert!(
+            socket.lines().any(|l| l == line),
+            "socket: missing `{line}`"
+        );
+    }
+    let service = unit("nfknock-watch-view@.service");
+    for line in [
+        "ExecStart=/usr/bin/nfknock watch-view",
+        "StandardInput=socket",
+        "StandardOutput=socket",
+        "CapabilityBoundingSet=",
+        "PrivateNetwork=yes",
+        "ProtectSystem=strict",
+    ] {
+        assert!(
+            service.lines().any(|l| l == line),
+            "view service: missing `{line}`"
+        );
+    }
+}
+
+/// The three units of the watcher together (the watcher requires the
+/// socket, the socket spawns the template).
+#[test]
+fn watcher_view_units_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        "nfknock-watch.service",
+        "nfknock-watch-view.socket",
+        "nfknock-watch-view@.service",
+    ];
+    let paths: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let path = dir.path().join(name);
+            std::fs::write(
+                &path,
+                unit(name).replace("/usr/bin/nfknock", common::NFKNOCK),
+            )
+            .unwrap();
+            path
+        })
+        .collect();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&paths)
+        .output()
+        .expect("systemd-analyze (package systemd)");
+    let output = common::text(&out.stderr) + &common::text(&out.stdout);
+    assert!(out.status.success() && output.trim().is_empty(), "{output}");
+}
+
+/// The view service runs as root (to read the 0600 config) and parses
+/// only root's own config, but it is as tight as the watcher.
+#[test]
+fn watcher_view_service_security_score_is_at_most_1_5() {
+    let (_dir, path) = built("nfknock-watch-view@.service");
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = common::text(&out.stdout) + &common::text(&out.stderr);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for ").nth(1))
+        .and_then(|rest| rest.split(": ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no score in:\n{text}"));
+    assert!(score <= 1.5, "exposure {score} > 1.5:\n{text}");
 }
 
 /// Not enabled by default; hardened like the rotate unit, writing only the

@@ -1100,3 +1100,121 @@ fn a_knock_to_an_address_added_later_is_mailed() {
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains("destination: 192.0.2.10"), "{}", mails[0]);
 }
+
+/// What nfknock-watch.service's credential is: `nfknock watch-view`'s
+/// output, handed over a socket connection as systemd's LoadCredential=
+/// of nfknock-watch-view.socket reads it (systemd-socket-activate runs
+/// the command on the connection, as the socket's Accept=yes does).
+fn view_over_a_socket(s: &Setup, config: &Path) -> String {
+    use std::io::Read;
+    let sock = s.lab.dir.path().join("watch-view.sock");
+    let mut server = Command::new("systemd-socket-activate")
+        .args(["--accept", "--inetd", "-l"])
+        .arg(&sock)
+        .args([
+            common::NFKNOCK,
+            "-c",
+            config.to_str().unwrap(),
+            "watch-view",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate (package systemd)");
+    let mut stream = None;
+    wait_until(Duration::from_secs(10), || {
+        stream = std::os::unix::net::UnixStream::connect(&sock).ok();
+        stream.is_some()
+    });
+    let stream = stream.expect("the socket listens");
+    let mut view = String::new();
+    (&stream).read_to_string(&mut view).unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    view
+}
+
+/// The watcher parses untrusted input: nfknock-watch.service gives it
+/// only the watcher's view of the config. The view holds no knock, no
+/// door port, no rotation secret or its path, yet the watcher mails a
+/// knock from it alone; and nothing that opens a door takes it.
+#[test]
+fn the_watcher_works_from_a_view_that_holds_no_secret() {
+    let Some(mut s) = setup(Family::V4, "") else {
+        return;
+    };
+    // A rotating door besides: its secret file is what `rotate` derives
+    // every sequence from.
+    let secret = s.lab.dir.path().join("web.secret");
+    let out = s
+        .lab
+        .nfknock(Host::Server, &["gen-secret", secret.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let full = std::fs::read_to_string(&s.config).unwrap()
+        + &format!(
+            "[[door]]\nname = \"web\"\nport = \"8443/tcp\"\nrotate = {{ secret_file = \"{}\", period = \"1h\" }}\n",
+            secret.display()
+        );
+    let full_path = s.lab.config("full.toml", &full);
+    let view = view_over_a_socket(&s, &full_path);
+    let secret_text = std::fs::read_to_string(&secret).unwrap();
+    let mut forbidden: Vec<String> = KNOCKS
+        .iter()
+        .map(|k| k.split('/').next().unwrap().to_string())
+        .collect();
+    forbidden.extend(
+        [
+            "sequence =",
+            "rotate",
+            "secret_file",
+            "web.secret",
+            "period",
+            "port =",
+            "8443",
+            "22/tcp",
+            secret_text.trim(),
+        ]
+        .map(String::from),
+    );
+    // (The prefix has this process's id, whose digits may be anything.)
+    let checked = view.replace(&s.prefix, "PREFIX");
+    for f in &forbidden {
+        assert!(!checked.contains(f.as_str()), "`{f}` in the view:\n{view}");
+    }
+    assert!(view.contains("doors = [\"ssh\", \"web\"]"), "{view}");
+    s.config = s.lab.config("watch.toml", &view);
+
+    let _w = Watcher::start(&s, &[]);
+    s.lab.knock(Host::Client, &KNOCKS, "20ms");
+    let mails = s.smtp.wait_for(1);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let source = Host::Client.addr(Family::V4).to_string();
+    assert!(
+        mails[0].contains(&format!("knock from {source} (door ssh)")),
+        "{}",
+        mails[0]
+    );
+
+    // The rules, without what the knock above changes as time goes.
+    let rules = || {
+        s.lab
+            .ruleset()
+            .lines()
+            .filter(|l| !l.contains("expires") && !l.contains("packets"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let before = rules();
+    let view_path = s.config.to_str().unwrap();
+    for cmd in [&["apply", "--no-persist"][..], &["check"], &["show"]] {
+        let mut args = vec!["-c", view_path];
+        args.extend_from_slice(cmd);
+        let out = s.lab.nfknock(Host::Server, &args);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("the watcher's view of a config"),
+            "{cmd:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(rules(), before, "a refused view changed the rules");
+}

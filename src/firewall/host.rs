@@ -99,11 +99,30 @@ pub fn read() -> Result<HostRules, Error> {
 /// answer is read from the host's rules now.
 /// `key` makes the names' fingerprints.
 pub fn plan(cfg: &Resolved, key: NamesKey) -> Result<Plan, Error> {
-    if cfg.mode == Mode::Guard && cfg.closed == Closed::Auto {
-        Ok(Plan::beside(cfg, &drops(cfg.backend)?, key))
+    Ok(plan_beside(cfg, &drops_for(cfg)?, key))
+}
+
+/// What the host's rules drop, read only when `cfg`'s rules depend on it
+/// (`closed = "auto"` in guard mode).
+pub fn drops_for(cfg: &Resolved) -> Result<HostDrops, Error> {
+    if reads_host(cfg) {
+        drops(cfg.backend)
     } else {
-        Ok(Plan::new(cfg, key))
+        Ok(HostDrops::default())
     }
+}
+
+/// The plan of `cfg` beside a host whose rules drop `host`.
+pub fn plan_beside(cfg: &Resolved, host: &HostDrops, key: NamesKey) -> Plan {
+    if reads_host(cfg) {
+        Plan::beside(cfg, host, key)
+    } else {
+        Plan::new(cfg, key)
+    }
+}
+
+fn reads_host(cfg: &Resolved) -> bool {
+    cfg.mode == Mode::Guard && cfg.closed == Closed::Auto
 }
 
 /// The host's input chains that drop closed ports: nft's view, and for

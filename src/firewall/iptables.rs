@@ -17,7 +17,7 @@ use ipnet::IpNet;
 
 use super::names::Counter;
 use super::names::ipt::{self, DNAT, DOORS, FORWARD, KNOCKING, KNOCKS, MAIN, TRANSIENT};
-use super::plan::{Answer, DoorPlan, DoorRule, Line, Next, Plan, RECENT_LISTS, StateSet};
+use super::plan::{Answer, DoorPlan, DoorRule, Knockers, Line, Next, Plan, RECENT_LISTS, StateSet};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
 use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};
@@ -272,6 +272,16 @@ fn allowed(plan: &Plan, f: Family) -> Vec<String> {
     }
 }
 
+/// `-i NAME ` for each of a door's `interfaces`, or one empty match for
+/// every interface: a door with `interfaces` is reached from those only
+/// (`-i` takes one name, so one rule each).
+fn on_interfaces(d: &DoorPlan) -> Vec<String> {
+    if d.interfaces.is_empty() {
+        return vec![String::new()];
+    }
+    d.interfaces.iter().map(|i| format!("-i {i} ")).collect()
+}
+
 /// `NFK-DOORS` (the packet's port) and `NFK-DNAT` (a NEW connection's
 /// original destination port) send a packet on to its door's chain.
 fn dispatch_chains(r: &mut Rules, plan: &Plan) {
@@ -279,11 +289,15 @@ fn dispatch_chains(r: &mut Rules, plan: &Plan) {
         let chain = ipt::door_chain(&d.name);
         for range in &d.ports {
             let (proto, port) = (range.proto.as_str(), ipt_range(range));
-            r.add(DOORS, format!("-p {proto} --dport {port} -j {chain}"));
-            r.add(
-                DNAT,
-                format!("-p {proto} -m conntrack --ctstate NEW --ctorigdstport {port} -j {chain}"),
-            );
+            for on in on_interfaces(d) {
+                r.add(DOORS, format!("{on}-p {proto} --dport {port} -j {chain}"));
+                r.add(
+                    DNAT,
+                    format!(
+                        "{on}-p {proto} -m conntrack --ctstate NEW --ctorigdstport {port} -j {chain}"
+                    ),
+                );
+            }
         }
     }
 }
@@ -320,11 +334,13 @@ fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
         r.add(KNOCKING, format!("{ports} -g {KNOCKS}"));
     }
     for d in &plan.doors {
-        for line in &d.lines {
-            r.add(
-                KNOCKS,
-                format!("-j {}", ipt::knock_chain(&d.name, line.slot)),
-            );
+        for on in on_interfaces(d) {
+            for line in &d.lines {
+                r.add(
+                    KNOCKS,
+                    format!("{on}-j {}", ipt::knock_chain(&d.name, line.slot)),
+                );
+            }
         }
     }
 }
@@ -384,14 +400,23 @@ fn knock_chain(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan, line: &Line)
             ),
         );
     }
-    r.add(
-        &k,
-        format!(
-            "{} -m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
-            port_match(line.first()),
-            list(line.entry(), f)
-        ),
-    );
+    // `from`: one rule per network that may knock; none in a family
+    // without such networks.
+    let sources = match d.knockers(f) {
+        Knockers::Anyone => vec![String::new()],
+        Knockers::Only(nets) => nets.iter().map(|n| format!("-s {n} ")).collect(),
+        Knockers::Nobody => Vec::new(),
+    };
+    for source in sources {
+        r.add(
+            &k,
+            format!(
+                "{source}{} -m recent --name {knocking} --set -m recent --name {} --set -j RETURN",
+                port_match(line.first()),
+                list(line.entry(), f)
+            ),
+        );
+    }
 }
 
 /// A door's `NFK-OPEN-` (a completed sequence), `NFK-IN-` (a NEW
@@ -603,19 +628,25 @@ fn create_ipsets() -> Result<(), Error> {
 }
 
 /// Loads one script per family: both are checked first, then loaded; if
-/// the second fails, the first family's previous rules are put back.
-fn load(scripts: [String; 2], previous: [String; 2]) -> Result<(), Error> {
+/// the second fails, the first family's rules are put back as they were
+/// (`previous`, taken before).
+fn load(scripts: [String; 2], previous: &Snapshot) -> Result<(), Error> {
     for (tool, s) in TOOLS.iter().zip(&scripts) {
         run(tool.restore, PACKAGE, &["--test", "--noflush"], Some(s))?;
     }
     run(TOOLS[0].restore, PACKAGE, &["--noflush"], Some(&scripts[0]))?;
     if let Err(e) = run(TOOLS[1].restore, PACKAGE, &["--noflush"], Some(&scripts[1])) {
-        let _ = run(
-            TOOLS[0].restore,
-            PACKAGE,
-            &["--noflush"],
-            Some(&previous[0]),
-        );
+        // What the first load left (its jumps, its chains) goes; what was
+        // there before comes back. Best effort: the load's error is the one
+        // to report.
+        if let Ok(now) = current(&TOOLS[0]) {
+            let _ = run(
+                TOOLS[0].restore,
+                PACKAGE,
+                &["--noflush"],
+                Some(&previous.script(&now)),
+            );
+        }
         return Err(e);
     }
     protect_recent_lists()
@@ -663,31 +694,50 @@ fn protect_recent_lists() -> Result<(), Error> {
     Ok(())
 }
 
-/// A script that puts back what one family had of nfknock's (or nothing).
-fn snapshot(tool: &Tool) -> Result<String, Error> {
-    let text = run(tool.save, PACKAGE, &["-t", "filter"], None)?;
-    let cur = current(tool)?;
-    let mut o = String::from("*filter\n");
-    for c in &cur.chains {
-        let _ = writeln!(o, ":{c} - [0:0]");
+/// What one family had of nfknock's: its chains and their rules, and the
+/// jumps to them from INPUT and FORWARD.
+struct Snapshot {
+    chains: Vec<String>,
+    lines: Vec<String>,
+}
+
+impl Snapshot {
+    fn take(tool: &Tool) -> Result<Snapshot, Error> {
+        let text = run(tool.save, PACKAGE, &["-t", "filter"], None)?;
+        let chains = current(tool)?.chains;
+        let lines = text
+            .lines()
+            .filter(|line| {
+                line.strip_prefix("-A ")
+                    .and_then(|l| l.split_whitespace().next())
+                    .is_some_and(|c| {
+                        ipt::ours(c)
+                            || (c == "INPUT" && line.trim() == format!("-A INPUT -j {MAIN}"))
+                            || (c == "FORWARD" && line.trim() == format!("-A FORWARD -j {FORWARD}"))
+                    })
+            })
+            .map(str::to_string)
+            .collect();
+        Ok(Snapshot { chains, lines })
     }
-    // Whatever the new rules added is removed again by the caller's next
-    // apply; here only nfknock's own lines matter.
-    for line in text.lines() {
-        let ours_line = line
-            .strip_prefix("-A ")
-            .and_then(|l| l.split_whitespace().next())
-            .is_some_and(|c| {
-                ipt::ours(c)
-                    || (c == "INPUT" && line.trim() == format!("-A INPUT -j {MAIN}"))
-                    || (c == "FORWARD" && line.trim() == format!("-A FORWARD -j {FORWARD}"))
-            });
-        if ours_line {
-            let _ = writeln!(o, "{line}");
+
+    /// The script that puts it back over `now`: every jump of `now` and
+    /// every chain the snapshot did not have goes (as an apply's preamble
+    /// does), the snapshot's chains are emptied and refilled.
+    fn script(&self, now: &Current) -> String {
+        let mut o = String::from("*filter\n");
+        for c in &self.chains {
+            let _ = writeln!(o, ":{c} - [0:0]");
         }
+        for p in preamble(now, &self.chains) {
+            let _ = writeln!(o, "{p}");
+        }
+        for l in &self.lines {
+            let _ = writeln!(o, "{l}");
+        }
+        o.push_str("COMMIT\n");
+        o
     }
-    o.push_str("COMMIT\n");
-    Ok(o)
 }
 
 impl Backend for Iptables {
@@ -702,14 +752,13 @@ impl Backend for Iptables {
     fn apply(&self, plan: &Plan) -> Result<String, Error> {
         create_ipsets()?;
         let mut scripts = [String::new(), String::new()];
-        let mut previous = [String::new(), String::new()];
+        let previous = Snapshot::take(&TOOLS[0])?;
         for (i, tool) in TOOLS.iter().enumerate() {
             let r = rules(plan, tool.family);
             let cur = current(tool)?;
-            previous[i] = snapshot(tool)?;
             scripts[i] = script(&r, &preamble(&cur, &r.names()));
         }
-        load(scripts, previous)?;
+        load(scripts, &previous)?;
         // Transient networks last until the next apply.
         for f in Family::ALL {
             ipset(&["flush", &ipt::ipset(f)], None)?;
@@ -720,15 +769,14 @@ impl Backend for Iptables {
     fn remove(&self) -> Result<bool, Error> {
         let mut any = false;
         let mut scripts = [String::new(), String::new()];
-        let mut previous = [String::new(), String::new()];
+        let previous = Snapshot::take(&TOOLS[0])?;
         for (i, tool) in TOOLS.iter().enumerate() {
             let cur = current(tool)?;
             any |= !cur.chains.is_empty() || cur.jumps > 0 || cur.forward_jumps > 0;
-            previous[i] = snapshot(tool)?;
             scripts[i] = script(&Rules::default(), &preamble(&cur, &[]));
         }
         if any {
-            load(scripts, previous)?;
+            load(scripts, &previous)?;
         }
         for f in Family::ALL {
             // Gone already is fine; in use (by someone else's rule) is not.

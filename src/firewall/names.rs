@@ -84,6 +84,12 @@ pub mod nft {
         format!("open_{door}_{}", family.suffix())
     }
 
+    /// The networks a door's `from` lets knock, in one family. Not
+    /// secret, but named by the door like its other sets.
+    pub fn from_set(door: &str, family: Family) -> String {
+        format!("from_{door}_{}", family.suffix())
+    }
+
     /// Sources in the middle of any door's sequence. Packets of every
     /// other source skip the doors' knock chains unless they are a first
     /// knock. (Not `knock_...`: that could be a door's chain.)

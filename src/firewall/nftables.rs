@@ -12,10 +12,12 @@ use serde::Deserialize;
 
 use super::names::Counter;
 use super::names::nft::{ALLOW_COMMENT, TRANSIENT_COMMENT};
-use super::plan::{Answer, DoorPlan, DoorRule, Line, NFT_SETS, Next, Plan, State, StateSet};
+use super::plan::{
+    Answer, DoorPlan, DoorRule, Knockers, Line, NFT_SETS, Next, Plan, State, StateSet,
+};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix, names};
-use crate::config::{Backend as BackendKind, Event, Mode};
+use crate::config::{Backend as BackendKind, Event, Interface, Mode};
 use crate::port::{PortRange, PortSpec, Proto};
 
 const NFT: &str = "nft";
@@ -42,7 +44,8 @@ impl Backend for Nftables {
         let ruleset = render(plan);
         let current = table_state()?;
         let script = replacement(current.as_ref(), plan) + &ruleset;
-        nft(&["-c", "-f", "-"], Some(&script))?;
+        // One transaction: the kernel takes all of it or none (no `-c`
+        // dry run first, which would compile the whole ruleset twice).
         nft(&["-f", "-"], Some(&script))?;
         Ok(ruleset)
     }
@@ -403,6 +406,7 @@ fn render_door_state(w: &mut String, door: &DoorPlan) {
     for set in door_sets(door) {
         render_state_set(w, &set);
     }
+    render_from_sets(w, door);
     for kind in Counter::ALL {
         let _ = writeln!(
             w,
@@ -411,6 +415,27 @@ fn render_door_state(w: &mut String, door: &DoorPlan) {
         );
     }
     let _ = writeln!(w);
+}
+
+/// The door's `from` networks, an interval set per family that has any.
+fn render_from_sets(w: &mut String, door: &DoorPlan) {
+    for family in Family::ALL {
+        if let Knockers::Only(nets) = door.knockers(family) {
+            let nets: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
+            let _ = writeln!(w, "\tset {} {{", names::nft::from_set(&door.name, family));
+            let _ = writeln!(w, "\t\ttype {}", addr_type(family));
+            let _ = writeln!(w, "\t\tflags interval");
+            let _ = writeln!(w, "\t\tcomment \"{}: from\"", door.name);
+            let _ = writeln!(w, "\t\telements = {{ {} }}", nets.join(", "));
+            let _ = writeln!(w, "\t}}");
+        }
+    }
+}
+
+/// An anonymous set of interface names: `{ "eth0", "wg0" }`.
+fn ifname_set(interfaces: &[Interface]) -> String {
+    let names: Vec<String> = interfaces.iter().map(|i| format!("\"{i}\"")).collect();
+    format!("{{ {} }}", names.join(", "))
 }
 
 fn render_input(w: &mut String, plan: &Plan) {
@@ -597,10 +622,16 @@ fn render_knocking_chain(w: &mut String, plan: &Plan) {
         );
     }
     for door in &plan.doors {
+        // A door with `interfaces` takes knocks from those only.
+        let on = if door.interfaces.is_empty() {
+            String::new()
+        } else {
+            format!("iifname {} ", ifname_set(&door.interfaces))
+        };
         for line in &door.lines {
             let _ = writeln!(
                 w,
-                "\t\tjump {}",
+                "\t\t{on}jump {}",
                 names::nft::knock_chain(&door.name, line.slot)
             );
         }
@@ -685,10 +716,17 @@ fn render_knock_chain(w: &mut String, plan: &Plan, door: &DoorPlan, line: &Line)
     let first = line.first();
     let _ = writeln!(w, "\t\t# Knock 1 of {n} ({first}) starts the sequence.");
     for f in Family::ALL {
+        let source = match door.knockers(f) {
+            Knockers::Anyone => nfproto(f).to_string(),
+            Knockers::Only(_) => format!("{} @{}", saddr(f), names::nft::from_set(&door.name, f)),
+            Knockers::Nobody => {
+                let _ = writeln!(w, "\t\t# (No {} source may knock: `from`.)", f.suffix());
+                continue;
+            }
+        };
         let _ = writeln!(
             w,
-            "\t\t{} {} update @{} {{ {sa} }} update @{} {{ {sa} }} return",
-            nfproto(f),
+            "\t\t{source} {} update @{} {{ {sa} }} update @{} {{ {sa} }} return",
             port_match(first),
             names::nft::state_set(&plan.knocking, f),
             names::nft::state_set(line.entry(), f),
@@ -718,6 +756,13 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
         door.name,
         ports_text(&door.ports)
     );
+    if !door.interfaces.is_empty() {
+        let _ = writeln!(
+            w,
+            "\t\tiifname != {} return comment \"{ELSEWHERE_COMMENT}\"",
+            ifname_set(&door.interfaces)
+        );
+    }
     for proto in door.protos() {
         render_door_rules(w, plan, door, proto);
     }
@@ -809,6 +854,10 @@ fn render_door_rules(w: &mut String, plan: &Plan, door: &DoorPlan, proto: Proto)
         }
     }
 }
+
+/// Marks the rule that lets a packet from another interface go on as if
+/// the door were not there.
+const ELSEWHERE_COMMENT: &str = "not on this door's interfaces: no door here";
 
 /// How the comment of a door's last rule starts; `status` reads the
 /// answer after it.

@@ -33,12 +33,24 @@
 //! by its destination port (without conntrack there is no NAT). What is
 //! not let in gets the answer of a closed port of this host
 //! ([`ClosedAnswer`]).
+//!
+//! Who may knock and where ([`DoorPlan::knockers`],
+//! [`DoorPlan::interfaces`]): a door with `from` lets only sources in those
+//! networks enter its first stage (later stages need the first, so they
+//! follow); a family without such networks cannot knock on it at all. A
+//! door with `interfaces` sees only packets that arrive on one of them
+//! (`iifname`: also an interface made later; on the forward hook, the one
+//! the client's packet came in on): its knock chains are entered and its
+//! chain is jumped to from there alone. A packet from anywhere else goes on
+//! as if the door were not there: in guard mode to the host's own rules,
+//! in firewall mode to the open ports and then the drop.
 
 use std::time::Duration;
 
 use super::{Family, SET_SIZE};
 use crate::config::{
-    Allow, Closed, DoorName, Firewall, LogPrefix, Mode, Resolved, ResolvedDoor, Sequence,
+    Allow, Closed, DoorName, Firewall, Interface, LogPrefix, Mode, Resolved, ResolvedDoor,
+    Sequence, Sources,
 };
 use crate::port::{PortRange, PortSpec, Proto};
 
@@ -318,6 +330,23 @@ pub struct DoorPlan {
     /// One line per slot, in slot order.
     pub lines: Vec<Line>,
     pub open: StateSet,
+    /// `from`: the networks whose sources may enter the first stage;
+    /// None: any source.
+    pub from: Option<Sources>,
+    /// `interfaces`: the only interfaces whose packets reach the door's
+    /// knock chains and its chain; empty: every interface.
+    pub interfaces: Vec<Interface>,
+}
+
+/// Who may start a door's sequence in one family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Knockers {
+    /// Any source.
+    Anyone,
+    /// Only sources in these networks (at least one).
+    Only(Vec<ipnet::IpNet>),
+    /// Nobody: `from` names networks of the other family only.
+    Nobody,
 }
 
 impl DoorPlan {
@@ -360,6 +389,22 @@ impl DoorPlan {
             Mode::Firewall => rules.push(DoorRule::Closed(Answer::Drop)),
         }
         rules
+    }
+
+    /// Who may enter the door's first stage in `family`.
+    pub fn knockers(&self, family: Family) -> Knockers {
+        let Some(from) = &self.from else {
+            return Knockers::Anyone;
+        };
+        let nets: Vec<ipnet::IpNet> = match family {
+            Family::V4 => from.ipv4.iter().map(|&n| n.into()).collect(),
+            Family::V6 => from.ipv6.iter().map(|&n| n.into()).collect(),
+        };
+        if nets.is_empty() {
+            Knockers::Nobody
+        } else {
+            Knockers::Only(nets)
+        }
     }
 
     /// Every state set of the door: each line's stages, then the open set.
@@ -604,6 +649,8 @@ fn door_plan(d: ResolvedDoor<'_>, key: NamesKey) -> DoorPlan {
             timeout: door.door_timeout,
             key,
         },
+        from: door.from.clone(),
+        interfaces: door.interfaces.clone(),
     }
 }
 
@@ -910,6 +957,26 @@ sequence_timeout = "20s"
             [Enter, Transient, Closed(Answer::Reset)],
             "UDP has no ACK for the host to answer"
         );
+    }
+
+    #[test]
+    fn only_sources_in_from_may_knock_in_each_family() {
+        let seq = r#""1000/tcp", "2000/udp", "3000/tcp""#;
+        let p = plan(&door(seq));
+        assert_eq!(p.doors[0].knockers(Family::V4), Knockers::Anyone);
+        assert!(p.doors[0].interfaces.is_empty());
+        let p = plan(&format!(
+            "interfaces = [\"eth0\"]\n{}from = [\"198.51.100.0/24\"]\n",
+            door(seq)
+        ));
+        let ssh = &p.doors[0];
+        assert_eq!(
+            ssh.knockers(Family::V4),
+            Knockers::Only(vec!["198.51.100.0/24".parse().unwrap()])
+        );
+        assert_eq!(ssh.knockers(Family::V6), Knockers::Nobody);
+        assert_eq!(ssh.interfaces.len(), 1);
+        assert_eq!(ssh.interfaces[0], "eth0");
     }
 
     #[test]

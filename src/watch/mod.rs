@@ -16,6 +16,7 @@ pub mod lookup;
 pub mod mail;
 pub mod netns;
 pub mod spool;
+pub mod view;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -23,11 +24,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use systemd::journal::{self, Journal};
 
-use crate::config::{Config, Notify};
+use crate::config::Notify;
 use event::Event;
 use limit::Limiter;
 use mail::{Outgoing, Sender};
 use spool::{Digest, Spool};
+use view::View;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -560,7 +562,9 @@ fn field(j: &mut Journal, name: &str) -> Option<String> {
         .and_then(|f| f.value().map(|v| String::from_utf8_lossy(v).into_owned()))
 }
 
-pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
+/// Watches with what the watcher knows of a config ([`View`]): it never
+/// holds a knock sequence.
+pub fn watch(cfg: &View, opts: &Options) -> Result<(), Error> {
     let notify = cfg
         .notify
         .as_ref()
@@ -689,7 +693,7 @@ pub fn watch(cfg: &Config, opts: &Options) -> Result<(), Error> {
 }
 
 /// `nfknock notify-test`: one mail now, or the SMTP error.
-pub fn notify_test(cfg: &Config) -> Result<String, Error> {
+pub fn notify_test(cfg: &View) -> Result<String, Error> {
     let notify = cfg
         .notify
         .as_ref()

@@ -298,7 +298,12 @@ impl Lab {
     /// Knocks with nfknock's own client, as an unprivileged user (the
     /// client must not need root).
     pub fn knock(&self, from: Host, knocks: &[&str], delay: &str) {
-        let target = self.server_addr().to_string();
+        self.knock_to(from, self.server_addr(), knocks, delay);
+    }
+
+    /// Knocks as `knock` does, at one of the server's addresses.
+    pub fn knock_to(&self, from: Host, to: IpAddr, knocks: &[&str], delay: &str) {
+        let target = to.to_string();
         let mut cmd = vec![
             "setpriv",
             "--reuid=65534",
@@ -428,6 +433,75 @@ impl Lab {
         assert!(settled.is_some(), "IPv6 addresses stayed tentative");
     }
 
+    /// Gives the client a second link to the server: its `eth1` to the
+    /// server's `lan0` (198.51.100.1, 2001:db8:1::1), the server's address
+    /// there is returned. The client sends to that address over `eth1`
+    /// from its usual address (192.0.2.2, 2001:db8::2), so one source
+    /// reaches the server on two interfaces; the answers come back over
+    /// `eth0` (reverse-path filtering is off for that).
+    pub fn second_link(&self) -> IpAddr {
+        let (srv, cli) = (self.ns(Host::Server), self.ns(Host::Client));
+        ip(&[
+            "-n", &srv, "link", "add", "lan0", "type", "veth", "peer", "name", "eth1", "netns",
+            &cli,
+        ]);
+        ip(&["-n", &srv, "addr", "add", "198.51.100.1/24", "dev", "lan0"]);
+        ip(&[
+            "-n",
+            &srv,
+            "addr",
+            "add",
+            "2001:db8:1::1/64",
+            "dev",
+            "lan0",
+            "nodad",
+        ]);
+        for (host, dev) in [(Host::Server, "lan0"), (Host::Client, "eth1")] {
+            for key in ["all", "default", "eth0", dev] {
+                let key = format!("net.ipv4.conf.{key}.rp_filter=0");
+                let out = self.run(host, &["sysctl", "-qw", &key]);
+                assert!(out.status.success(), "{key}: {}", text(&out.stderr));
+            }
+        }
+        ip(&["-n", &srv, "link", "set", "lan0", "up"]);
+        ip(&["-n", &cli, "link", "set", "eth1", "up"]);
+        ip(&[
+            "-n",
+            &cli,
+            "route",
+            "add",
+            "198.51.100.1/32",
+            "dev",
+            "eth1",
+            "src",
+            "192.0.2.2",
+        ]);
+        ip(&[
+            "-n",
+            &cli,
+            "-6",
+            "route",
+            "add",
+            "2001:db8:1::1/128",
+            "dev",
+            "eth1",
+            "src",
+            "2001:db8::2",
+        ]);
+        // IPv6 neighbour discovery waits for the link-local addresses.
+        let settled = wait_until(Duration::from_secs(5), || {
+            [Host::Server, Host::Client].iter().all(|h| {
+                let out = self.run(*h, &["ip", "-6", "addr", "show", "tentative"]);
+                out.stdout.is_empty()
+            })
+        });
+        assert!(settled.is_some(), "IPv6 addresses stayed tentative");
+        match self.family {
+            Family::V4 => "198.51.100.1".parse().unwrap(),
+            Family::V6 => "2001:db8:1::1".parse().unwrap(),
+        }
+    }
+
     /// Loads an nftables file into a host's namespace.
     pub fn nft_file(&self, host: Host, name: &str, rules: &str) {
         let path = self.config(name, rules);
@@ -514,7 +588,11 @@ impl Lab {
     }
 
     pub fn probe_tcp_family(&self, from: Host, port: u16, family: Family) -> Probe {
-        let to = SocketAddr::new(Host::Server.addr(family), port);
+        self.probe_tcp_to(from, SocketAddr::new(Host::Server.addr(family), port))
+    }
+
+    /// What `from` sees on a TCP port at one of the server's addresses.
+    pub fn probe_tcp_to(&self, from: Host, to: SocketAddr) -> Probe {
         self.in_ns(from, || {
             match TcpStream::connect_timeout(&to, PROBE_TIMEOUT) {
                 Ok(_) => Probe::Open,

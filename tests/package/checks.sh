@@ -70,7 +70,7 @@ check "completions installed" test -f /usr/share/bash-completion/completions/nfk
 check "example config installed" test -f /usr/share/doc/nfknock/examples/nfknock.toml
 check "xt_recent lists root-only from the module's next load" grep -q "^options xt_recent ip_list_perms=0600" /etc/modprobe.d/nfknock.conf
 check "no rule loaded by the install" no_rules
-check "systemd-analyze verify: both units, man pages included" systemd-analyze verify /usr/lib/systemd/system/nfknock.service /usr/lib/systemd/system/nfknock-watch.service
+check "systemd-analyze verify: the units, man pages included" systemd-analyze verify /usr/lib/systemd/system/nfknock.service /usr/lib/systemd/system/nfknock-watch.service /usr/lib/systemd/system/nfknock-watch-view.socket "/usr/lib/systemd/system/nfknock-watch-view@.service"
 check "the config is valid" nfknock -c $CONF check
 seq=$(nfknock -c $CONF config get door.ssh.sequence)
 check "a fresh sequence, not the shipped one" test -n "$seq" -a "$seq" != "$SHIPPED_SEQ"
@@ -97,6 +97,36 @@ check "the address from the config file was kept" test "$(nfknock -c $CONF confi
 check "the live ruleset has the new sequence" sh -c 'nft list table inet nfknock | grep -q "udp dport 31337"'
 check "the rules are saved for boot" test -f /var/lib/nfknock/ruleset
 check "watcher enabled with an address" test -e /etc/systemd/system/multi-user.target.wants/nfknock-watch.service
+# The watcher gets the watcher's view of the config, never the config: its
+# credential is what the installed nfknock-watch-view@.service prints on a
+# connection to the installed socket (systemd-socket-activate does what the
+# socket's Accept=yes does; systemd's LoadCredential= reads it so).
+UNITS=/usr/lib/systemd/system
+check "the watcher's view units installed" test -f $UNITS/nfknock-watch-view.socket -a -f "$UNITS/nfknock-watch-view@.service"
+check "the watcher's credential is the view socket" sh -c "test \"\$(sed -n 's/^LoadCredential=watch.toml://p' $UNITS/nfknock-watch.service)\" = \"\$(sed -n 's/^ListenStream=//p' $UNITS/nfknock-watch-view.socket)\""
+check "...and not the config" sh -c "! grep -q '^LoadCredential=.*/etc/nfknock' $UNITS/nfknock-watch.service"
+view_exec=$(sed -n 's/^ExecStart=//p' "$UNITS/nfknock-watch-view@.service")
+# shellcheck disable=SC2086 # the unit's command line, split as systemd does
+systemd-socket-activate --accept --inetd -l /run/nfknock-view-test.sock $view_exec 2>/dev/null &
+activator=$!
+for _ in $(seq 100); do test -S /run/nfknock-view-test.sock && break; sleep 0.05; done
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.buffer.write(data)
+' /run/nfknock-view-test.sock >/tmp/view.toml
+kill "$activator"; wait "$activator" 2>/dev/null || true
+check "the view over the socket is the watcher's view" grep -q '^watcher_view = 1' /tmp/view.toml
+check "...with the address and the door" sh -c "grep -q admin@example.org /tmp/view.toml && grep -q '^doors = \[\"ssh\"\]' /tmp/view.toml"
+check "...and no knock" sh -c '! grep -qE "31337|4242|50505" /tmp/view.toml && ! grep -v "^#" /tmp/view.toml | grep -qE "sequence|secret|port"'
+check "apply refuses the view" sh -c 'nfknock -c /tmp/view.toml apply 2>&1 | grep -q "the watcher.s view"; test "$(nfknock -c /tmp/view.toml apply >/dev/null 2>&1; echo $?)" = 2'
 check "the sequence is not in debconf's config.dat" sh -c '! grep -rq 31337 /var/cache/debconf/config.dat'
 check "config still 0600" test "$(mode_of $CONF)" = "600 root"
 

@@ -70,6 +70,21 @@ SEL
     check "the door is shut" shut_from client 192.0.2.1
     check "a knock from a second namespace opens the door" knock_opens client 192.0.2.1 $OLD
     check "the watcher mails it" poll 30 mailed 192.0.2.2
+    # The watcher gets the watcher's view of the config, never the config:
+    # no knock, no secret; it cannot read /etc/nfknock either.
+    cred=/run/credentials/nfknock-watch.service/watch.toml
+    check "the watcher's credential is its view" grep -q '^watcher_view = 1' $cred
+    check "...with the door's name" grep -q '^doors = \["ssh"\]' $cred
+    check "...and no knock, sequence, secret or port" sh -c "! grep -qE '41001|42003|43005' $cred && ! grep -v '^#' $cred | grep -qE 'sequence|secret|rotate|port'"
+    check "...and no other credential" test "$(ls /run/credentials/nfknock-watch.service)" = watch.toml
+    check "the view's socket is root-only" test "$(stat -c '%a %U' /run/nfknock/watch-view.sock)" = "600 root"
+    wuid=$(stat -c %u "/proc/$(systemctl show -p MainPID --value nfknock-watch.service)")
+    check "the watcher's user ($wuid) is not root" test "$wuid" != 0
+    check "the watcher's user cannot read the config" sh -c "! setpriv --reuid=$wuid --regid=$wuid --clear-groups cat /etc/nfknock/nfknock.toml"
+    # A [notify] edit needs only a restart of the watcher.
+    nfknock config set notify.email_from view-test@localhost
+    check "restart the watcher after a [notify] edit" systemctl restart nfknock-watch.service
+    check "...its view has the edit" grep -q 'view-test@localhost' $cred
     check "restart nftables (flush ruleset)" systemctl restart nftables.service
     # Under software emulation on a busy machine a second is not always
     # enough: the bound is generous, the check is that they come back.
