@@ -465,6 +465,9 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         }
         None => format!("  closed: {}", cfg.closed),
     });
+    if cfg.mode == Mode::Firewall {
+        out.info(forward_summary(cfg.firewall.forward));
+    }
     let listening = listening::listening();
     for d in &cfg.doors {
         for k in sequence(d).iter().filter(|k| listening.contains(k)) {
@@ -475,6 +478,14 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// What firewall mode does with forwarded traffic, for `check`.
+fn forward_summary(forward: config::Forward) -> String {
+    match forward {
+        config::Forward::Accept => "  forward: accept (routed traffic is left to this host's other rules; a door on a forwarded port stays hidden)".to_string(),
+        config::Forward::Drop => "  forward: drop (forwarded traffic is dropped too, unless established, from [allow] or transient networks, to an open port or an opened door, or ICMP as icmp says)".to_string(),
+    }
 }
 
 /// Warns when the config or a rotating door's secret may be read by
@@ -768,6 +779,9 @@ fn print_status(out: &Out, s: &Status) {
     let mut text = format!("nfknock: rules loaded ({})\n", s.backend);
     if !s.closed.is_empty() {
         text += &format!("a closed door answers: {}\n", s.closed.join(", "));
+    }
+    if s.forward_dropped {
+        text += "forwarded traffic: dropped unless let through (forward = \"drop\")\n";
     }
     for b in &s.blocked {
         out.warn(b);

@@ -159,6 +159,28 @@ impl fmt::Display for Closed {
     }
 }
 
+/// What firewall mode does with forwarded traffic (`[firewall] forward`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Forward {
+    /// Routed traffic is the host's business (Docker, libvirt, a router's
+    /// own rules); only a door on a forwarded (DNAT) port is hidden.
+    #[default]
+    Accept,
+    /// Default deny for forwarded traffic too, as the original nfknock's
+    /// nftables rules: what firewall mode lets in passes, nothing else.
+    Drop,
+}
+
+impl fmt::Display for Forward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Forward::Accept => "accept",
+            Forward::Drop => "drop",
+        })
+    }
+}
+
 impl Backend {
     /// Every backend, in the order `status` looks for loaded rules.
     pub const ALL: [Backend; 2] = [Backend::Nftables, Backend::Iptables];
@@ -642,6 +664,8 @@ pub struct Allow {
 pub struct Firewall {
     pub open: Vec<PortSpec>,
     pub icmp: bool,
+    /// What happens to forwarded traffic.
+    pub forward: Forward,
 }
 
 /// `[notify]`, read by the watcher.
@@ -859,6 +883,8 @@ struct RawFirewall {
     open: Vec<PortSpec>,
     #[serde(default = "yes")]
     icmp: bool,
+    #[serde(default)]
+    forward: Forward,
 }
 
 #[derive(Deserialize)]
@@ -950,19 +976,26 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
     let firewall = match raw.firewall {
         Some(f) => {
             if raw.mode == Mode::Guard {
-                warnings.push(
-                    "[firewall] is ignored because mode = \"guard\" (it only applies to mode = \"firewall\")"
-                        .to_string(),
-                );
+                // The one key whose silent dismissal would surprise: a
+                // router's admin would believe forwarding is filtered.
+                let forward = match f.forward {
+                    Forward::Drop => "; forward = \"drop\" drops nothing forwarded",
+                    Forward::Accept => "",
+                };
+                warnings.push(format!(
+                    "[firewall] is ignored because mode = \"guard\" (it only applies to mode = \"firewall\"){forward}"
+                ));
             }
             Firewall {
                 open: f.open,
                 icmp: f.icmp,
+                forward: f.forward,
             }
         }
         None => Firewall {
             open: Vec::new(),
             icmp: true,
+            forward: Forward::Accept,
         },
     };
     if raw.mode == Mode::Firewall && raw.closed.is_some() {
@@ -1441,6 +1474,7 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
         assert_eq!(c.allow, default_allow());
         assert_eq!(c.log_prefix, "nfknock");
         assert!(c.firewall.icmp);
+        assert_eq!(c.firewall.forward, Forward::Accept);
         assert!(c.warnings.is_empty());
     }
 
@@ -1537,6 +1571,26 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
             e.contains("door \"b\": sequence: knock 4001/tcp is a port of door \"a\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn forward_is_accept_unless_set_and_a_typed_choice() {
+        let fw =
+            |forward: &str| format!("mode = \"firewall\"\n{GOOD}[firewall]\nforward = {forward}\n");
+        let c = parse_str(&format!("mode = \"firewall\"\n{GOOD}[firewall]\n")).unwrap();
+        assert_eq!(c.firewall.forward, Forward::Accept);
+        let c = parse_str(&fw("\"drop\"")).unwrap();
+        assert_eq!(c.firewall.forward, Forward::Drop);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(
+            parse_str(&fw("\"accept\"")).unwrap().firewall.forward,
+            Forward::Accept
+        );
+        let e = problems(&fw("\"reject\""));
+        assert!(e.contains("unknown variant `reject`"), "{e}");
+        assert!(e.contains("line"), "{e}");
+        let e = problems(&fw("false"));
+        assert!(e.contains("forward") || e.contains("invalid type"), "{e}");
     }
 
     #[test]
@@ -1710,6 +1764,14 @@ sequence = ["4000", "5000", "6000"]"#,
         let base = with_door(r#"sequence = ["1000", "2000", "3000"]"#);
         let c = parse_str(&format!("{base}[firewall]\nopen = [\"80/tcp\"]\n")).unwrap();
         assert_eq!(c.warnings.len(), 1);
+        let c = parse_str(&format!("{base}[firewall]\nforward = \"drop\"\n")).unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0].contains("[firewall] is ignored")
+                && c.warnings[0].contains("forward = \"drop\" drops nothing forwarded"),
+            "{:?}",
+            c.warnings
+        );
         let e = problems(&format!(
             "mode = \"firewall\"\n{}[firewall]\nopen = [\"2000/tcp\"]\n",
             base

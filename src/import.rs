@@ -343,7 +343,11 @@ fn from_nfknock_cfg(ini: &Ini) -> String {
             o,
             "# The original's iptables rules accepted no ping, only ICMPv6's neighbour\n\
              # discovery and errors (errors of a connection pass either way).\n\
-             icmp = false"
+             icmp = false\n\
+             # The original's iptables rules left forwarded traffic alone (FORWARD\n\
+             # policy ACCEPT, no rule of its own): \"accept\" is the same. \"drop\" would\n\
+             # drop forwarded traffic too, except what this firewall lets in.\n\
+             forward = \"accept\""
         );
     } else {
         let _ = writeln!(
@@ -351,9 +355,12 @@ fn from_nfknock_cfg(ini: &Ini) -> String {
             "# The original accepted all ICMP and ICMPv6.\n\
              icmp = true\n\
              # The original's nftables rules dropped forwarded traffic too (forward\n\
-             # policy drop); nfknock's firewall mode does not filter forwarding yet.\n\
-             # If this host routes or runs containers, decide whether forwarded\n\
-             # traffic must be dropped, and drop it in a table of your own."
+             # policy drop): \"drop\" does so, but lets through what this firewall lets\n\
+             # in (established connections, the allowed networks, open ports, the door\n\
+             # after a knock), where the original dropped every forwarded packet. If\n\
+             # this host runs Docker or libvirt, or routes for a network, decide:\n\
+             # \"accept\" leaves forwarding to their rules.\n\
+             forward = \"drop\""
         );
     }
 
@@ -729,6 +736,29 @@ mod tests {
         assert!(d.contains("sequence_timeout = \"30s\""), "{d}");
         assert!(d.contains("use 10s"), "{d}");
         assert!(d.contains("door_timeout = \"5s\""), "{d}");
+    }
+
+    /// The original's nftables rules dropped forwarded traffic (forward
+    /// policy drop); its iptables rules left FORWARD at ACCEPT.
+    #[test]
+    fn forward_follows_the_original_backend() {
+        let cfg = |backend: &str| {
+            import(&format!(
+                "[knock]\nsequence = t:48211 u:9143 t:27733\ndoor = 22\n[{backend}]\nsave_file = /x\n"
+            ))
+            .unwrap()
+        };
+        let nft = cfg("nftables");
+        assert!(nft.contains("dropped forwarded traffic too"), "{nft}");
+        let ipt = cfg("iptables");
+        assert!(ipt.contains("FORWARD\n# policy ACCEPT"), "{ipt}");
+        for (toml, want) in [(&nft, "drop"), (&ipt, "accept")] {
+            let table: toml::Table = toml.parse().unwrap();
+            assert_eq!(table["firewall"]["forward"].as_str(), Some(want), "{toml}");
+            assert_eq!(table["mode"].as_str(), Some("firewall"), "{toml}");
+            let c = crate::load::parse(toml, std::path::Path::new("imported")).unwrap();
+            assert_eq!(c.firewall.forward.to_string(), want);
+        }
     }
 
     #[test]

@@ -1545,6 +1545,146 @@ fn forwarded_door_is_hidden(t: Case) {
 
 backend_tests!(forwarded_door_is_hidden);
 
+/// A server that routes to `Host::Behind` (reached routed by the client,
+/// and through port forwards: 2222 to its 22, 80 to its 80, 5555 to its
+/// 5555) and runs `cfg`: the firewall config of door "ssh" on 2222/tcp
+/// and open port 80/tcp, with `forward` in [firewall].
+fn forwarding_lab(t: Case, forward: &str) -> Option<(Lab, String)> {
+    let cfg = firewall(t, "").replace("port = \"22/tcp\"", "port = \"2222/tcp\"")
+        + &format!("forward = \"{forward}\"\n");
+    let lab = Lab::new(t.family)?;
+    lab.forward(FORWARDED, SSH);
+    lab.forward_also(WEB, WEB);
+    lab.forward_also(OTHER, OTHER);
+    lab.route_behind(Host::Client);
+    for port in [SSH, WEB, OTHER] {
+        lab.listen_tcp_on(Host::Behind, port);
+    }
+    Some((lab, cfg))
+}
+
+const FORWARDED: u16 = 2222;
+const WEB: u16 = 80;
+const OTHER: u16 = 5555;
+
+// 5 and firewall mode's forward = "drop": a host behind the server is
+// out of reach through it (routed or port-forwarded), except an open port
+// by the port the client connected to, and a forwarded door after a knock;
+// nothing established is cut by the apply.
+fn forward_drop_filters_forwarded_traffic(t: Case) {
+    let Some((lab, cfg)) = forwarding_lab(t, "drop") else {
+        return;
+    };
+    let mut routed = lab.connect_behind(Host::Client, OTHER);
+    let mut forwarded = lab.connect(Host::Client, OTHER);
+    assert!(echoes(&mut routed) && echoes(&mut forwarded), "before");
+    lab.apply(&lab.config("nfknock.toml", &cfg));
+    assert!(
+        echoes(&mut routed),
+        "the established routed connection was cut"
+    );
+    assert!(
+        echoes(&mut forwarded),
+        "the established forwarded one was cut"
+    );
+    assert_eq!(
+        lab.probe_behind(Host::Client, OTHER),
+        Probe::Filtered,
+        "routed"
+    );
+    assert_eq!(
+        lab.probe_tcp(Host::Client, OTHER),
+        Probe::Filtered,
+        "DNAT'd"
+    );
+    assert_eq!(
+        lab.probe_tcp(Host::Client, WEB),
+        Probe::Open,
+        "open, DNAT'd"
+    );
+    assert_eq!(
+        lab.probe_behind(Host::Client, WEB),
+        Probe::Open,
+        "open, routed"
+    );
+    assert_eq!(
+        lab.probe_tcp(Host::Client, FORWARDED),
+        Probe::Filtered,
+        "door"
+    );
+    assert_eq!(
+        lab.probe_behind(Host::Client, SSH),
+        Probe::Filtered,
+        "22 routed"
+    );
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, FORWARDED);
+    assert!(echoes(&mut session), "through the opened door");
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, FORWARDED),
+        Probe::Filtered,
+        "not for others"
+    );
+    assert_eq!(
+        lab.probe_behind(Host::Client, OTHER),
+        Probe::Filtered,
+        "only the door"
+    );
+    let status = lab.nfknock(Host::Server, &["status"]);
+    assert!(
+        text(&status.stdout).contains("forwarded traffic: dropped"),
+        "{}",
+        text(&status.stdout)
+    );
+    // ICMP as `icmp` says (true here; then false).
+    let pings = || {
+        let behind = Host::Behind.addr(t.family).to_string();
+        let mut cmd = vec!["nmap", "-n", "-sn", "-PE", "--max-retries", "1", &behind];
+        if t.family == Family::V6 {
+            cmd.push("-6");
+        }
+        let out = lab.run(Host::Client, &cmd);
+        assert!(out.status.success(), "nmap: {}", text(&out.stderr));
+        text(&out.stdout).contains("Host is up")
+    };
+    assert!(pings(), "icmp = true: ping passes");
+    let no_icmp = cfg.replace("forward = \"drop\"", "forward = \"drop\"\nicmp = false");
+    lab.apply(&lab.config("no-icmp.toml", &no_icmp));
+    assert!(!pings(), "icmp = false: ping dropped");
+    // Back to "accept": the same routed connection passes again.
+    let accept = cfg.replace("forward = \"drop\"", "forward = \"accept\"");
+    lab.apply(&lab.config("accept.toml", &accept));
+    assert_eq!(lab.probe_behind(Host::Client, OTHER), Probe::Open, "accept");
+    assert!(echoes(&mut routed), "re-apply cut the routed connection");
+}
+
+// With forward = "accept" (the default) firewall mode leaves routed
+// traffic to the host's rules; a forwarded door stays hidden.
+fn forward_accept_leaves_routed_traffic_alone(t: Case) {
+    let Some((lab, cfg)) = forwarding_lab(t, "accept") else {
+        return;
+    };
+    lab.apply(&lab.config("nfknock.toml", &cfg));
+    assert_eq!(lab.probe_behind(Host::Client, OTHER), Probe::Open, "routed");
+    assert_eq!(lab.probe_tcp(Host::Client, OTHER), Probe::Open, "DNAT'd");
+    assert_eq!(
+        lab.probe_tcp(Host::Client, FORWARDED),
+        Probe::Filtered,
+        "door"
+    );
+    let status = lab.nfknock(Host::Server, &["status"]);
+    assert!(
+        !text(&status.stdout).contains("forwarded traffic"),
+        "{}",
+        text(&status.stdout)
+    );
+}
+
+backend_tests!(
+    forward_drop_filters_forwarded_traffic,
+    forward_accept_leaves_routed_traffic_alone
+);
+
 // 4 and 11. Beside a host firewall whose input policy is drop (ufw,
 // firewalld's drop zone), a door is as silent as every closed port,
 // whatever the probe (`closed = "auto"`); apply and status say while the

@@ -514,6 +514,7 @@ fn import_keeps_the_meaning_of_the_original_nfknock_sample() {
         "open = []",
         "icmp = true",
         "dropped forwarded traffic too",
+        "forward = \"drop\"",
         // The defaults of a commented-out allow, not nothing.
         "ipv4 = [\"10.0.0.0/8\", \"172.16.0.0/12\", \"192.168.0.0/16\", \"169.254.0.0/16\"]",
         "ipv6 = [\"fe80::/10\"]",
@@ -533,6 +534,7 @@ fn import_keeps_the_meaning_of_the_original_nfknock_sample() {
     assert_eq!(code, Some(0), "{stderr}\n{toml}");
     for part in [
         "valid; backend nftables, mode firewall, 1 door(s)",
+        "forward: drop (forwarded traffic is dropped too",
         "door ssh: 22/tcp behind 3 knocks (48211/tcp 9143/udp 27733/tcp); knock gap 10s, open 30s",
         "allow: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, fe80::/10 pass the firewall without knocking",
     ] {
@@ -553,6 +555,8 @@ fn import_of_the_original_nfknock_picks_the_backend_and_keeps_every_door_port() 
         "backend = \"iptables\"",
         "mode = \"firewall\"",
         "icmp = false",
+        "left forwarded traffic alone",
+        "forward = \"accept\"",
         "sequence_timeout = \"15s\"",
         "door_timeout = \"20s\"",
         "name = \"ssh\"\nport = [\"22/tcp\", \"2222/tcp\"]\nsequence = [\"31337/udp\", \"4242/tcp\", \"50505/udp\"]",

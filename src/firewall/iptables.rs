@@ -17,7 +17,9 @@ use ipnet::IpNet;
 
 use super::names::Counter;
 use super::names::ipt::{self, DNAT, DOORS, FORWARD, KNOCKING, KNOCKS, MAIN, TRANSIENT};
-use super::plan::{Answer, DoorPlan, DoorRule, Knockers, Line, Next, Plan, RECENT_LISTS, StateSet};
+use super::plan::{
+    Answer, DoorPlan, DoorRule, ForwardRule, Knockers, Line, Next, Plan, RECENT_LISTS, StateSet,
+};
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
 use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};
@@ -245,23 +247,77 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
 
 /// `NFK-FORWARD`, which FORWARD jumps to: a door on a port this host
 /// forwards (DNAT) is hidden as a local one; nothing else routed through
-/// the host is nfknock's business.
+/// the host is nfknock's business, unless firewall mode drops forwarded
+/// traffic (`plan::ForwardRule`). What passes returns to FORWARD, whose
+/// other rules (Docker's isolation, libvirt's) still judge it; nfknock
+/// only adds the drop.
 fn forward_chain(r: &mut Rules, plan: &Plan, f: Family) {
+    let drops = plan.forward_drops();
     let mut add = |rule: String| r.add(FORWARD, rule);
-    add("-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN".into());
-    add("-m conntrack ! --ctstate DNAT -j RETURN".into());
-    // As on INPUT, [allow] and (firewall mode) transient networks pass
-    // the doors; what FORWARD does with them is the host's business.
-    for net in allowed(plan, f) {
-        add(format!("-s {net} -j RETURN"));
+    for rule in plan.forward_rules() {
+        match rule {
+            ForwardRule::Established => {
+                add("-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN".into());
+            }
+            ForwardRule::RoutingIcmpv6 => {
+                if f == Family::V6 {
+                    for t in [
+                        "destination-unreachable",
+                        "packet-too-big",
+                        "time-exceeded",
+                        "parameter-problem",
+                    ] {
+                        add(format!("-p ipv6-icmp --icmpv6-type {t} -j RETURN"));
+                    }
+                }
+            }
+            ForwardRule::Invalid => add("-m conntrack --ctstate INVALID -j DROP".into()),
+            ForwardRule::RoutedGoesOn => {
+                add("-m conntrack ! --ctstate DNAT -j RETURN".into());
+            }
+            // As on INPUT, [allow] and (firewall mode) transient networks
+            // pass.
+            ForwardRule::Allow => {
+                for net in allowed(plan, f) {
+                    add(format!("-s {net} -j RETURN"));
+                }
+            }
+            ForwardRule::Transient => {
+                let set = format!("-m set --match-set {} src", ipt::ipset(f));
+                // Logged where nfknock judges forwarded traffic, as on
+                // INPUT; before, only a forwarded door looked at them.
+                if drops {
+                    let transient_log = log_prefix(&plan.log_prefix, Event::Transient, None);
+                    add(format!(
+                        "{set} -m comment --comment \"{}\" {}",
+                        ipt::TRANSIENT_COMMENT,
+                        log(&transient_log)
+                    ));
+                }
+                add(format!("{set} -j RETURN"));
+            }
+            // By the port the client connected to: NFK-DNAT matches the
+            // original destination, whether or not it was DNAT'd.
+            ForwardRule::Doors => add(format!("-j {DNAT}")),
+            ForwardRule::Icmp => {
+                let icmp = if f == Family::V4 { "icmp" } else { "ipv6-icmp" };
+                add(format!("-p {icmp} -j RETURN"));
+            }
+            ForwardRule::Open => {
+                for p in &plan.firewall.open {
+                    add(format!(
+                        "-p {} -m conntrack --ctorigdstport {} -j RETURN",
+                        p.proto.as_str(),
+                        p.port
+                    ));
+                }
+            }
+            ForwardRule::Drop => add(format!(
+                "-m comment --comment \"{}\" -j DROP",
+                ipt::FORWARD_DROP_COMMENT
+            )),
+        }
     }
-    if plan.mode == Mode::Firewall {
-        add(format!(
-            "-m set --match-set {} src -j RETURN",
-            ipt::ipset(f)
-        ));
-    }
-    add(format!("-j {DNAT}"));
 }
 
 /// The `[allow]` networks of a family.
@@ -845,6 +901,7 @@ impl Backend for Iptables {
                 status.add_closed(answer.as_str());
             }
         }
+        status.forward_dropped = all.contains(ipt::FORWARD_DROP_COMMENT);
         status.transient = self.transient_list()?;
         Ok(status)
     }

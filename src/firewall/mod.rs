@@ -68,6 +68,10 @@ pub struct Status {
     /// each once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub closed: Vec<String>,
+    /// Whether the loaded rules drop the forwarded traffic they do not
+    /// let through (`[firewall] forward = "drop"`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forward_dropped: bool,
     /// The host's own chains that would drop a door's port even after a
     /// knock (see `host::HostRules::blockers`).
     #[serde(skip_serializing_if = "Vec::is_empty")]

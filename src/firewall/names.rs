@@ -63,6 +63,10 @@ pub mod nft {
     /// forwards (DNAT).
     pub const FORWARD_CHAIN: &str = "forward";
 
+    /// Marks the forward chain's last rule when it drops what it does not
+    /// let through (`forward = "drop"`; `status` reads it back).
+    pub const FORWARD_DROP_COMMENT: &str = "forward = drop: everything else forwarded";
+
     /// The rules of one door's port (`plan::DoorRule`). (`door_`: no other
     /// chain or set starts so.)
     pub fn door_chain(door: &str) -> String {
@@ -224,6 +228,10 @@ pub mod ipt {
 
     /// Marks the rule that logs transient networks.
     pub const TRANSIENT_COMMENT: &str = "nfknock:transient";
+
+    /// Marks NFK-FORWARD's last rule when it drops what it does not let
+    /// through (`forward = "drop"`; `status` reads it back).
+    pub const FORWARD_DROP_COMMENT: &str = "nfknock:forward:drop";
 
     /// The `recent` list that holds a knock state of the plan. The
     /// fingerprint of what the list means is part of the name: a re-apply

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::names::Counter;
 use super::names::nft::{ALLOW_COMMENT, TRANSIENT_COMMENT};
 use super::plan::{
-    Answer, DoorPlan, DoorRule, Knockers, Line, NFT_SETS, Next, Plan, State, StateSet,
+    Answer, DoorPlan, DoorRule, ForwardRule, Knockers, Line, NFT_SETS, Next, Plan, State, StateSet,
 };
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix, names};
@@ -32,6 +32,9 @@ const RESET_LOG_RATE: &str = "6/minute";
 /// The ICMPv6 types IPv6 needs to work at all (neighbour discovery).
 const ND_TYPES: &str =
     "nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert";
+/// The ICMPv6 errors a router must pass (RFC 4890 4.3.1).
+const ROUTING_ICMPV6_TYPES: &str =
+    "destination-unreachable, packet-too-big, time-exceeded, parameter-problem";
 
 pub struct Nftables;
 
@@ -472,16 +475,10 @@ fn render_input(w: &mut String, plan: &Plan) {
     render_door_dispatch(w, plan, false);
     if plan.mode == Mode::Firewall {
         if plan.firewall.icmp {
-            let _ = writeln!(w, "\t\tmeta l4proto {{ icmp, ipv6-icmp }} accept");
+            render_icmp(w);
         }
         for proto in [Proto::Tcp, Proto::Udp] {
-            let ports: Vec<String> = plan
-                .firewall
-                .open
-                .iter()
-                .filter(|p| p.proto == proto)
-                .map(|p| p.port.to_string())
-                .collect();
+            let ports = open_ports(plan, proto);
             if !ports.is_empty() {
                 let _ = writeln!(
                     w,
@@ -499,6 +496,13 @@ fn render_input(w: &mut String, plan: &Plan) {
 /// `[allow]` networks pass the doors (guard) or everything (firewall);
 /// in firewall mode, so do transient ones, logged.
 fn render_passes(w: &mut String, plan: &Plan) {
+    render_allow(w);
+    if plan.mode == Mode::Firewall {
+        render_transient(w, plan);
+    }
+}
+
+fn render_allow(w: &mut String) {
     for family in Family::ALL {
         let _ = writeln!(
             w,
@@ -507,17 +511,32 @@ fn render_passes(w: &mut String, plan: &Plan) {
             names::nft::allow_set(family)
         );
     }
-    if plan.mode == Mode::Firewall {
-        let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
-        for family in Family::ALL {
-            let _ = writeln!(
-                w,
-                "\t\t{} @{} log prefix \"{transient}\" level info accept",
-                saddr(family),
-                names::nft::transient_set(family)
-            );
-        }
+}
+
+fn render_transient(w: &mut String, plan: &Plan) {
+    let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
+    for family in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} @{} log prefix \"{transient}\" level info accept",
+            saddr(family),
+            names::nft::transient_set(family)
+        );
     }
+}
+
+fn render_icmp(w: &mut String) {
+    let _ = writeln!(w, "\t\tmeta l4proto {{ icmp, ipv6-icmp }} accept");
+}
+
+/// The `[firewall] open` ports on `proto`.
+fn open_ports(plan: &Plan, proto: Proto) -> Vec<String> {
+    plan.firewall
+        .open
+        .iter()
+        .filter(|p| p.proto == proto)
+        .map(|p| p.port.to_string())
+        .collect()
 }
 
 /// Sends every packet that may be for a door to its door's chain, with
@@ -581,23 +600,64 @@ fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
 
 /// The forward hook sees a door only on a port this host forwards (DNAT:
 /// Docker's `-p`, a router's port forward): everything else it routes is
-/// none of nfknock's business.
+/// none of nfknock's business, unless firewall mode drops forwarded
+/// traffic (`plan::ForwardRule`). An accept here ends only this chain:
+/// the host's other tables still judge the packet.
 fn render_forward(w: &mut String, plan: &Plan) {
     let _ = writeln!(w, "\tchain {} {{", names::nft::FORWARD_CHAIN);
     let _ = writeln!(
         w,
         "\t\ttype filter hook forward priority {GUARD_PRIORITY}; policy accept;"
     );
-    let _ = writeln!(
-        w,
-        "\t\tct state established,related accept comment \"nothing established is ever cut\""
-    );
-    let _ = writeln!(
-        w,
-        "\t\tct status & dnat == 0 return comment \"routed, not forwarded: not for a door\""
-    );
-    render_passes(w, plan);
-    render_door_dispatch(w, plan, true);
+    for rule in plan.forward_rules() {
+        match rule {
+            ForwardRule::Established => {
+                let _ = writeln!(
+                    w,
+                    "\t\tct state established,related accept comment \"nothing established is ever cut\""
+                );
+            }
+            ForwardRule::RoutingIcmpv6 => {
+                let _ = writeln!(
+                    w,
+                    "\t\ticmpv6 type {{ {ROUTING_ICMPV6_TYPES} }} accept comment \"IPv6 routing needs these\""
+                );
+            }
+            ForwardRule::Invalid => {
+                let _ = writeln!(w, "\t\tct state invalid drop");
+            }
+            ForwardRule::RoutedGoesOn => {
+                let _ = writeln!(
+                    w,
+                    "\t\tct status & dnat == 0 return comment \"routed, not forwarded: not for a door\""
+                );
+            }
+            ForwardRule::Allow => render_allow(w),
+            ForwardRule::Transient => render_transient(w, plan),
+            ForwardRule::Doors => render_door_dispatch(w, plan, true),
+            ForwardRule::Icmp => render_icmp(w),
+            ForwardRule::Open => {
+                for proto in [Proto::Tcp, Proto::Udp] {
+                    let ports = open_ports(plan, proto);
+                    if !ports.is_empty() {
+                        let _ = writeln!(
+                            w,
+                            "\t\tmeta l4proto {} ct original proto-dst {{ {} }} accept comment \"[firewall] open, as the client connected to it\"",
+                            proto.as_str(),
+                            ports.join(", ")
+                        );
+                    }
+                }
+            }
+            ForwardRule::Drop => {
+                let _ = writeln!(
+                    w,
+                    "\t\tdrop comment \"{}\"",
+                    names::nft::FORWARD_DROP_COMMENT
+                );
+            }
+        }
+    }
     let _ = writeln!(w, "\t}}\n");
 }
 
@@ -1105,6 +1165,7 @@ fn status_of(table: Option<&TableState>) -> Status {
         if let Some(answer) = c.strip_prefix(CLOSED_COMMENT) {
             status.add_closed(answer.split(',').next().unwrap_or_default());
         }
+        status.forward_dropped |= c == names::nft::FORWARD_DROP_COMMENT;
     }
     for set in &table.sets {
         let Some((door, stage)) = names::nft::parse_state_set(&set.name) else {

@@ -44,12 +44,23 @@
 //! chain is jumped to from there alone. A packet from anywhere else goes on
 //! as if the door were not there: in guard mode to the host's own rules,
 //! in firewall mode to the open ports and then the drop.
+//!
+//! The forward hook ([`Plan::forward_rules`]) leaves routed traffic to
+//! the host's own rules (Docker, libvirt, a router's) and only hides the
+//! doors on forwarded (DNAT) ports, unless firewall mode has `forward =
+//! "drop"`: then forwarded traffic is default-deny as inbound traffic is.
+//! What passes is what firewall mode lets in, judged by the port the
+//! client connected to (before any DNAT) whichever host behind this one
+//! it reaches: established and related packets, the `[allow]` and
+//! transient networks, a door's port after a knock, the `open` ports,
+//! ICMP as `icmp` says, and always the ICMPv6 errors that IPv6 routing
+//! needs (RFC 4890 4.3.1; neighbour discovery is never forwarded).
 
 use std::time::Duration;
 
 use super::{Family, SET_SIZE};
 use crate::config::{
-    Allow, Closed, DoorName, Firewall, Interface, LogPrefix, Mode, Resolved, ResolvedDoor,
+    Allow, Closed, DoorName, Firewall, Forward, Interface, LogPrefix, Mode, Resolved, ResolvedDoor,
     Sequence, Sources,
 };
 use crate::port::{PortRange, PortSpec, Proto};
@@ -538,6 +549,38 @@ pub enum DoorRule {
     Closed(Answer),
 }
 
+/// One rule of the forward hook, in order (see the module's comment).
+/// A packet takes the first that matches; one that matches none goes on
+/// to the host's own rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardRule {
+    /// Established and related packets pass: nothing established is ever
+    /// cut.
+    Established,
+    /// The ICMPv6 errors IPv6 routing needs pass (destination
+    /// unreachable, packet too big, time exceeded, parameter problem).
+    RoutingIcmpv6,
+    /// What conntrack calls invalid is dropped.
+    Invalid,
+    /// Routed traffic (not DNAT'd) is no door's: it goes on to the host's
+    /// rules untouched.
+    RoutedGoesOn,
+    /// `[allow]` networks pass.
+    Allow,
+    /// Transient networks pass (firewall mode).
+    Transient,
+    /// A NEW connection to a door's port, by the port the client
+    /// connected to, goes to the door's chain.
+    Doors,
+    /// ICMP and ICMPv6 pass (`icmp = true`).
+    Icmp,
+    /// A connection to an `open` port, by the port the client connected
+    /// to, passes.
+    Open,
+    /// Everything else is dropped.
+    Drop,
+}
+
 /// Everything the rules of a configuration must do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -599,6 +642,35 @@ impl Plan {
         self.doors
             .iter()
             .filter(move |d| d.protos().contains(&proto))
+    }
+
+    /// Whether forwarded traffic is default-deny: firewall mode with
+    /// `forward = "drop"` (guard mode never filters forwarding).
+    pub fn forward_drops(&self) -> bool {
+        self.mode == Mode::Firewall && self.firewall.forward == Forward::Drop
+    }
+
+    /// The rules of the forward hook, in order.
+    pub fn forward_rules(&self) -> Vec<ForwardRule> {
+        use ForwardRule::*;
+        let firewall = self.mode == Mode::Firewall;
+        if !self.forward_drops() {
+            let mut rules = vec![Established, RoutedGoesOn, Allow];
+            if firewall {
+                rules.push(Transient);
+            }
+            rules.push(Doors);
+            return rules;
+        }
+        let mut rules = vec![Established, RoutingIcmpv6, Invalid, Allow, Transient, Doors];
+        if self.firewall.icmp {
+            rules.push(Icmp);
+        }
+        if !self.firewall.open.is_empty() {
+            rules.push(Open);
+        }
+        rules.push(Drop);
+        rules
     }
 
     /// Every state set, door by door, then the knocking set.
@@ -977,6 +1049,48 @@ sequence_timeout = "20s"
         assert_eq!(ssh.knockers(Family::V6), Knockers::Nobody);
         assert_eq!(ssh.interfaces.len(), 1);
         assert_eq!(ssh.interfaces[0], "eth0");
+    }
+
+    #[test]
+    fn forwarding_is_filtered_only_in_firewall_mode_with_forward_drop() {
+        use ForwardRule::*;
+        let base = door(r#""1000/tcp", "2000/udp", "3000/tcp""#);
+        let rules =
+            |top: &str, fw: &str| plan(&format!("{top}\n{base}[firewall]\n{fw}\n")).forward_rules();
+        let today = [Established, RoutedGoesOn, Allow, Doors];
+        assert_eq!(rules("", ""), today);
+        assert_eq!(rules("", "forward = \"drop\""), today, "guard mode");
+        let fw = "mode = \"firewall\"";
+        assert_eq!(
+            rules(fw, "forward = \"accept\""),
+            [Established, RoutedGoesOn, Allow, Transient, Doors]
+        );
+        assert_eq!(
+            rules(fw, "forward = \"drop\"\nopen = [\"80/tcp\"]"),
+            [
+                Established,
+                RoutingIcmpv6,
+                Invalid,
+                Allow,
+                Transient,
+                Doors,
+                Icmp,
+                Open,
+                Drop
+            ]
+        );
+        assert_eq!(
+            rules(fw, "forward = \"drop\"\nicmp = false"),
+            [
+                Established,
+                RoutingIcmpv6,
+                Invalid,
+                Allow,
+                Transient,
+                Doors,
+                Drop
+            ]
+        );
     }
 
     #[test]

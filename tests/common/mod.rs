@@ -502,6 +502,71 @@ impl Lab {
         }
     }
 
+    /// Forwards one more of the server's TCP ports to `Host::Behind`'s
+    /// port `to` (after `forward`).
+    pub fn forward_also(&self, port: u16, to: u16) {
+        for (family, target) in [
+            ("ip", "198.51.100.2".to_string()),
+            ("ip6", "[2001:db8:1::2]".to_string()),
+        ] {
+            let rule = format!("tcp dport {port} dnat to {target}:{to}");
+            let mut cmd = vec!["nft", "add", "rule", family, "portfwd", "prerouting"];
+            cmd.extend(rule.split(' '));
+            let out = self.run(Host::Server, &cmd);
+            assert!(out.status.success(), "{rule}: {}", text(&out.stderr));
+        }
+    }
+
+    /// Lets `from` reach `Host::Behind` through the server, routed (no
+    /// NAT), as a router's LAN is reached (after `forward`).
+    pub fn route_behind(&self, from: Host) {
+        let ns = self.ns(from);
+        ip(&[
+            "-n",
+            &ns,
+            "route",
+            "add",
+            "198.51.100.0/24",
+            "via",
+            "192.0.2.1",
+        ]);
+        ip(&[
+            "-n",
+            &ns,
+            "-6",
+            "route",
+            "add",
+            "2001:db8:1::/64",
+            "via",
+            "2001:db8::1",
+        ]);
+    }
+
+    /// What `from` sees on a TCP port of `Host::Behind`, reached routed
+    /// (see `route_behind`).
+    pub fn probe_behind(&self, from: Host, port: u16) -> Probe {
+        let to = SocketAddr::new(Host::Behind.addr(self.family), port);
+        self.in_ns(from, || {
+            match TcpStream::connect_timeout(&to, PROBE_TIMEOUT) {
+                Ok(_) => Probe::Open,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Probe::Closed,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Probe::Filtered,
+                Err(e) => panic!("probe of {to}: {e}"),
+            }
+        })
+    }
+
+    /// A routed connection from `from` to `Host::Behind`'s echo server on
+    /// `port`.
+    pub fn connect_behind(&self, from: Host, port: u16) -> TcpStream {
+        let to = SocketAddr::new(Host::Behind.addr(self.family), port);
+        let s = self.in_ns(from, || {
+            TcpStream::connect_timeout(&to, PROBE_TIMEOUT).expect("connect")
+        });
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s
+    }
+
     /// Loads an nftables file into a host's namespace.
     pub fn nft_file(&self, host: Host, name: &str, rules: &str) {
         let path = self.config(name, rules);
