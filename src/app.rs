@@ -200,7 +200,7 @@ fn send_knocks(out: &Out, a: KnockArgs, explicit_config: Option<&Path>) -> Resul
         // clap makes --secret-file come with all three.
         (Some(secret_file), Some(port), Some(period), Some(door)) => {
             let rotating = knock::HostDoor::Rotating(knock::HostRotate {
-                port,
+                port: vec![port.into()],
                 avoid: a.avoid,
                 secret_file,
                 period,
@@ -439,7 +439,7 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
         out.info(format!(
             "  door {}: {} behind {} knocks ({seq}); knock gap {}, open {}{opening}",
             d.name,
-            d.port,
+            d.ports,
             knocks.len(),
             humantime::format_duration(d.sequence_timeout),
             humantime::format_duration(d.door_timeout)
@@ -562,11 +562,21 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     Ok(())
 }
 
-/// Every door's name and port.
+/// Every door's name and ports: of a range, its two ends (a host's rule
+/// that drops some of a range drops one end or the other, mostly).
 fn door_ports(cfg: &Config) -> Vec<(String, PortSpec)> {
     cfg.doors
         .iter()
-        .map(|d| (d.name.to_string(), d.port))
+        .flat_map(|d| {
+            d.ports.iter().flat_map(move |r| {
+                let ends = if r.is_single() {
+                    vec![r.first()]
+                } else {
+                    vec![r.first(), PortSpec::new(r.high, r.proto)]
+                };
+                ends.into_iter().map(move |p| (d.name.to_string(), p))
+            })
+        })
         .collect()
 }
 
@@ -641,14 +651,15 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     // The doors' ports are the config's; without one, nothing to say.
     if let (true, Ok(cfg)) = (status.loaded, crate::load::load(path)) {
         status.blocked = firewall::host::read()?.blockers(&door_ports(&cfg));
-        // How each door opens is the config's, as its ports are.
         for door in &cfg.doors {
             if let Some(d) = status
                 .doors
                 .iter_mut()
                 .find(|d| d.name == door.name.as_str())
             {
+                // How each door opens is the config's, as its ports are.
                 d.set_opening(door);
+                d.ports = door.ports.iter().map(ToString::to_string).collect();
             }
         }
     }
@@ -743,10 +754,12 @@ fn who_and_where(d: &crate::config::Door, mode: Mode) -> Vec<String> {
         lines.push(format!(
             "interfaces: only {}; elsewhere {} {}",
             names.join(", "),
-            d.port,
-            match mode {
-                Mode::Guard => "is untouched (as without nfknock)",
-                Mode::Firewall => "is dropped like any port not in `open`",
+            d.ports,
+            match (mode, d.ports.is_single()) {
+                (Mode::Guard, true) => "is untouched (as without nfknock)",
+                (Mode::Guard, false) => "are untouched (as without nfknock)",
+                (Mode::Firewall, true) => "is dropped like any port not in `open`",
+                (Mode::Firewall, false) => "are dropped like any port not in `open`",
             }
         ));
     }
@@ -790,8 +803,13 @@ fn print_status(out: &Out, s: &Status) {
             .iter()
             .map(|n| format!("; {n}"))
             .collect();
+        let on = if d.ports.is_empty() {
+            String::new()
+        } else {
+            format!(" on {}", d.ports.join(", "))
+        };
         text += &format!(
-            "door {} ({} knocks): {} completed, {} entries, {} resets{opening}\n",
+            "door {}{on} ({} knocks): {} completed, {} entries, {} resets{opening}\n",
             d.name, d.knocks, d.counters.knocks, d.counters.entries, d.counters.resets
         );
         for src in &d.in_progress {
@@ -840,7 +858,7 @@ fn sequence_for(
     let from_config = |path: &Path| -> Result<Vec<PortSpec>, Error> {
         let cfg = crate::rotate::resolve(crate::load::load(path)?, clock::now())
             .map_err(|e| Error::failure(anyhow!(e)))?;
-        let on_port = port.and_then(|p| cfg.doors.iter().find(|d| d.port == p));
+        let on_port = port.and_then(|p| cfg.doors.iter().find(|d| d.ports.contains(p)));
         let d = match door {
             Some(name) => cfg.door(name).ok_or_else(|| {
                 Error::usage(anyhow!("{}: no door named \"{name}\"", path.display()))
@@ -875,9 +893,7 @@ fn sequence_for(
     if let Some(hosts_path) = knock::hosts_path() {
         let hosts = knock::load_hosts(&hosts_path).map_err(Error::usage)?;
         if let Some(doors) = hosts.get(host) {
-            let on_port = doors
-                .iter()
-                .find(|(_, e)| port.is_some() && e.port() == port);
+            let on_port = doors.iter().find(|(_, e)| port.is_some_and(|p| e.is_on(p)));
             let chosen = match door {
                 Some(name) => doors.get_key_value(name),
                 None if on_port.is_some() => on_port,

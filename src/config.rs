@@ -19,7 +19,7 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::port::PortSpec;
+use crate::port::{PortRange, PortSpec, Proto};
 
 pub const DEFAULT_PATH: &str = "/etc/nfknock/nfknock.toml";
 pub const DEFAULT_SEQUENCE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -300,7 +300,8 @@ text_newtype!(Interface);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Door {
     pub name: DoorName,
-    pub port: PortSpec,
+    /// The hidden ports: one knock opens them all.
+    pub ports: DoorPorts,
     pub knocks: Knocks,
     pub sequence_timeout: Duration,
     pub door_timeout: Duration,
@@ -427,6 +428,86 @@ impl Default for OpenPrefix {
     }
 }
 
+/// A door's `port`: one or more ports and ranges, none empty (`low <=
+/// high`), none overlapping another. Only [`DoorPorts::new`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoorPorts(Vec<PortRange>);
+
+impl DoorPorts {
+    /// The ports, or everything wrong with them.
+    pub fn new(ranges: Vec<PortRange>) -> Result<DoorPorts, Vec<String>> {
+        let mut problems = Vec::new();
+        if ranges.is_empty() {
+            problems.push("an empty list: give at least one port".to_string());
+        }
+        for r in &ranges {
+            if r.low > r.high {
+                problems.push(format!(
+                    "range {}-{}/{} is empty: its low port is above its high port",
+                    r.low,
+                    r.high,
+                    r.proto.as_str()
+                ));
+            }
+        }
+        for (i, a) in ranges.iter().enumerate() {
+            match ranges[..i].iter().find(|b| b.overlaps(a)) {
+                Some(b) if b == a => problems.push(format!("{a} is listed twice")),
+                Some(b) => problems.push(format!("{a} overlaps {b}, listed before it")),
+                None => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok(DoorPorts(ranges))
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The first port listed: what the door is known by where one port
+    /// must do (a rotating door's derivation).
+    pub fn first(&self) -> PortSpec {
+        self.0[0].first()
+    }
+
+    /// The first TCP port listed, if any.
+    pub fn first_tcp(&self) -> Option<PortSpec> {
+        self.0
+            .iter()
+            .find(|r| r.proto == Proto::Tcp)
+            .map(PortRange::first)
+    }
+
+    pub fn contains(&self, p: PortSpec) -> bool {
+        self.0.iter().any(|r| r.contains(p))
+    }
+
+    /// Whether it is exactly one port.
+    pub fn is_single(&self) -> bool {
+        self.0.len() == 1 && self.0[0].is_single()
+    }
+
+    /// Every port of every range, in order.
+    pub fn ports(&self) -> impl Iterator<Item = PortSpec> + '_ {
+        self.0.iter().flat_map(PortRange::ports)
+    }
+}
+
+impl Deref for DoorPorts {
+    type Target = [PortRange];
+    fn deref(&self) -> &[PortRange] {
+        &self.0
+    }
+}
+
+/// `22/tcp` or `22/tcp, 60000-61000/udp`.
+impl std::fmt::Display for DoorPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let all: Vec<String> = self.0.iter().map(PortRange::to_string).collect();
+        f.write_str(&all.join(", "))
+    }
+}
+
 /// A knock sequence that passed the rules of [`sequence_problems`] (so
 /// it has at least [`MIN_SEQUENCE_LEN`] knocks). Only [`Sequence::new`]
 /// makes one.
@@ -510,14 +591,17 @@ pub struct Rotation {
 
 impl Rotation {
     /// The sequences of periods `period - 1`, `period` and `period + 1`,
-    /// in that order, for a door whose port is `door_port`; refused unless
-    /// each passes the rules of a fixed sequence.
+    /// in that order, for a door whose ports are `door_ports`; refused
+    /// unless each passes the rules of a fixed sequence.
     pub fn new(
         period: u64,
         [previous, current, next]: [Vec<PortSpec>; 3],
-        door_port: PortSpec,
+        door_ports: &DoorPorts,
     ) -> Result<Rotation, String> {
-        let reserved = HashMap::from([(door_port, "the door's port".to_string())]);
+        let reserved: HashMap<PortSpec, String> = door_ports
+            .ports()
+            .map(|p| (p, "the door's port".to_string()))
+            .collect();
         let valid = |seq| {
             Sequence::new(seq, &reserved)
                 .map_err(|p| format!("a derived sequence is not valid: {}", p.join("; ")))
@@ -790,6 +874,8 @@ pub enum KeyKind {
     Integer,
     /// A string, or anything the parser reads from one (durations, ports).
     Text,
+    /// A door's `port`: a string for one port, a list for several.
+    Ports,
 }
 
 /// The kind of the key `name` (in any table): kept beside the structs
@@ -801,6 +887,7 @@ pub fn key_kind(name: &str) -> KeyKind {
         }
         "icmp" | "whois" | "reverse_dns" | "single_use" => KeyKind::Bool,
         "max_mails_per_hour" | "open_prefix_v4" | "open_prefix_v6" => KeyKind::Integer,
+        "port" => KeyKind::Ports,
         _ => KeyKind::Text,
     }
 }
@@ -834,7 +921,8 @@ struct RawConfig {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct RawDoor {
     name: String,
-    port: PortSpec,
+    #[serde(deserialize_with = "crate::port::one_or_many")]
+    port: Vec<PortRange>,
     #[serde(default)]
     sequence: Vec<PortSpec>,
     #[serde(default, deserialize_with = "duration")]
@@ -1012,7 +1100,14 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
     // every public service (a knock there would be sent by any client).
     let mut reserved: HashMap<PortSpec, String> = HashMap::new();
     for d in &raw.door {
-        reserved.insert(d.port, format!("the port of door \"{}\"", d.name));
+        let what = match &d.port[..] {
+            [one] if one.is_single() => "the port",
+            _ => "a port",
+        };
+        // A reversed range is empty: DoorPorts::new reports it.
+        for p in d.port.iter().flat_map(PortRange::ports) {
+            reserved.insert(p, format!("{what} of door \"{}\"", d.name));
+        }
     }
     if raw.mode == Mode::Firewall {
         for p in &firewall.open {
@@ -1026,7 +1121,7 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
         problems.push(Problem::new(At::Top, "", "no [[door]]: nothing to hide"));
     }
     let mut names = HashSet::new();
-    let mut ports: HashMap<PortSpec, &str> = HashMap::new();
+    let mut ports: Vec<(PortRange, &str)> = Vec::new();
     let mut first_knocks: HashMap<PortSpec, &str> = HashMap::new();
     let mut doors = Vec::new();
     for d in &raw.door {
@@ -1055,21 +1150,29 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
                 ));
             }
         }
-        if let Some(other) = ports.insert(d.port, &d.name) {
-            problems.push(at(
-                "port",
-                format!("{} is already the port of door \"{other}\"", d.port),
-            ));
+        let door_ports = DoorPorts::new(d.port.clone());
+        for p in door_ports.clone().err().unwrap_or_default() {
+            problems.push(at("port", p));
         }
-        if raw.mode == Mode::Firewall && firewall.open.contains(&d.port) {
-            problems.push(at(
-                "port",
-                format!(
-                    "{} is also in [firewall] open, so it would not be hidden",
-                    d.port
-                ),
-            ));
+        for r in &d.port {
+            for (other, name) in ports.iter().filter(|(o, _)| o.overlaps(r)) {
+                let what = if other.is_single() && r.is_single() {
+                    format!("{r} is already the port of door \"{name}\"")
+                } else {
+                    format!("{r} overlaps {other} of door \"{name}\"")
+                };
+                problems.push(at("port", what));
+            }
+            if raw.mode == Mode::Firewall
+                && let Some(open) = firewall.open.iter().find(|o| r.contains(**o))
+            {
+                problems.push(at(
+                    "port",
+                    format!("{open} is also in [firewall] open, so it would not be hidden"),
+                ));
+            }
         }
+        ports.extend(d.port.iter().map(|r| (*r, d.name.as_str())));
         let knocks = match &d.rotate {
             Some(r) => {
                 if !d.sequence.is_empty() {
@@ -1121,10 +1224,10 @@ fn validate(raw: RawConfig, checks: &dyn Checks) -> Result<Config, Vec<Problem>>
             Some(names) => interfaces(door(), names, &mut problems),
             None => default_interfaces.clone(),
         };
-        if let (Some(name), Some(knocks)) = (name, knocks) {
+        if let (Some(name), Some(knocks), Ok(ports)) = (name, knocks, door_ports) {
             doors.push(Door {
                 name,
-                port: d.port,
+                ports,
                 knocks,
                 sequence_timeout,
                 door_timeout,
@@ -1472,7 +1575,7 @@ impl Config {
 
     /// Ports no knock may use: door ports and (firewall mode) open ports.
     pub fn reserved_ports(&self) -> Vec<PortSpec> {
-        let mut v: Vec<PortSpec> = self.doors.iter().map(|d| d.port).collect();
+        let mut v: Vec<PortSpec> = self.doors.iter().flat_map(|d| d.ports.ports()).collect();
         if self.mode == Mode::Firewall {
             v.extend(&self.firewall.open);
         }
@@ -1521,6 +1624,101 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
         assert!(c.firewall.icmp);
         assert_eq!(c.firewall.forward, Forward::Accept);
         assert!(c.warnings.is_empty());
+    }
+
+    /// A door of several ports and ranges; every rule about a door's
+    /// port holds for each of them, with the door and the key named.
+    #[test]
+    fn a_door_may_hide_several_ports_and_ranges() {
+        let door = |port: &str, extra: &str| {
+            format!(
+                "{extra}[[door]]\nname = \"ssh\"\nport = {port}\nsequence = [\"48211/tcp\", \"9143/udp\", \"27733/tcp\"]\n"
+            )
+        };
+        let c = parse_str(&door(
+            r#"["22/tcp", "t:2222", "60000-61000/udp", 8022]"#,
+            "",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.doors[0].ports.to_string(),
+            "22/tcp, 2222/tcp, 60000-61000/udp, 8022/tcp"
+        );
+        assert!(c.doors[0].ports.contains(PortSpec::new(60500, Proto::Udp)));
+        assert!(!c.doors[0].ports.contains(PortSpec::new(60500, Proto::Tcp)));
+        assert_eq!(
+            c.doors[0].ports.first_tcp(),
+            Some(PortSpec::new(22, Proto::Tcp))
+        );
+        assert_eq!(c.reserved_ports().len(), 3 + 1001);
+        // One port as a string stays what it was.
+        assert!(
+            parse_str(&door("\"u:53\"", "")).unwrap().doors[0]
+                .ports
+                .is_single()
+        );
+
+        let bad = |port: &str, extra: &str, want: &str| {
+            let e = problems(&door(port, extra));
+            assert!(e.contains(want), "{port}: want {want:?} in {e}");
+        };
+        bad("[]", "", "door \"ssh\": port: an empty list");
+        bad(
+            r#"["61000-60000/udp"]"#,
+            "",
+            "door \"ssh\": port: range 61000-60000/udp is empty",
+        );
+        bad(r#"["0-10/udp"]"#, "", "invalid port `0-10/udp`");
+        bad(r#"["1-65536"]"#, "", "invalid port `1-65536`");
+        bad(
+            r#"["22/tcp", "22"]"#,
+            "",
+            "door \"ssh\": port: 22/tcp is listed twice",
+        );
+        bad(
+            r#"["60000-61000/udp", "60999-61001/udp"]"#,
+            "",
+            "port: 60999-61001/udp overlaps 60000-61000/udp",
+        );
+        bad(
+            r#"["22/tcp", "9000-9200/udp"]"#,
+            "",
+            "knock 9143/udp is a port of door \"ssh\"",
+        );
+        bad(
+            r#"["22/tcp", "79-81/tcp"]"#,
+            "mode = \"firewall\"\n[firewall]\nopen = [\"80/tcp\"]\n",
+            "door \"ssh\": port: 80/tcp is also in [firewall] open",
+        );
+        // Between doors.
+        let two = |a: &str, b: &str| {
+            format!(
+                "[[door]]\nname = \"a\"\nport = {a}\nsequence = [\"1001\", \"2002/udp\", \"3003\"]\n\
+                 [[door]]\nname = \"b\"\nport = {b}\nsequence = [\"4001\", \"5002/udp\", \"6003\"]\n"
+            )
+        };
+        let e = problems(&two(r#"["22", "100-200/udp"]"#, r#"["150/udp"]"#));
+        assert!(
+            e.contains("door \"b\": port: 150/udp overlaps 100-200/udp of door \"a\""),
+            "{e}"
+        );
+        let e = problems(&two(r#"["22", "100-200/udp"]"#, r#"["23", "t:22"]"#));
+        assert!(
+            e.contains("door \"b\": port: 22/tcp is already the port of door \"a\""),
+            "{e}"
+        );
+        assert!(
+            parse_str(&two(
+                r#"["22", "100-200/udp"]"#,
+                r#"["100-200/tcp", "201/udp"]"#
+            ))
+            .is_ok()
+        );
+        let e = problems(&two(r#"["22", "4000-4005"]"#, r#""23""#));
+        assert!(
+            e.contains("door \"b\": sequence: knock 4001/tcp is a port of door \"a\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1856,13 +2054,13 @@ sequence = ["4000", "5000", "6000"]"#,
         let seq = |p: &[u16]| -> Vec<PortSpec> {
             p.iter().map(|p| PortSpec::new(*p, Proto::Udp)).collect()
         };
-        let port = cfg.doors[1].port;
+        let port = cfg.doors[1].ports.clone();
         let r = Resolved::new(cfg.clone(), |d, rotate| {
             asked.push((d.name.to_string(), rotate.length));
             Rotation::new(
                 7,
                 [seq(&[6, 1, 3, 7]), seq(&[5, 9, 4, 8]), seq(&[2, 8, 1, 5])],
-                port,
+                &port,
             )
         })
         .unwrap();
@@ -1878,13 +2076,15 @@ sequence = ["4000", "5000", "6000"]"#,
         for i in 0..3 {
             let mut three = [good.clone(), good.clone(), good.clone()];
             three[i] = walkable.clone();
-            assert!(Rotation::new(1, three, port).is_err(), "sequence {i}");
+            assert!(Rotation::new(1, three, &port).is_err(), "sequence {i}");
         }
         let on_443 = seq(&[443, 2, 9]);
         let three = || [on_443.clone(), good.clone(), good.clone()];
-        assert!(Rotation::new(1, three(), port).is_ok());
-        let udp443 = PortSpec::new(443, Proto::Udp);
-        assert!(Rotation::new(1, three(), udp443).is_err());
+        assert!(Rotation::new(1, three(), &port).is_ok());
+        let udp443 = DoorPorts::new(vec![PortSpec::new(443, Proto::Udp).into()]).unwrap();
+        assert!(Rotation::new(1, three(), &udp443).is_err());
+        let udp_range = DoorPorts::new(vec!["440-450/udp".parse().unwrap()]).unwrap();
+        assert!(Rotation::new(1, three(), &udp_range).is_err());
         // No rotation, no resolved config.
         assert!(Resolved::new(cfg, |_, _| Err("no secret")).is_err());
     }
@@ -1927,6 +2127,7 @@ sequence = ["4000", "5000", "6000"]"#,
                 toml::Value::Array(_) => KeyKind::List,
                 toml::Value::Boolean(_) => KeyKind::Bool,
                 toml::Value::Integer(_) => KeyKind::Integer,
+                toml::Value::String(_) if k == "port" => KeyKind::Ports,
                 _ => KeyKind::Text,
             };
             assert_eq!(key_kind(k), want, "{k}");

@@ -99,6 +99,21 @@ pub fn set(text: &str, key: &str, raw: &str) -> Result<String, Error> {
         KeyKind::Bool => value(raw.parse::<bool>().map_err(|_| bad("true or false"))?),
         KeyKind::Integer => value(raw.parse::<i64>().map_err(|_| bad("a whole number"))?),
         KeyKind::Text => value(raw),
+        // What `get` shows of a list (space-separated) sets it back.
+        KeyKind::Ports => {
+            let parts: Vec<&str> = raw
+                .split([' ', ',', '\t'])
+                .filter(|p| !p.is_empty())
+                .collect();
+            match parts[..] {
+                [one] => value(one),
+                _ => {
+                    let mut a = Array::new();
+                    parts.iter().for_each(|p| a.push(*p));
+                    value(a)
+                }
+            }
+        }
     };
     match path(key)? {
         Path::Top(k) => set_in(doc.as_table_mut(), k, new),
@@ -239,5 +254,14 @@ email_to = ["a@example.org"]
         let t = set(&t, "log.prefix", "nfk").unwrap();
         assert!(t.contains("[log]\nprefix = \"nfk\""), "{t}");
         assert!(matches!(set(&t, "door.3.port", "22"), Err(Error::Key(_))));
+        // A door of several ports reads back as it was, and one port is a
+        // string again.
+        let t = set(&t, "door.ssh.port", "22/tcp, 60000-61000/udp").unwrap();
+        assert!(t.contains(r#"port = ["22/tcp", "60000-61000/udp"]"#), "{t}");
+        let shown = get(&t, "door.ssh.port").unwrap().unwrap();
+        assert_eq!(shown, "22/tcp 60000-61000/udp");
+        assert_eq!(set(&t, "door.ssh.port", &shown).unwrap(), t);
+        let t = set(&t, "door.ssh.port", "2222/tcp").unwrap();
+        assert!(t.contains("port = \"2222/tcp\""), "{t}");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::config::sequence_problems;
-use crate::port::{PortSpec, Proto};
+use crate::port::{PortRange, PortSpec, Proto};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Error {
@@ -142,12 +142,26 @@ fn ports(text: &str, out: &mut String) -> Vec<PortSpec> {
     v
 }
 
-/// The sequence line, with a comment when nfknock would refuse it.
-fn sequence_line(out: &mut String, seq: &[PortSpec], door_port: Option<PortSpec>) {
-    let mut reserved = HashMap::new();
-    if let Some(p) = door_port {
-        reserved.insert(p, "the door's port".to_string());
+/// The `port` line of a door: one port as a string, several as a list.
+fn port_line(out: &mut String, ports: &[PortRange]) {
+    let all: Vec<String> = ports.iter().map(PortRange::to_string).collect();
+    match &all[..] {
+        [one] => {
+            let _ = writeln!(out, "port = \"{one}\"");
+        }
+        _ => {
+            let _ = writeln!(out, "port = {}", list(&all));
+        }
     }
+}
+
+/// The sequence line, with a comment when nfknock would refuse it.
+fn sequence_line(out: &mut String, seq: &[PortSpec], door_ports: &[PortRange]) {
+    let reserved: HashMap<PortSpec, String> = door_ports
+        .iter()
+        .flat_map(PortRange::ports)
+        .map(|p| (p, "a port of the door".to_string()))
+        .collect();
     for problem in sequence_problems(seq, &reserved) {
         let _ = writeln!(
             out,
@@ -285,29 +299,18 @@ fn from_nfknock_cfg(ini: &Ini) -> String {
     } else {
         door
     };
-    let mut taken = Vec::new();
-    for (i, port) in door.iter().enumerate() {
-        let base = if *port == PortSpec::new(22, Proto::Tcp) {
-            "ssh".to_string()
-        } else {
-            format!("door-{}", port.port)
-        };
-        let name = door_name(&base, &taken);
-        taken.push(name.clone());
-        o.push('\n');
-        if i > 0 {
-            let _ = writeln!(
-                o,
-                "# `door` lists {}: one knock opened them all in the original.\n\
-                 # A door with several ports is not implemented yet, so here is a door\n\
-                 # per port, with the same sequence, which nfknock refuses: give this\n\
-                 # one a sequence of its own (`nfknock gen-sequence`), or delete it.",
-                join_ports(&door)
-            );
-        }
-        let _ = writeln!(o, "[[door]]\nname = \"{name}\"\nport = \"{port}\"");
-        sequence_line(&mut o, &seq, Some(*port));
-    }
+    // One knock opened every port of `door` in the original: one door
+    // of all of them here too.
+    let door: Vec<PortRange> = door.into_iter().map(PortRange::from).collect();
+    let name = if door[0].first() == PortSpec::new(22, Proto::Tcp) {
+        "ssh".to_string()
+    } else {
+        format!("door-{}", door[0].low)
+    };
+    o.push('\n');
+    let _ = writeln!(o, "[[door]]\nname = \"{name}\"");
+    port_line(&mut o, &door);
+    sequence_line(&mut o, &seq, &door);
 
     o.push_str("\n[allow]\n");
     for (family, defaults) in [
@@ -381,14 +384,6 @@ fn from_nfknock_cfg(ini: &Ini) -> String {
     o
 }
 
-fn join_ports(ports: &[PortSpec]) -> String {
-    let v: Vec<String> = ports.iter().map(PortSpec::to_string).collect();
-    match v.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => v.join(""),
-    }
-}
-
 fn words(text: &str) -> Vec<String> {
     text.split([',', ' ', '\t'])
         .filter(|w| !w.is_empty())
@@ -417,8 +412,9 @@ fn door_name(section: &str, taken: &[String]) -> String {
 }
 
 /// The ports knockd's command opens: `-p PROTO ... --dport PORT`, or
-/// multiport's `--dports A,B`; empty when it names none nfknock can read.
-fn doors_from_command(cmd: &str) -> Vec<PortSpec> {
+/// multiport's `--dports A,B:C` (ranges too); empty when it names none
+/// nfknock can read.
+fn doors_from_command(cmd: &str) -> Vec<PortRange> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
     let Some(ports) = words
         .windows(2)
@@ -442,11 +438,14 @@ fn doors_from_command(cmd: &str) -> Vec<PortSpec> {
                 Proto::Tcp
             }
         });
+    // iptables writes a range `A:B`; a reversed or zero one is left out.
     ports
         .split(',')
-        .filter_map(|p| p.parse::<u16>().ok())
-        .filter(|p| *p != 0)
-        .map(|p| PortSpec::new(p, proto))
+        .filter_map(|p| {
+            let (low, high) = p.split_once(':').unwrap_or((p, p));
+            let (low, high) = (low.parse::<u16>().ok()?, high.parse::<u16>().ok()?);
+            (low != 0 && low <= high).then_some(PortRange { low, high, proto })
+        })
         .collect()
 }
 
@@ -591,46 +590,24 @@ fn from_knockd(ini: &Ini) -> String {
                 "# one_time_sequences is not supported; see rotating sequences in nfknock.toml(5)."
             );
         }
-        let doors: Vec<Option<PortSpec>> = if ports_opened.is_empty() {
-            vec![None]
+        // One knock opened every port the command names: one door of
+        // them all.
+        let door = door_name(name, &taken);
+        taken.push(door.clone());
+        let _ = writeln!(o, "\n# knockd section [{}]", shown(name));
+        let _ = writeln!(o, "[[door]]\nname = \"{door}\"");
+        if ports_opened.is_empty() {
+            let _ = writeln!(
+                o,
+                "# No --dport in the command (`{}`): set the port this door hides.\nport = \"22/tcp\"",
+                shown(&command)
+            );
         } else {
-            ports_opened.iter().copied().map(Some).collect()
-        };
-        for (i, port) in doors.iter().enumerate() {
-            let door = match (i, port) {
-                (0, _) => door_name(name, &taken),
-                (_, Some(p)) => door_name(&format!("{name}-{}", p.port), &taken),
-                (_, None) => door_name(name, &taken),
-            };
-            taken.push(door.clone());
-            let _ = writeln!(o, "\n# knockd section [{}]", shown(name));
-            if i > 0 {
-                let _ = writeln!(
-                    o,
-                    "# Its command opens {}: one knock opened them all. A door with\n\
-                     # several ports is not implemented yet, so here is a door per port,\n\
-                     # with the same sequence, which nfknock refuses: give this one a\n\
-                     # sequence of its own (`nfknock gen-sequence`), or delete it.",
-                    join_ports(&ports_opened)
-                );
-            }
-            let _ = writeln!(o, "[[door]]\nname = \"{door}\"");
-            match port {
-                Some(p) => {
-                    let _ = writeln!(o, "port = \"{p}\"");
-                }
-                None => {
-                    let _ = writeln!(
-                        o,
-                        "# No --dport in the command (`{}`): set the port this door hides.\nport = \"22/tcp\"",
-                        shown(&command)
-                    );
-                }
-            }
-            o.push_str(&body);
-            sequence_line(&mut o, &seq, *port);
-            o.push_str(&seq_text);
+            port_line(&mut o, &ports_opened);
         }
+        o.push_str(&body);
+        sequence_line(&mut o, &seq, &ports_opened);
+        o.push_str(&seq_text);
     }
     o
 }
@@ -648,24 +625,65 @@ mod tests {
 
     #[test]
     fn door_from_knockd_commands() {
+        let ports = |cmd: &str| -> Vec<String> {
+            doors_from_command(cmd)
+                .iter()
+                .map(|r| r.to_string())
+                .collect()
+        };
         assert_eq!(
-            doors_from_command("/sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT"),
-            [PortSpec::new(22, Proto::Tcp)]
+            ports("/sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT"),
+            ["22/tcp"]
         );
         assert_eq!(
-            doors_from_command("/usr/sbin/iptables -I INPUT -s %IP% -p udp --dport 1194 -j ACCEPT"),
-            [PortSpec::new(1194, Proto::Udp)]
+            ports("/usr/sbin/iptables -I INPUT -s %IP% -p udp --dport 1194 -j ACCEPT"),
+            ["1194/udp"]
         );
         assert_eq!(
-            doors_from_command(
-                "iptables -A INPUT -s %IP% -p tcp -m multiport --dports 22,2222 -j ACCEPT"
+            ports("iptables -A INPUT -s %IP% -p tcp -m multiport --dports 22,2222 -j ACCEPT"),
+            ["22/tcp", "2222/tcp"]
+        );
+        assert_eq!(
+            ports(
+                "iptables -A INPUT -s %IP% -p udp -m multiport --dports 60000:61000,0,9:1 -j ACCEPT"
             ),
-            [
-                PortSpec::new(22, Proto::Tcp),
-                PortSpec::new(2222, Proto::Tcp)
-            ]
+            ["60000-61000/udp"]
         );
-        assert_eq!(doors_from_command("/usr/local/bin/open-door %IP%"), []);
+        assert!(ports("/usr/local/bin/open-door %IP%").is_empty());
+    }
+
+    /// One knock opened every port in either tool: the import makes one
+    /// door of them all, which nfknock accepts as it stands.
+    #[test]
+    fn every_port_of_a_door_is_imported() {
+        let original =
+            import("[knock]\nsequence = t:48211,u:9143,t:27733\ndoor = t:22,t:2222,u:60001\n")
+                .unwrap();
+        assert!(
+            original.contains("port = [\"22/tcp\", \"2222/tcp\", \"60001/udp\"]"),
+            "{original}"
+        );
+        assert_eq!(original.matches("[[door]]").count(), 1, "{original}");
+        check(&original).unwrap();
+        let knockd = import(
+            "[ssh]\nsequence = 48211,9143:udp,27733\ncommand = iptables -A INPUT -s %IP% -p tcp -m multiport --dports 22,2222,8000:8010 -j ACCEPT\n",
+        )
+        .unwrap();
+        assert!(
+            knockd.contains("port = [\"22/tcp\", \"2222/tcp\", \"8000-8010/tcp\"]"),
+            "{knockd}"
+        );
+        assert_eq!(knockd.matches("[[door]]").count(), 1, "{knockd}");
+        check(&knockd).unwrap();
+        // A knock inside a range of the door is refused, with a comment.
+        let clash = import(
+            "[ssh]\nsequence = 8005,9143:udp,27733\ncommand = iptables -A INPUT -s %IP% -p tcp --dports 8000:8010 -j ACCEPT\n",
+        )
+        .unwrap();
+        assert!(
+            clash.contains("knock 8005/tcp is a port of the door"),
+            "{clash}"
+        );
     }
 
     #[test]

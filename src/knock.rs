@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::port::{PortSpec, Proto};
+use crate::port::{PortRange, PortSpec, Proto};
 
 /// Short enough for a 4-knock sequence well under 100 ms, long enough that
 /// the knocks arrive in order.
@@ -233,15 +233,19 @@ impl<'de> serde::Deserialize<'de> for HostDoor {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostFixed {
-    pub port: PortSpec,
+    /// The door's port, or its ports and ranges (as in the server's config).
+    #[serde(deserialize_with = "crate::port::one_or_many")]
+    pub port: Vec<PortRange>,
     pub sequence: Vec<PortSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostRotate {
-    /// The door's hidden port: part of what the sequence is derived from.
-    pub port: PortSpec,
+    /// The door's hidden port, or its ports and ranges: the first is part
+    /// of what the sequence is derived from, the others are avoided.
+    #[serde(deserialize_with = "crate::port::one_or_many")]
+    pub port: Vec<PortRange>,
     /// The server's other door ports and open ports, which its knocks
     /// avoid (as the server's config makes them).
     #[serde(default)]
@@ -257,13 +261,18 @@ fn default_length() -> usize {
 }
 
 impl HostDoor {
-    /// The door's hidden port, when the entry says it.
-    pub fn port(&self) -> Option<PortSpec> {
+    /// The door's hidden ports, as far as the entry says them.
+    pub fn ports(&self) -> &[PortRange] {
         match self {
-            HostDoor::Fixed(_) => None,
-            HostDoor::OnPort(f) => Some(f.port),
-            HostDoor::Rotating(r) => Some(r.port),
+            HostDoor::Fixed(_) => &[],
+            HostDoor::OnPort(f) => &f.port,
+            HostDoor::Rotating(r) => &r.port,
         }
+    }
+
+    /// Whether `port` is one of the door's, by what the entry says.
+    pub fn is_on(&self, port: PortSpec) -> bool {
+        self.ports().iter().any(|r| r.contains(port))
     }
 
     /// The sequence to knock now.
@@ -277,10 +286,23 @@ impl HostDoor {
                 if !problems.is_empty() {
                     return Err(problems.join("; "));
                 }
+                let Some(first) = r.port.first() else {
+                    return Err("port: an empty list: give at least one port".to_string());
+                };
                 let secret = crate::rotate::read_secret(&expand_home(&r.secret_file))?;
                 let n = crate::rotate::period_index(now, period);
+                // As the server: the door's other ports are avoided.
+                let avoid: Vec<PortSpec> = (r.port.iter().flat_map(PortRange::ports))
+                    .filter(|p| *p != first.first())
+                    .chain(r.avoid.iter().copied())
+                    .collect();
                 Ok(crate::rotate::derive(
-                    &secret, door, r.port, &r.avoid, n, r.length,
+                    &secret,
+                    door,
+                    first.first(),
+                    &avoid,
+                    n,
+                    r.length,
                 ))
             }
         }
@@ -314,6 +336,13 @@ pub fn hosts_problems(hosts: &Hosts) -> Vec<String> {
     for (host, doors) in hosts {
         for (door, entry) in doors {
             let at = format!("host \"{host}\", door \"{door}\"");
+            if !entry.ports().is_empty() || !matches!(entry, HostDoor::Fixed(_)) {
+                // The rules of a door's ports in the server's config.
+                let ports = crate::config::DoorPorts::new(entry.ports().to_vec());
+                for p in ports.err().unwrap_or_default() {
+                    problems.push(format!("{at}: port: {p}"));
+                }
+            }
             match entry {
                 HostDoor::Fixed(seq) => {
                     for p in crate::config::sequence_problems(seq, &Default::default()) {
@@ -321,7 +350,9 @@ pub fn hosts_problems(hosts: &Hosts) -> Vec<String> {
                     }
                 }
                 HostDoor::OnPort(f) => {
-                    let reserved = [(f.port, "the door's port".to_string())].into();
+                    let reserved = (f.port.iter().flat_map(PortRange::ports))
+                        .map(|p| (p, "the door's port".to_string()))
+                        .collect();
                     for p in crate::config::sequence_problems(&f.sequence, &reserved) {
                         problems.push(format!("{at}: sequence: {p}"));
                     }
@@ -385,7 +416,7 @@ mod tests {
             .unwrap();
         assert_eq!(seq[1], PortSpec::new(9143, Proto::Udp));
         assert_eq!(seq[2], PortSpec::new(27733, Proto::Tcp));
-        assert_eq!(hosts["server.example.org"]["ssh"].port(), None);
+        assert!(hosts["server.example.org"]["ssh"].ports().is_empty());
         std::fs::write(
             &path,
             "[\"h\"]\nweb = { port = \"8443/tcp\", sequence = [\"31337/udp\", 4242, \"50505/udp\"] }\n",
@@ -393,7 +424,32 @@ mod tests {
         .unwrap();
         let hosts = load_hosts(&path).unwrap();
         let web = &hosts["h"]["web"];
-        assert_eq!(web.port(), Some(PortSpec::new(8443, Proto::Tcp)));
+        assert!(web.is_on(PortSpec::new(8443, Proto::Tcp)));
+        assert!(!web.is_on(PortSpec::new(8443, Proto::Udp)));
+        // A door of several ports, as in the server's config.
+        std::fs::write(
+            &path,
+            "[\"h\"]\nweb = { port = [\"8443/tcp\", \"60000-61000/udp\"], sequence = [\"31337/udp\", 4242, \"50505/udp\"] }\n",
+        )
+        .unwrap();
+        let hosts = load_hosts(&path).unwrap();
+        assert!(hosts["h"]["web"].is_on(PortSpec::new(60500, Proto::Udp)));
+        assert!(!hosts["h"]["web"].is_on(PortSpec::new(61001, Proto::Udp)));
+        std::fs::write(
+            &path,
+            "[\"h\"]\nbad = { port = [], sequence = [\"31337/udp\", 4242, \"50505/udp\"] }\n\
+             clash = { port = [\"4000-5000\"], sequence = [\"31337/udp\", 4242, \"50505/udp\"] }\n",
+        )
+        .unwrap();
+        let problems = load_hosts(&path).unwrap_err().to_string();
+        assert!(
+            problems.contains("host \"h\", door \"bad\": port: an empty list"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("door \"clash\": sequence: knock 4242/tcp is the door's port"),
+            "{problems}"
+        );
         assert_eq!(
             web.sequence("web", 0).unwrap()[1],
             PortSpec::new(4242, Proto::Tcp)

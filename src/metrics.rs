@@ -183,6 +183,7 @@ mod tests {
             loaded: true,
             doors: vec![DoorStatus {
                 name: "ssh".into(),
+                ports: vec!["22/tcp".into()],
                 knocks: 3,
                 counters: Counters {
                     knocks: 5,

@@ -144,7 +144,7 @@ pub fn derive(
                 let k = PortSpec::new(port, proto);
                 if seq.len() < length
                     && !reserved.iter().any(|r| r.port == port)
-                    && !avoid.contains(&k)
+                    && !reserved_map.contains_key(&k)
                     && !seq.contains(&k)
                 {
                     seq.push(k);
@@ -163,13 +163,17 @@ pub fn derive(
 pub fn resolve(cfg: Config, now: u64) -> Result<Resolved, String> {
     let reserved = cfg.reserved_ports();
     Resolved::new(cfg, |d, r| {
-        let avoid: Vec<PortSpec> = reserved.iter().copied().filter(|p| *p != d.port).collect();
+        // A door of several ports derives from its first; the others are
+        // avoided like any other door's.
+        let first = d.ports.first();
+        let avoid: Vec<PortSpec> = reserved.iter().copied().filter(|p| *p != first).collect();
         let secret =
             read_secret(&r.secret_file).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))?;
         let n = period_index(now, r.period);
-        let at = |n: u64| derive(&secret, &d.name, d.port, &avoid, n, r.length);
+        let at = |n: u64| derive(&secret, &d.name, first, &avoid, n, r.length);
         let sequences = [at(n.saturating_sub(1)), at(n), at(n.saturating_add(1))];
-        Rotation::new(n, sequences, d.port).map_err(|e| format!("door \"{}\": rotate: {e}", d.name))
+        Rotation::new(n, sequences, &d.ports)
+            .map_err(|e| format!("door \"{}\": rotate: {e}", d.name))
     })
 }
 
@@ -217,6 +221,52 @@ mod tests {
             assert!(!avoided.contains(&free[1]), "{n}: {avoided:?}");
             assert_eq!(avoided[0], free[0]);
         }
+    }
+
+    /// A rotating door of several ports derives from its first port; no
+    /// knock of any period lands on one of its ports or in its ranges, and
+    /// a door of its first port alone derives the same where nothing
+    /// clashed.
+    #[test]
+    fn a_rotating_door_of_several_ports_avoids_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("ssh.secret");
+        std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let cfg = |port: &str| {
+            crate::load::parse(
+                &format!(
+                    "[[door]]\nname = \"ssh\"\nport = {port}\nrotate = {{ secret_file = \"{}\", period = \"60s\", length = 6 }}\n",
+                    secret.display()
+                ),
+                Path::new("t.toml"),
+            )
+            .unwrap()
+        };
+        let many = cfg(r#"["22/tcp", "10000-40000/udp", "t:50000-52000"]"#);
+        let ports = many.doors[0].ports.clone();
+        let mut same = 0;
+        for n in 0..20u64 {
+            let r = resolve(many.clone(), n * 60).unwrap();
+            let d = r.door("ssh").unwrap();
+            let (_, rotation) = d.rotation.unwrap();
+            for seq in [rotation.previous(), rotation.current(), rotation.next()] {
+                assert!(!seq.iter().any(|k| ports.contains(*k)), "{n}: {seq:?}");
+            }
+            // A client told the same ports derives the same sequence.
+            let client = crate::knock::HostDoor::Rotating(crate::knock::HostRotate {
+                port: ports.to_vec(),
+                avoid: Vec::new(),
+                secret_file: secret.clone(),
+                period: "60s".into(),
+                length: 6,
+            });
+            assert_eq!(client.sequence("ssh", n * 60).unwrap(), d.sequence.to_vec());
+            let one = resolve(cfg("\"22/tcp\""), n * 60).unwrap();
+            if one.door("ssh").unwrap().sequence == d.sequence {
+                same += 1;
+            }
+        }
+        assert!(same > 0, "the first port is what a sequence derives from");
     }
 
     #[test]

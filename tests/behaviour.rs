@@ -1792,12 +1792,18 @@ fn closed_answer_follows_each_family(t: Case) {
         return;
     };
     lab.listen_tcp(SSH);
+    lab.listen_udp(60005);
     lab.nft_file(
         Host::Server,
         "hostfw.nft",
-        "table ip hostfw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\ttcp dport 22 accept\n\t}\n}\n",
+        "table ip hostfw {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tct state established,related accept\n\t\ttcp dport 22 accept\n\t\tudp dport 60000-60010 accept\n\t}\n}\n",
     );
-    let cfg = lab.config("nfknock.toml", &guard(t, ""));
+    // A door of both protocols: each answers as its family's closed ports.
+    let door = guard(t, "").replace(
+        "port = \"22/tcp\"",
+        r#"port = ["22/tcp", "60000-60010/udp"]"#,
+    );
+    let cfg = lab.config("nfknock.toml", &door);
     lab.apply(&cfg);
     let out = lab.nfknock(Host::Server, &["status", "--json"]);
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -1811,8 +1817,14 @@ fn closed_answer_follows_each_family(t: Case) {
             "{family:?}"
         );
     }
+    let udp = match t.family {
+        Family::V4 => Probe::Filtered,
+        Family::V6 => Probe::Closed,
+    };
+    assert_eq!(lab.probe_udp(Host::Attacker, 60005), udp, "udp");
     lab.knock(Host::Client, &KNOCKS, FAST);
     assert_eq!(lab.probe_tcp(Host::Client, SSH), Probe::Open);
+    assert_eq!(lab.probe_udp(Host::Client, 60005), Probe::Open);
 }
 
 mod closed_answer_follows_each_family {
@@ -1959,6 +1971,166 @@ fn rotating_sequences_accept_clock_skew_both_ways(t: Case) {
 }
 
 backend_tests!(rotating_sequences_accept_clock_skew_both_ways);
+
+// 1 and 4. A door of several ports (issue 17: two TCP ports and a UDP
+// range, ssh plus mosh): before the knock every listed port is hidden as
+// a closed port (guard) or filtered (firewall), whatever the probe; one
+// knock opens them all, for the knocker only; the ports just outside the
+// range, and the range's numbers in the other protocol, are not the
+// door's.
+fn a_door_of_several_ports_opens_them_all(t: Case) {
+    const TCP: [u16; 2] = [2222, 8022];
+    const UDP: [u16; 3] = [60000, 60005, 60010];
+    const OUTSIDE: u16 = 60011;
+    const CLOSED: u16 = 5555;
+    let door = r#"[[door]]
+name = "multi"
+port = ["2222/tcp", "t:8022", "60000-60010/udp"]
+sequence = ["7001/udp", "7003/tcp", "7005/udp"]
+"#;
+    for cfg in [guard(t, door), firewall(t, door)] {
+        let firewall_mode = cfg.contains("mode = \"firewall\"");
+        let hidden = if firewall_mode {
+            Probe::Filtered
+        } else {
+            Probe::Closed
+        };
+        let Some(lab) = lab_with(t.family, &cfg) else {
+            return;
+        };
+        for port in TCP.into_iter().chain([60005]) {
+            lab.listen_tcp(port);
+        }
+        for port in UDP.into_iter().chain([OUTSIDE]) {
+            lab.listen_udp(port);
+        }
+        let untouched = |from: Host, what: &str| {
+            // Not the door's: as any port (firewall mode: not in `open`).
+            let want = if firewall_mode {
+                Probe::Filtered
+            } else {
+                Probe::Open
+            };
+            assert_eq!(lab.probe_udp(from, OUTSIDE), want, "udp {OUTSIDE} {what}");
+            assert_eq!(lab.probe_tcp(from, 60005), want, "tcp 60005 {what}");
+        };
+        for from in [Host::Client, Host::Attacker] {
+            for port in TCP {
+                assert_eq!(lab.probe_tcp(from, port), hidden, "tcp {port} before");
+            }
+            for port in UDP {
+                assert_eq!(lab.probe_udp(from, port), hidden, "udp {port} before");
+            }
+            untouched(from, "before");
+        }
+        for scan in ["-sS", "-sA", "-sF"] {
+            let states = lab.nmap(Host::Attacker, scan, &[TCP[0], TCP[1], CLOSED]);
+            assert!(
+                states[0] == states[2] && states[1] == states[2],
+                "{scan}: the door's ports are {states:?}, the last a closed port"
+            );
+        }
+        lab.knock(Host::Client, &["7001/udp", "7003/tcp", "7005/udp"], FAST);
+        // status names every port of the door, and the knocker it is open for
+        // (at once: the door closes after 5 s, and filtered probes are slow).
+        let config = lab.config("nfknock.toml", &cfg);
+        let c = config.to_str().unwrap();
+        let out = lab.nfknock(Host::Server, &["-c", c, "status", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let multi = json["doors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "multi")
+            .unwrap_or_else(|| panic!("no door multi: {json}"));
+        assert_eq!(
+            multi["ports"],
+            serde_json::json!(["2222/tcp", "8022/tcp", "60000-60010/udp"])
+        );
+        assert_eq!(
+            multi["open"][0]["address"],
+            Host::Client.addr(t.family).to_string(),
+            "{json}"
+        );
+        let human = text(&lab.nfknock(Host::Server, &["-c", c, "status"]).stdout);
+        assert!(
+            human.contains("door multi on 2222/tcp, 8022/tcp, 60000-60010/udp (3 knocks)"),
+            "{human}"
+        );
+        // The knocker first: filtered probes of the attacker are slow.
+        for port in TCP {
+            assert_eq!(lab.probe_tcp(Host::Client, port), Probe::Open, "tcp {port}");
+        }
+        for port in UDP {
+            assert_eq!(lab.probe_udp(Host::Client, port), Probe::Open, "udp {port}");
+        }
+        for port in TCP {
+            assert_eq!(lab.probe_tcp(Host::Attacker, port), hidden, "tcp {port}");
+        }
+        for port in UDP {
+            assert_eq!(lab.probe_udp(Host::Attacker, port), hidden, "udp {port}");
+        }
+        untouched(Host::Client, "after the knock");
+        untouched(Host::Attacker, "after the knock");
+        // The door on 22 is another door: still shut to this knocker.
+        assert_eq!(lab.probe_tcp(Host::Client, SSH), hidden, "door ssh");
+    }
+}
+
+backend_tests!(a_door_of_several_ports_opens_them_all);
+
+// 4. Every port of a door's range is hidden as a single door port is: a
+// forwarded one (DNAT) by its original destination, and an untracked one
+// (`notrack`) whatever the probe; the knock opens them for the knocker.
+fn a_door_range_hides_forwarded_and_untracked_ports(t: Case) {
+    const FORWARDED: u16 = 2222;
+    const LOCAL: u16 = 2250;
+    let ports = r#"port = ["8022/tcp", "2200-2300/tcp"]"#;
+    for base in [guard(t, ""), firewall(t, "")] {
+        let cfg = base.replace("port = \"22/tcp\"", ports);
+        let Some(lab) = Lab::new(t.family) else {
+            return;
+        };
+        lab.forward(FORWARDED, SSH);
+        lab.listen_tcp_on(Host::Behind, SSH);
+        lab.apply(&lab.config("nfknock.toml", &cfg));
+        let shut = Probe::Closed.max_for(&cfg);
+        assert_eq!(lab.probe_tcp(Host::Attacker, FORWARDED), shut, "forwarded");
+        for scan in ["-sS", "-sA"] {
+            let states = lab.nmap(Host::Attacker, scan, &[FORWARDED, 5555]);
+            assert_eq!(states[0], states[1], "{scan}: {states:?}");
+        }
+        lab.knock(Host::Client, &KNOCKS, FAST);
+        let mut session = lab.connect(Host::Client, FORWARDED);
+        assert!(echoes(&mut session), "through the opened forwarded port");
+        assert_eq!(lab.probe_tcp(Host::Attacker, FORWARDED), shut, "others");
+    }
+    let cfg = guard(t, "").replace("port = \"22/tcp\"", ports);
+    let Some(lab) = Lab::new(t.family) else {
+        return;
+    };
+    lab.apply(&lab.config("nfknock.toml", &cfg));
+    lab.listen_tcp(LOCAL);
+    lab.nft_file(
+        Host::Server,
+        "raw.nft",
+        "table inet busy {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tnotrack\n\t}\n}\n",
+    );
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, LOCAL),
+        Probe::Closed,
+        "an untracked SYN reached a port of the range"
+    );
+    let states = lab.nmap(Host::Attacker, "-sF", &[LOCAL, 5555]);
+    assert_eq!(states[0], states[1], "FIN scan: {states:?}");
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, LOCAL);
+    assert!(echoes(&mut session), "an untracked connection to the range");
+    assert_eq!(lab.probe_tcp(Host::Attacker, LOCAL), Probe::Closed);
+}
+
+backend_tests!(a_door_range_hides_forwarded_and_untracked_ports);
 
 // Who may knock: a correct knock from a source outside the door's `from`
 // opens nothing; one from inside opens it. A family `from` names no

@@ -442,6 +442,54 @@ fn connect_picks_the_door_on_its_port() {
     assert!(text(&out.stderr).contains("has 2 doors; pick one with --door"));
 }
 
+// A door of several ports is the door on each of them, a range's ports
+// included; a port of no door still asks for --door. In an empty namespace
+// nothing leaves the machine.
+#[test]
+fn connect_finds_a_door_by_any_of_its_ports() {
+    if !common::netns_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("nfknock.toml");
+    std::fs::write(
+        &config,
+        r#"[[door]]
+name = "ssh"
+port = "22/tcp"
+sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
+[[door]]
+name = "multi"
+port = ["2222/tcp", "9000-9010/tcp", "60000-61000/udp"]
+sequence = ["31337/udp", "4242/tcp", "50505/udp"]
+"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new("unshare")
+            .args(["-n", NFKNOCK, "-c", config.to_str().unwrap(), "connect"])
+            .args(args)
+            .env_remove("NFKNOCK_CONFIG")
+            .output()
+            .unwrap()
+    };
+    for port in ["2222", "9000", "9005", "9010"] {
+        let out = run(&["192.0.2.1", port, "--tries", "1"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{port}: {stderr}");
+        assert!(
+            stderr.contains("cannot send knock 31337/udp"),
+            "{port}: {stderr}"
+        );
+    }
+    // The UDP range is not a TCP door; 9011 is just outside the range.
+    for port in ["60000", "9011"] {
+        let out = run(&["192.0.2.1", port]);
+        assert_eq!(out.status.code(), Some(2), "{port}");
+        assert!(text(&out.stderr).contains("has 2 doors; pick one with --door"));
+    }
+}
+
 // knockd's client's `PORT:proto` and the original knock.sh's comma lists
 // send the same knocks as `PORT/proto`.
 fn knock_accepts_the_syntax_users_bring(family: Family) {

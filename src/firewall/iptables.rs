@@ -23,11 +23,11 @@ use super::plan::{
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix};
 use crate::config::{Backend as BackendKind, Config, Event, Mode, Problem};
-use crate::port::{PortSpec, Proto};
+use crate::port::{PortRange, PortSpec, Proto};
 
 const PACKAGE: &str = "iptables";
 const IPSET: &str = "ipset";
-/// The most ports one multiport match takes.
+/// The most ports one multiport match takes; a range counts as two.
 const MULTIPORT_MAX: usize = 15;
 const RESET_LOG_RATE: &str = "6/min";
 /// Where a rendered ruleset switches family; `restore` splits on it.
@@ -62,27 +62,49 @@ fn list(set: &StateSet, family: Family) -> String {
     ipt::recent_list(set, family, set.fingerprint(family, RECENT_LISTS))
 }
 
-/// Matches for "one of these ports", a rule per protocol and per 15 ports.
-fn multiport(ports: &[PortSpec]) -> Vec<String> {
+/// Matches for "one of these ports and ranges", a rule per protocol and
+/// per 15 ports (a range counts as two).
+fn multiport(ports: &[PortRange]) -> Vec<String> {
     let mut out = Vec::new();
     for proto in [Proto::Tcp, Proto::Udp] {
-        let mut numbers: Vec<u16> = ports
-            .iter()
-            .filter(|p| p.proto == proto)
-            .map(|p| p.port)
-            .collect();
-        numbers.sort_unstable();
-        numbers.dedup();
-        for chunk in numbers.chunks(MULTIPORT_MAX) {
-            let list: Vec<String> = chunk.iter().map(u16::to_string).collect();
-            out.push(format!(
-                "-p {} -m multiport --dports {}",
-                proto.as_str(),
-                list.join(",")
-            ));
+        let mut ranges: Vec<PortRange> =
+            ports.iter().copied().filter(|p| p.proto == proto).collect();
+        ranges.sort_unstable();
+        ranges.dedup();
+        let mut chunk: Vec<String> = Vec::new();
+        let mut used = 0;
+        for r in ranges {
+            let cost = if r.is_single() { 1 } else { 2 };
+            if used + cost > MULTIPORT_MAX {
+                out.push(multiport_match(proto, &chunk));
+                chunk.clear();
+                used = 0;
+            }
+            chunk.push(ipt_range(&r));
+            used += cost;
+        }
+        if !chunk.is_empty() {
+            out.push(multiport_match(proto, &chunk));
         }
     }
     out
+}
+
+fn multiport_match(proto: Proto, ports: &[String]) -> String {
+    format!(
+        "-p {} -m multiport --dports {}",
+        proto.as_str(),
+        ports.join(",")
+    )
+}
+
+/// A port or range in iptables' syntax: `22`, `60000:61000`.
+fn ipt_range(r: &PortRange) -> String {
+    if r.is_single() {
+        r.low.to_string()
+    } else {
+        format!("{}:{}", r.low, r.high)
+    }
 }
 
 fn port_match(p: PortSpec) -> String {
@@ -331,19 +353,17 @@ fn on_interfaces(d: &DoorPlan) -> Vec<String> {
 fn dispatch_chains(r: &mut Rules, plan: &Plan) {
     for d in &plan.doors {
         let chain = ipt::door_chain(&d.name);
-        let proto = d.port.proto.as_str();
-        for on in on_interfaces(d) {
-            r.add(
-                DOORS,
-                format!("{on}-p {proto} --dport {} -j {chain}", d.port.port),
-            );
-            r.add(
-                DNAT,
-                format!(
-                    "{on}-p {proto} -m conntrack --ctstate NEW --ctorigdstport {} -j {chain}",
-                    d.port.port
-                ),
-            );
+        for range in &d.ports {
+            let (proto, port) = (range.proto.as_str(), ipt_range(range));
+            for on in on_interfaces(d) {
+                r.add(DOORS, format!("{on}-p {proto} --dport {port} -j {chain}"));
+                r.add(
+                    DNAT,
+                    format!(
+                        "{on}-p {proto} -m conntrack --ctstate NEW --ctorigdstport {port} -j {chain}"
+                    ),
+                );
+            }
         }
     }
 }
@@ -375,7 +395,8 @@ fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
             rcheck(&knocking, plan.knocking.timeout.as_secs())
         ),
     );
-    for ports in multiport(&plan.first_knocks) {
+    let firsts: Vec<PortRange> = plan.first_knocks.iter().map(|&k| k.into()).collect();
+    for ports in multiport(&firsts) {
         r.add(KNOCKING, format!("{ports} -g {KNOCKS}"));
     }
     for d in &plan.doors {
@@ -493,11 +514,27 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
 
     // goto: when these chains return, the door's chain is done too.
     let chain = ipt::door_chain(&d.name);
-    let new = match d.port.proto {
+    // Every rule names its protocol, so a door of both has each one's.
+    for proto in d.protos() {
+        door_rules(r, plan, f, d, proto, &chain, &ec);
+    }
+}
+
+/// The rules of a door's chain for its `proto` ports.
+fn door_rules(
+    r: &mut Rules,
+    plan: &Plan,
+    f: Family,
+    d: &DoorPlan,
+    proto: Proto,
+    chain: &str,
+    ec: &str,
+) {
+    let new = match proto {
         Proto::Tcp => "-p tcp --tcp-flags FIN,SYN,RST,ACK SYN",
         Proto::Udp => "-p udp",
     };
-    for rule in d.rules(plan.mode, plan.closed.of(f)) {
+    for rule in d.rules(proto, plan.mode, plan.closed.of(f)) {
         let text = match rule {
             DoorRule::Enter => {
                 let (open, mask) = (list(&d.open, f), open_mask(d, f));
@@ -529,7 +566,7 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
                 open_mask(d, f)
             ),
             DoorRule::Closed(answer) => {
-                let verdict = match (answer, d.port.proto, f) {
+                let verdict = match (answer, proto, f) {
                     (Answer::Reset, Proto::Tcp, _) => "REJECT --reject-with tcp-reset",
                     (Answer::Reset, Proto::Udp, Family::V4) => {
                         "REJECT --reject-with icmp-port-unreachable"
@@ -541,12 +578,12 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
                 };
                 format!(
                     "-p {} -m comment --comment \"{}\" -j {verdict}",
-                    d.port.proto.as_str(),
+                    proto.as_str(),
                     ipt::closed_comment(plan.mode, answer)
                 )
             }
         };
-        r.add(&chain, text);
+        r.add(chain, text);
     }
 }
 
@@ -1127,6 +1164,33 @@ fn fits(cfg: &Config) -> Vec<Problem> {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    /// multiport takes at most 15 ports, a range counting as two: a
+    /// longer list is split, never a range.
+    #[test]
+    fn multiport_splits_at_fifteen_ports_a_range_counting_two() {
+        let r = |s: &str| s.parse::<PortRange>().unwrap();
+        let mut ports: Vec<PortRange> = (1..=14).map(|p| r(&p.to_string())).collect();
+        ports.push(r("100-200"));
+        ports.push(r("u:60000-61000"));
+        assert_eq!(
+            multiport(&ports),
+            [
+                "-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14",
+                "-p tcp -m multiport --dports 100:200",
+                "-p udp -m multiport --dports 60000:61000",
+            ]
+        );
+        // 13 ports and a range: 15, the most one match takes.
+        ports.truncate(13);
+        ports.push(r("100-200"));
+        assert_eq!(
+            multiport(&ports),
+            ["-p tcp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,100:200"]
+        );
+        let sixteen: Vec<PortRange> = (1..=16).map(|p| r(&p.to_string())).collect();
+        assert_eq!(multiport(&sixteen).len(), 2);
+    }
 
     fn cfg(text: &str) -> Config {
         crate::load::parse(text, Path::new("t.toml")).unwrap()

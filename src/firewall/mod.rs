@@ -125,6 +125,10 @@ impl DoorStatus {
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct DoorStatus {
     pub name: String,
+    /// Its ports and ranges (`22/tcp`, `60000-61000/udp`), from the config:
+    /// the kernel's rules do not say them back. Empty when the config
+    /// cannot be read.
+    pub ports: Vec<String>,
     /// Knocks in the sequence.
     pub knocks: usize,
     pub counters: Counters,
@@ -262,7 +266,7 @@ mod tests {
         });
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
-            r#"{"backend":"iptables","loaded":true,"doors":[{"name":"ssh","knocks":0,"counters":{"knocks":0,"entries":0,"resets":0},"in_progress":[],"open":[{"address":"2001:db8::2","expires_in":21.0}]}],"transient":[{"network":"192.0.2.0/24","expires_in":null}]}"#
+            r#"{"backend":"iptables","loaded":true,"doors":[{"name":"ssh","ports":[],"knocks":0,"counters":{"knocks":0,"entries":0,"resets":0},"in_progress":[],"open":[{"address":"2001:db8::2","expires_in":21.0}]}],"transient":[{"network":"192.0.2.0/24","expires_in":null}]}"#
         );
     }
 

@@ -18,7 +18,7 @@ use super::plan::{
 use super::run::{Error, run};
 use super::{Backend, Counters, Family, SET_SIZE, Status, Transient, log_prefix, names};
 use crate::config::{Backend as BackendKind, Event, Interface, Mode};
-use crate::port::{PortSpec, Proto};
+use crate::port::{PortRange, PortSpec, Proto};
 
 const NFT: &str = "nft";
 const PACKAGE: &str = "nftables";
@@ -171,7 +171,9 @@ fn declared(set: &StateSet, family: Family, knocks: usize) -> Declared {
         State::Sent { door, sent, .. } => {
             format!("{door}: sent knock {} of {knocks} [{fp:08x}]", sent.len())
         }
-        State::Open { door, port, .. } => format!("{door}: may open {port} [{fp:08x}]"),
+        State::Open { door, ports, .. } => {
+            format!("{door}: may open {} [{fp:08x}]", ports_text(ports))
+        }
         State::Knocking => format!("in the middle of a sequence [{fp:08x}]"),
     };
     Declared {
@@ -202,6 +204,30 @@ fn knocking_sets(plan: &Plan) -> Vec<Declared> {
         .into_iter()
         .map(|f| declared(&plan.knocking, f, 0))
         .collect()
+}
+
+/// Comments hold at most 128 bytes: a long list of ports is counted.
+const MAX_PORTS_TEXT: usize = 64;
+
+/// A door's ports for a comment: `22/tcp`, `22/tcp 60000-61000/udp`, or
+/// `7 ports and ranges` when that is too long.
+fn ports_text(ports: &[PortRange]) -> String {
+    let all: Vec<String> = ports.iter().map(PortRange::to_string).collect();
+    let text = all.join(" ");
+    if text.len() <= MAX_PORTS_TEXT {
+        text
+    } else {
+        format!("{} ports and ranges", ports.len())
+    }
+}
+
+/// A door's port or range in nft's syntax: `22`, `60000-61000`.
+fn nft_range(r: &PortRange) -> String {
+    if r.is_single() {
+        r.low.to_string()
+    } else {
+        format!("{}-{}", r.low, r.high)
+    }
 }
 
 /// An anonymous set for `meta l4proto . th dport`: `{ tcp . 22, udp . 53 }`.
@@ -359,10 +385,15 @@ fn render_door_state(w: &mut String, door: &DoorPlan) {
     let seq: Vec<String> = door.sequence.iter().map(|k| k.to_string()).collect();
     let _ = writeln!(
         w,
-        "\t# Door \"{}\": {} opens for {} to a source that knocks\n\
+        "\t# Door \"{}\": {} {} for {} to a source that knocks\n\
          \t# {}, each knock within {} of the last.",
         door.name,
-        door.port,
+        ports_text(&door.ports),
+        if door.ports.len() == 1 && door.ports[0].is_single() {
+            "opens"
+        } else {
+            "open"
+        },
         humantime::format_duration(door.door_timeout),
         seq.join(" "),
         humantime::format_duration(door.sequence_timeout)
@@ -530,9 +561,19 @@ fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
         "\t\t# Doors: by the port the client connected to, before any NAT."
     );
     for proto in [Proto::Tcp, Proto::Udp] {
+        // Ranges are interval keys: nft makes the anonymous map an
+        // interval map by itself.
         let map: Vec<String> = plan
             .doors_on(proto)
-            .map(|d| format!("{} : jump {}", d.port.port, names::nft::door_chain(&d.name)))
+            .flat_map(|d| {
+                d.ranges(proto).map(|r| {
+                    format!(
+                        "{} : jump {}",
+                        nft_range(r),
+                        names::nft::door_chain(&d.name)
+                    )
+                })
+            })
             .collect();
         if !map.is_empty() {
             let _ = writeln!(
@@ -549,13 +590,15 @@ fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
     let map: Vec<String> = plan
         .doors
         .iter()
-        .map(|d| {
-            format!(
-                "{} . {} : jump {}",
-                d.port.proto.as_str(),
-                d.port.port,
-                names::nft::door_chain(&d.name)
-            )
+        .flat_map(|d| {
+            d.ports.iter().map(|r| {
+                format!(
+                    "{} . {} : jump {}",
+                    r.proto.as_str(),
+                    nft_range(r),
+                    names::nft::door_chain(&d.name)
+                )
+            })
         })
         .collect();
     let _ = writeln!(
@@ -772,18 +815,17 @@ fn new_connection(proto: Proto) -> &'static str {
     }
 }
 
-/// A door's chain: its [`DoorRule`]s. Rules that differ by family carry
-/// `meta nfproto` only when the closed answer does.
+/// A door's chain: its [`DoorRule`]s, for each protocol of its ports.
+/// Rules that differ by family carry `meta nfproto` only when the closed
+/// answer does; rules carry `meta l4proto` only when the door has ports
+/// of both protocols.
 fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
-    let entries = names::nft::counter(Counter::Entries, &door.name);
-    let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&door.name));
-    let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
-    let new = new_connection(door.port.proto);
     let _ = writeln!(w, "\tchain {} {{", names::nft::door_chain(&door.name));
     let _ = writeln!(
         w,
         "\t\t# Door \"{}\" ({}): any packet to it that is not part of a connection.",
-        door.name, door.port
+        door.name,
+        ports_text(&door.ports)
     );
     if !door.interfaces.is_empty() {
         let _ = writeln!(
@@ -792,18 +834,35 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
             ifname_set(&door.interfaces)
         );
     }
+    for proto in door.protos() {
+        render_door_rules(w, plan, door, proto);
+    }
+    let _ = writeln!(w, "\t}}\n");
+}
+
+/// The rules of a door's chain for its `proto` ports.
+fn render_door_rules(w: &mut String, plan: &Plan, door: &DoorPlan, proto: Proto) {
+    let entries = names::nft::counter(Counter::Entries, &door.name);
+    let enter_log = log_prefix(&plan.log_prefix, Event::Enter, Some(&door.name));
+    let transient = log_prefix(&plan.log_prefix, Event::Transient, None);
+    let l4 = if door.mixed() {
+        format!("meta l4proto {} ", proto.as_str())
+    } else {
+        String::new()
+    };
+    let new = format!("{l4}{}", new_connection(proto));
     let same = plan.closed.v4 == plan.closed.v6;
-    let families: Vec<(Family, &str)> = if same {
-        vec![(Family::V4, "")]
+    let families: Vec<(Family, String)> = if same {
+        vec![(Family::V4, l4.clone())]
     } else {
         vec![
-            (Family::V4, "meta nfproto ipv4 "),
-            (Family::V6, "meta nfproto ipv6 "),
+            (Family::V4, format!("meta nfproto ipv4 {l4}")),
+            (Family::V6, format!("meta nfproto ipv6 {l4}")),
         ]
     };
     let mut printed: Vec<DoorRule> = Vec::new();
     for (family, nfproto) in families {
-        for rule in door.rules(plan.mode, plan.closed.of(family)) {
+        for rule in door.rules(proto, plan.mode, plan.closed.of(family)) {
             match rule {
                 DoorRule::Again | DoorRule::Enter | DoorRule::Transient
                     if printed.contains(&rule) => {}
@@ -861,7 +920,7 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
                     }
                 }
                 DoorRule::Closed(answer) => {
-                    let verdict = match (answer, door.port.proto) {
+                    let verdict = match (answer, proto) {
                         // Exactly what the kernel answers for a port nobody listens on.
                         (Answer::Reset, Proto::Tcp) => "reject with tcp reset",
                         (Answer::Reset, Proto::Udp) => "reject",
@@ -877,7 +936,6 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
             printed.push(rule);
         }
     }
-    let _ = writeln!(w, "\t}}\n");
 }
 
 /// Marks the rule that lets a packet from another interface go on as if

@@ -63,7 +63,7 @@ use crate::config::{
     Allow, Closed, DoorName, Firewall, Forward, Interface, LogPrefix, Mode, OpenPrefix, Resolved,
     ResolvedDoor, Sequence, Sources,
 };
-use crate::port::{PortSpec, Proto};
+use crate::port::{PortRange, PortSpec, Proto};
 
 /// Which sequence of a door a line is: a fixed door has one; a rotating
 /// door has three, period `n` in slot `n mod 3`: the previous, the
@@ -96,11 +96,12 @@ pub enum State {
         slot: Slot,
         sent: Vec<PortSpec>,
     },
-    /// Sources for which the door is open: each the knocker's network of
-    /// `prefix` (its address at the default /32 and /128).
+    /// Sources for which the door is open, to every port of `ports`: each
+    /// the knocker's network of `prefix` (its address at the default /32
+    /// and /128).
     Open {
         door: DoorName,
-        port: PortSpec,
+        ports: Vec<PortRange>,
         prefix: OpenPrefix,
     },
     /// Sources in the middle of any door's sequence.
@@ -149,7 +150,7 @@ pub const RECENT_LISTS: Keeping = Keeping {
 
 impl StateSet {
     /// What the set means, as text: the door, the family, the state (the
-    /// knocks so far, or the door's port) and the timeout. A re-apply keeps
+    /// knocks so far, or the door's ports, all of them) and the timeout. A re-apply keeps
     /// a set, and the sources in it, exactly when this did not change.
     pub fn meaning(&self, family: Family, keeping: Keeping) -> String {
         let f = family.suffix();
@@ -167,13 +168,22 @@ impl StateSet {
                 let knocks: Vec<String> = sent.iter().map(PortSpec::to_string).collect();
                 format!("{door} {f} {} {} {tail}", sent.len(), knocks.join(","))
             }
-            // The default width says nothing, so an upgrade keeps the open
-            // sets; another width is another set: a changed width must not
-            // keep the networks of the old one.
-            State::Open { door, port, prefix } => match open_prefix(*prefix, family) {
-                Some(len) => format!("{door} {f} open {port} /{len} {tail}"),
-                None => format!("{door} {f} open {port} {tail}"),
-            },
+            // One port reads as it always did, and the default width says
+            // nothing, so an upgrade keeps the open sets; another width is
+            // another set: a changed width must not keep the networks of
+            // the old one.
+            State::Open {
+                door,
+                ports,
+                prefix,
+            } => {
+                let ports: Vec<String> = ports.iter().map(PortRange::to_string).collect();
+                let ports = ports.join(",");
+                match open_prefix(*prefix, family) {
+                    Some(len) => format!("{door} {f} open {ports} /{len} {tail}"),
+                    None => format!("{door} {f} open {ports} {tail}"),
+                }
+            }
             State::Knocking => format!("knocking {f} {tail}"),
         }
     }
@@ -358,11 +368,12 @@ pub struct Rotation {
     pub next: Vec<PortSpec>,
 }
 
-/// One door: its port, its lines and its open set.
+/// One door: its ports, its lines and its open set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DoorPlan {
     pub name: DoorName,
-    pub port: PortSpec,
+    /// Its ports and ranges, as listed: one knock opens them all.
+    pub ports: Vec<PortRange>,
     /// The sequence that opens it now (a rotating door's current one).
     pub sequence: Sequence,
     pub sequence_timeout: Duration,
@@ -395,9 +406,31 @@ pub enum Knockers {
 }
 
 impl DoorPlan {
-    /// The rules of the door's chain for one family, in order, in `mode`
-    /// with `answer` for what is not let in.
-    pub fn rules(&self, mode: Mode, answer: Answer) -> Vec<DoorRule> {
+    /// The protocols of its ports, TCP first: its chain has the rules of
+    /// each (see [`DoorPlan::rules`]).
+    pub fn protos(&self) -> Vec<Proto> {
+        [Proto::Tcp, Proto::Udp]
+            .into_iter()
+            .filter(|p| self.ports.iter().any(|r| r.proto == *p))
+            .collect()
+    }
+
+    /// Its ports and ranges of `proto`, as listed.
+    pub fn ranges(&self, proto: Proto) -> impl Iterator<Item = &PortRange> {
+        self.ports.iter().filter(move |r| r.proto == proto)
+    }
+
+    /// Whether its ports are of both protocols: then each rule of its
+    /// chain must say which one it is for.
+    pub fn mixed(&self) -> bool {
+        self.protos().len() > 1
+    }
+
+    /// The rules of the door's chain for the door's `proto` ports, for
+    /// one family, in order, in `mode` with `answer` for what is not let
+    /// in. Every port of the door gets the rules of a single port of its
+    /// protocol: the door's ports share its open set, nothing else.
+    pub fn rules(&self, proto: Proto, mode: Mode, answer: Answer) -> Vec<DoorRule> {
         let mut rules = Vec::new();
         if self.single_use {
             rules.push(DoorRule::Again);
@@ -406,7 +439,7 @@ impl DoorPlan {
         match mode {
             Mode::Guard => {
                 rules.push(DoorRule::Transient);
-                match (answer, self.port.proto) {
+                match (answer, proto) {
                     (Answer::Reset, Proto::Tcp) => rules.push(DoorRule::Stack),
                     (Answer::Drop, Proto::Tcp) => rules.push(DoorRule::Untracked),
                     (_, Proto::Udp) => {}
@@ -626,8 +659,8 @@ pub struct Plan {
     pub doors: Vec<DoorPlan>,
     /// The first knock of every line, each once: what can start a sequence.
     pub first_knocks: Vec<PortSpec>,
-    /// Every door's port.
-    pub door_ports: Vec<PortSpec>,
+    /// Every door's ports and ranges (no two overlap: validation).
+    pub door_ports: Vec<PortRange>,
     /// The sources in the middle of any door's sequence.
     pub knocking: StateSet,
     /// What a closed door answers.
@@ -658,7 +691,7 @@ impl Plan {
             log_prefix: cfg.log_prefix.clone(),
             allow: cfg.allow.clone(),
             firewall: cfg.firewall.clone(),
-            door_ports: doors.iter().map(|d| d.port).collect(),
+            door_ports: doors.iter().flat_map(|d| d.ports.clone()).collect(),
             first_knocks,
             knocking: StateSet {
                 state: State::Knocking,
@@ -670,9 +703,11 @@ impl Plan {
         }
     }
 
-    /// The doors on `proto` ports, with their ports.
+    /// The doors with `proto` ports.
     pub fn doors_on(&self, proto: Proto) -> impl Iterator<Item = &DoorPlan> {
-        self.doors.iter().filter(move |d| d.port.proto == proto)
+        self.doors
+            .iter()
+            .filter(move |d| d.protos().contains(&proto))
     }
 
     /// Whether forwarded traffic is default-deny: firewall mode with
@@ -738,7 +773,7 @@ fn door_plan(d: ResolvedDoor<'_>, key: NamesKey) -> DoorPlan {
     };
     DoorPlan {
         name: door.name.clone(),
-        port: door.port,
+        ports: door.ports.to_vec(),
         sequence: d.sequence.clone(),
         sequence_timeout: door.sequence_timeout,
         door_timeout: door.door_timeout,
@@ -747,7 +782,7 @@ fn door_plan(d: ResolvedDoor<'_>, key: NamesKey) -> DoorPlan {
         open: StateSet {
             state: State::Open {
                 door: door.name.clone(),
-                port: door.port,
+                ports: door.ports.to_vec(),
                 prefix: door.open_prefix,
             },
             timeout: door.door_timeout,
@@ -875,7 +910,7 @@ sequence_timeout = "20s"
 "#,
         );
         assert_eq!(p.first_knocks, [tcp(1001), PortSpec::new(4001, Proto::Udp)]);
-        assert_eq!(p.door_ports, [tcp(22), tcp(23)]);
+        assert_eq!(p.door_ports, [tcp(22).into(), tcp(23).into()]);
         assert_eq!(p.knocking.timeout, Duration::from_secs(20));
         assert_eq!(p.state_sets().count(), 2 * 3 + 1);
     }
@@ -946,6 +981,45 @@ sequence_timeout = "20s"
         assert_eq!(netmask(Family::V4, 24).to_string(), "255.255.255.0");
         assert_eq!(netmask(Family::V6, 64).to_string(), "ffff:ffff:ffff:ffff::");
         assert!(!host.doors[0].single_use && v6.doors[0].single_use);
+    }
+
+    /// A door of several ports: one open set for them all, whose meaning
+    /// holds every port (so a re-apply that changes the list starts the
+    /// set afresh), and the rules of each protocol in its chain.
+    #[test]
+    fn a_door_of_several_ports_has_one_open_set_and_each_protocols_rules() {
+        let one = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#));
+        let text = door(r#""1000/tcp", "2000/udp", "3000/tcp""#)
+            .replace("\"22/tcp\"", r#"["22/tcp", "60000-61000/udp"]"#);
+        let many = plan(&text);
+        let ssh = &many.doors[0];
+        assert_eq!(
+            ssh.open.meaning(Family::V4, RECENT_LISTS),
+            "ssh v4 open 22/tcp,60000-61000/udp 30"
+        );
+        assert_ne!(
+            ssh.open.fingerprint(Family::V4, NFT_SETS),
+            one.doors[0].open.fingerprint(Family::V4, NFT_SETS)
+        );
+        let wider = plan(&text.replace("61000", "61001"));
+        assert_ne!(
+            ssh.open.fingerprint(Family::V4, NFT_SETS),
+            wider.doors[0].open.fingerprint(Family::V4, NFT_SETS),
+            "a wider range is another open set"
+        );
+        assert_eq!(ssh.protos(), [Proto::Tcp, Proto::Udp]);
+        assert!(ssh.mixed() && !one.doors[0].mixed());
+        use DoorRule::*;
+        assert_eq!(
+            ssh.rules(Proto::Udp, Mode::Guard, Answer::Reset),
+            [Enter, Transient, Closed(Answer::Reset)]
+        );
+        assert_eq!(
+            ssh.rules(Proto::Tcp, Mode::Guard, Answer::Reset),
+            [Enter, Transient, Stack, Closed(Answer::Reset)]
+        );
+        assert_eq!(many.door_ports.len(), 2);
+        assert_eq!(many.doors_on(Proto::Udp).count(), 1);
     }
 
     // The names' fingerprints depend on the install's key: without it,
@@ -1041,16 +1115,16 @@ sequence_timeout = "20s"
         let ssh = &p.doors[0];
         use DoorRule::*;
         assert_eq!(
-            ssh.rules(Mode::Guard, Answer::Reset),
+            ssh.rules(Proto::Tcp, Mode::Guard, Answer::Reset),
             [Enter, Transient, Stack, Closed(Answer::Reset)]
         );
         // Where closed ports are silent, so is every probe of the door.
         assert_eq!(
-            ssh.rules(Mode::Guard, Answer::Drop),
+            ssh.rules(Proto::Tcp, Mode::Guard, Answer::Drop),
             [Enter, Transient, Untracked, Closed(Answer::Drop)]
         );
         assert_eq!(
-            ssh.rules(Mode::Firewall, Answer::Reset),
+            ssh.rules(Proto::Tcp, Mode::Firewall, Answer::Reset),
             [Enter, Closed(Answer::Drop)]
         );
         // A single-use door lets the rest of the connection it let in.
@@ -1059,12 +1133,12 @@ sequence_timeout = "20s"
             door(r#""1000/tcp", "2000/udp", "3000/tcp""#)
         ));
         assert_eq!(
-            once.doors[0].rules(Mode::Guard, Answer::Reset),
+            once.doors[0].rules(Proto::Tcp, Mode::Guard, Answer::Reset),
             [Again, Enter, Transient, Stack, Closed(Answer::Reset)]
         );
         let udp = plan(&door(r#""1000/tcp", "2000/udp", "3000/tcp""#).replace("22/tcp", "53/udp"));
         assert_eq!(
-            udp.doors[0].rules(Mode::Guard, Answer::Reset),
+            udp.doors[0].rules(Proto::Udp, Mode::Guard, Answer::Reset),
             [Enter, Transient, Closed(Answer::Reset)],
             "UDP has no ACK for the host to answer"
         );
@@ -1159,8 +1233,16 @@ sequence_timeout = "20s"
         let door = cfg.doors[0].clone();
         let rotate = door.rotate().unwrap().clone();
         // One door: no other port to avoid.
-        let derive =
-            |n: u64| crate::rotate::derive(secret, &door.name, door.port, &[], n, rotate.length);
+        let derive = |n: u64| {
+            crate::rotate::derive(
+                secret,
+                &door.name,
+                door.ports.first(),
+                &[],
+                n,
+                rotate.length,
+            )
+        };
         let lines_at = |time: u64| -> Vec<(Slot, Vec<PortSpec>)> {
             let plan = Plan::new(
                 &crate::rotate::resolve(cfg.clone(), time).unwrap(),
