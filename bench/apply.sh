@@ -42,7 +42,7 @@ bench_apply() {
 
     echo "## Apply"
     echo
-    echo "\`nfknock apply\` (check, render, \`nft -c\`, one \`nft -f\` transaction) and \`nfknock transient add\`,"
+    echo "\`nfknock apply\` (check, read the host's ruleset, render, one \`nft -f\` transaction) and \`nfknock transient add\`,"
     echo "nftables backend, process start to exit."
     echo
     echo "| what | median | p99 | min / max | n |"
