@@ -367,16 +367,13 @@ impl Lab {
         });
     }
 
-    /// Puts `Host::Behind` behind the server (198.51.100.2, 2001:db8:1::2
-    /// on a link of its own) and forwards the server's `port`/tcp to its
-    /// port `to` (DNAT, both families), as Docker's `-p port:to` or a
-    /// router's port forward does.
-    pub fn forward(&self, port: u16, to: u16) {
-        let ns = self.ns(Host::Behind);
+    /// The server's second link, `lan0` (198.51.100.1/24, 2001:db8:1::1/64,
+    /// up): a veth whose other end is `peer_dev` in namespace `peer`.
+    fn server_lan(&self, peer: &str, peer_dev: &str) {
         let srv = self.ns(Host::Server);
-        ip(&["netns", "add", &ns]);
         ip(&[
-            "-n", &srv, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            "-n", &srv, "link", "add", "lan0", "type", "veth", "peer", "name", peer_dev, "netns",
+            peer,
         ]);
         ip(&["-n", &srv, "addr", "add", "198.51.100.1/24", "dev", "lan0"]);
         ip(&[
@@ -390,6 +387,28 @@ impl Lab {
             "nodad",
         ]);
         ip(&["-n", &srv, "link", "set", "lan0", "up"]);
+    }
+
+    /// Waits until no IPv6 address of `hosts` is tentative: neighbour
+    /// discovery waits for the link-local addresses.
+    fn wait_ipv6_settled(&self, hosts: &[Host]) {
+        let settled = wait_until(Duration::from_secs(5), || {
+            hosts.iter().all(|h| {
+                let out = self.run(*h, &["ip", "-6", "addr", "show", "tentative"]);
+                out.stdout.is_empty()
+            })
+        });
+        assert!(settled.is_some(), "IPv6 addresses stayed tentative");
+    }
+
+    /// Puts `Host::Behind` behind the server (198.51.100.2, 2001:db8:1::2
+    /// on a link of its own) and forwards the server's `port`/tcp to its
+    /// port `to` (DNAT, both families), as Docker's `-p port:to` or a
+    /// router's port forward does.
+    pub fn forward(&self, port: u16, to: u16) {
+        let ns = self.ns(Host::Behind);
+        ip(&["netns", "add", &ns]);
+        self.server_lan(&ns, "eth0");
         ip(&["-n", &ns, "addr", "add", "198.51.100.2/24", "dev", "eth0"]);
         ip(&[
             "-n",
@@ -423,14 +442,7 @@ impl Lab {
              table ip6 portfwd {{\n\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport {port} dnat to [2001:db8:1::2]:{to}\n\t}}\n}}\n"
         );
         self.nft_file(Host::Server, "portfwd.nft", &nat);
-        // IPv6 neighbour discovery waits for the link-local addresses.
-        let settled = wait_until(Duration::from_secs(5), || {
-            [Host::Server, Host::Behind].iter().all(|h| {
-                let out = self.run(*h, &["ip", "-6", "addr", "show", "tentative"]);
-                out.stdout.is_empty()
-            })
-        });
-        assert!(settled.is_some(), "IPv6 addresses stayed tentative");
+        self.wait_ipv6_settled(&[Host::Server, Host::Behind]);
     }
 
     /// Gives the client a second link to the server: its `eth1` to the
@@ -440,22 +452,8 @@ impl Lab {
     /// reaches the server on two interfaces; the answers come back over
     /// `eth0` (reverse-path filtering is off for that).
     pub fn second_link(&self) -> IpAddr {
-        let (srv, cli) = (self.ns(Host::Server), self.ns(Host::Client));
-        ip(&[
-            "-n", &srv, "link", "add", "lan0", "type", "veth", "peer", "name", "eth1", "netns",
-            &cli,
-        ]);
-        ip(&["-n", &srv, "addr", "add", "198.51.100.1/24", "dev", "lan0"]);
-        ip(&[
-            "-n",
-            &srv,
-            "addr",
-            "add",
-            "2001:db8:1::1/64",
-            "dev",
-            "lan0",
-            "nodad",
-        ]);
+        let cli = self.ns(Host::Client);
+        self.server_lan(&cli, "eth1");
         for (host, dev) in [(Host::Server, "lan0"), (Host::Client, "eth1")] {
             for key in ["all", "default", "eth0", dev] {
                 let key = format!("net.ipv4.conf.{key}.rp_filter=0");
@@ -463,7 +461,6 @@ impl Lab {
                 assert!(out.status.success(), "{key}: {}", text(&out.stderr));
             }
         }
-        ip(&["-n", &srv, "link", "set", "lan0", "up"]);
         ip(&["-n", &cli, "link", "set", "eth1", "up"]);
         ip(&[
             "-n",
@@ -488,14 +485,7 @@ impl Lab {
             "src",
             "2001:db8::2",
         ]);
-        // IPv6 neighbour discovery waits for the link-local addresses.
-        let settled = wait_until(Duration::from_secs(5), || {
-            [Host::Server, Host::Client].iter().all(|h| {
-                let out = self.run(*h, &["ip", "-6", "addr", "show", "tentative"]);
-                out.stdout.is_empty()
-            })
-        });
-        assert!(settled.is_some(), "IPv6 addresses stayed tentative");
+        self.wait_ipv6_settled(&[Host::Server, Host::Client]);
         match self.family {
             Family::V4 => "198.51.100.1".parse().unwrap(),
             Family::V6 => "2001:db8:1::1".parse().unwrap(),
