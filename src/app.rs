@@ -10,9 +10,9 @@ use crate::cli::{
     Cli, Command, ConfigAction, ConfigGetArgs, ConfigSetArgs, ConnectArgs, KnockArgs,
     TransientAction, TransientAddArgs, TransientDelArgs, TransientListArgs,
 };
-use crate::config::{self, Closed, Config, Knocks, Mode, Resolved};
+use crate::config::{self, Closed, Config, Mode, Resolved};
 use crate::exit::Error;
-use crate::firewall::plan::ClosedAnswer;
+use crate::firewall::plan::{ClosedAnswer, HostDrops};
 use crate::firewall::{self, Plan, Status};
 use crate::knock::{self, FamilyChoice};
 use crate::lifecycle::{self, Say};
@@ -140,12 +140,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::WatchView => {
-            let text = std::fs::read_to_string(path).map_err(|error| {
-                Error::from(config::Error::Read {
-                    path: path.to_path_buf(),
-                    error,
-                })
-            })?;
+            let text = crate::load::read(path)?;
             let cfg = crate::load::parse(&text, path)?;
             emit(&watch::view::render(&cfg, &text, path));
             Ok(())
@@ -404,20 +399,13 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
     let cfg = load(out, path)?;
     warn_exposed(out, path, &cfg);
     // A secret that cannot be read would leave its door shut: an error.
-    let resolved = Some(
-        crate::rotate::resolve(cfg.clone(), clock::now())
-            .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?,
-    );
-    // A rotating door's sequence, when its secret could be read.
+    let cfg = crate::rotate::resolve(cfg, clock::now())
+        .map_err(|e| Error::usage(anyhow!("{}: {e}", path.display())))?;
+    // A door's sequence now (a rotating door's, this period's).
     let sequence = |d: &config::Door| -> Vec<PortSpec> {
-        match (&d.knocks, &resolved) {
-            (Knocks::Fixed(s), _) => s.to_vec(),
-            (Knocks::Rotating(_), Some(r)) => r
-                .door(&d.name)
-                .map(|rd| rd.sequence.to_vec())
-                .unwrap_or_default(),
-            (Knocks::Rotating(_), None) => Vec::new(),
-        }
+        cfg.door(&d.name)
+            .map(|rd| rd.sequence.to_vec())
+            .unwrap_or_default()
     };
     out.info(format!(
         "{}: valid; backend {}, mode {}, {} door(s)",
@@ -451,7 +439,7 @@ fn check(out: &Out, path: &Path, show_secrets: bool) -> Result<(), Error> {
     out.info(format!("  {}", allow_summary(&cfg)));
     warn_allow_all(out, &cfg);
     // `auto` reads the host's rules, when this user may.
-    let host = (cfg.mode == Mode::Guard && cfg.closed == Closed::Auto)
+    let host = firewall::host::reads_host(&cfg)
         .then(|| firewall::host::drops(cfg.backend))
         .and_then(Result::ok);
     out.info(match host {
@@ -530,10 +518,7 @@ fn require_net_admin(what: &str) -> Result<(), Error> {
 fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Result<(), Error> {
     // Validation first: a bad config changes nothing, even for non-root.
     // The text read once is what is parsed, applied and kept.
-    let text = std::fs::read_to_string(path).map_err(|error| config::Error::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let text = crate::load::read(path)?;
     let cfg = crate::load::parse(&text, path)?;
     for w in &cfg.warnings {
         out.warn(format!("{}: {w}", path.display()));
@@ -547,7 +532,11 @@ fn apply(out: &Out, path: &Path, no_persist: bool, confirm: Option<u64>) -> Resu
     // answers, and any chain that would still drop an opened one. Read
     // once: nfknock's apply changes no other table.
     let host = firewall::host::read()?;
-    let drops = firewall::host::drops_beside(&host, cfg.backend)?;
+    let drops = if firewall::host::reads_host(&cfg) {
+        firewall::host::drops_beside(&host, cfg.backend)?
+    } else {
+        HostDrops::default()
+    };
     lifecycle::apply(out, &cfg, &drops, path, &text, &state, no_persist, confirm)?;
     out.info(format!("nfknock: {}", allow_summary(cfg.config())));
     let closed = ClosedAnswer::decide(cfg.mode, cfg.closed, &drops);
@@ -638,8 +627,9 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
     require_net_admin("status")?;
     let mut status = firewall::backend(kernel_backend(path)?)?.status()?;
     let state = StateDir::from_env();
-    status.confirm_within = lifecycle::confirm_within(&state);
-    match lifecycle::confirmation(&state) {
+    let confirmation = lifecycle::confirmation(&state);
+    status.confirm_within = confirmation.within();
+    match confirmation {
         lifecycle::Confirmation::Due(_) => out.warn(
             "an `apply --confirm` is past its deadline: its rollback, or the next nfknock command that changes rules, puts the previous rules back",
         ),
@@ -649,8 +639,13 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
         _ => {}
     }
     // The doors' ports are the config's; without one, nothing to say.
-    if let (true, Ok(cfg)) = (status.loaded, crate::load::load(path)) {
-        status.blocked = firewall::host::read()?.blockers(&door_ports(&cfg));
+    let cfg = if status.loaded {
+        crate::load::load(path).ok()
+    } else {
+        None
+    };
+    if let Some(cfg) = &cfg {
+        status.blocked = firewall::host::read()?.blockers(&door_ports(cfg));
         for door in &cfg.doors {
             if let Some(d) = status
                 .doors
@@ -668,8 +663,8 @@ fn status(out: &Out, path: &Path, json: bool) -> Result<(), Error> {
         outln!("{text}");
     } else {
         print_status(out, &status);
-        if status.loaded {
-            print_who_and_where(path);
+        if let Some(cfg) = &cfg {
+            print_who_and_where(cfg);
         }
     }
     Ok(())
@@ -767,10 +762,7 @@ fn who_and_where(d: &crate::config::Door, mode: Mode) -> Vec<String> {
 }
 
 /// `status`: who may knock on each door and where, from the config.
-fn print_who_and_where(path: &Path) {
-    let Ok(cfg) = crate::load::load(path) else {
-        return;
-    };
+fn print_who_and_where(cfg: &Config) {
     for d in &cfg.doors {
         for line in who_and_where(d, cfg.mode) {
             outln!("door {} {line}", d.name);

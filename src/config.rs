@@ -19,7 +19,7 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::port::{PortRange, PortSpec, Proto};
+use crate::port::{PortRange, PortSpec};
 
 pub const DEFAULT_PATH: &str = "/etc/nfknock/nfknock.toml";
 pub const DEFAULT_SEQUENCE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -382,11 +382,6 @@ impl OpenPrefix {
     pub fn v6(self) -> u8 {
         self.v6
     }
-
-    /// The default: the knocker's own address in both families.
-    pub fn is_host(self) -> bool {
-        self == DEFAULT_OPEN_PREFIX
-    }
 }
 
 /// How a door opens, for `check` and `status`, when it is not the
@@ -468,14 +463,6 @@ impl DoorPorts {
     /// must do (a rotating door's derivation).
     pub fn first(&self) -> PortSpec {
         self.0[0].first()
-    }
-
-    /// The first TCP port listed, if any.
-    pub fn first_tcp(&self) -> Option<PortSpec> {
-        self.0
-            .iter()
-            .find(|r| r.proto == Proto::Tcp)
-            .map(PortRange::first)
     }
 
     pub fn contains(&self, p: PortSpec) -> bool {
@@ -1022,15 +1009,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 // ---- loading and validation ----------------------------------------------
-
-/// Reads and validates a configuration file.
-pub fn load(path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
-    let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    parse(&text, path, checks)
-}
 
 /// Parses and validates configuration text; `path` only names it in errors.
 pub fn parse(text: &str, path: &Path, checks: &dyn Checks) -> Result<Config, Error> {
@@ -1646,10 +1624,6 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
         );
         assert!(c.doors[0].ports.contains(PortSpec::new(60500, Proto::Udp)));
         assert!(!c.doors[0].ports.contains(PortSpec::new(60500, Proto::Tcp)));
-        assert_eq!(
-            c.doors[0].ports.first_tcp(),
-            Some(PortSpec::new(22, Proto::Tcp))
-        );
         assert_eq!(c.reserved_ports().len(), 3 + 1001);
         // One port as a string stays what it was.
         assert!(
@@ -1778,7 +1752,6 @@ sequence = ["48211/tcp", "9143/udp", "27733/tcp"]
         let c = parse_str(GOOD).unwrap();
         assert!(!c.doors[0].single_use);
         assert_eq!(c.doors[0].open_prefix, DEFAULT_OPEN_PREFIX);
-        assert!(c.doors[0].open_prefix.is_host());
         assert!(c.doors[0].opening().is_empty());
         let two = format!(
             "single_use = true\nopen_prefix_v6 = 64\n{GOOD}\n{}",

@@ -39,7 +39,7 @@ use crate::clock;
 use crate::config::{Backend, Resolved};
 use crate::exit::Error;
 use crate::firewall;
-use crate::firewall::plan::HostDrops;
+use crate::firewall::plan::{HostDrops, Plan};
 use crate::state::{self, Pending, Record, Saved, StateDir, boot_id};
 
 /// Where a step says what it did: the command line prints `info` unless
@@ -85,11 +85,13 @@ pub fn confirmation(state: &StateDir) -> Confirmation {
     }
 }
 
-/// Seconds left to confirm a pending `apply --confirm`.
-pub fn confirm_within(state: &StateDir) -> Option<u64> {
-    match confirmation(state) {
-        Confirmation::Pending(p) => Some(p.deadline.saturating_sub(clock::now())),
-        _ => None,
+impl Confirmation {
+    /// Seconds left to confirm a pending `apply --confirm`.
+    pub fn within(&self) -> Option<u64> {
+        match self {
+            Confirmation::Pending(p) => Some(p.deadline.saturating_sub(clock::now())),
+            _ => None,
+        }
     }
 }
 
@@ -191,8 +193,9 @@ fn saved_config(saved: &Saved) -> Result<String, Error> {
     }
 }
 
-/// Renders saved rules again from their config, for now.
-fn resolve_saved(saved: &Saved) -> Result<Resolved, Error> {
+/// The config saved with rules (its text, as [`saved_config`] finds it),
+/// resolved for now to render them again.
+fn resolve_saved(saved: &Saved) -> Result<(String, Resolved), Error> {
     let text = saved_config(saved)?;
     let what = |e: &dyn std::fmt::Display| {
         Error::failure(anyhow!(
@@ -208,34 +211,38 @@ fn resolve_saved(saved: &Saved) -> Result<Resolved, Error> {
             cfg.backend, saved.record.backend
         )));
     }
-    Ok(cfg)
+    Ok((text, cfg))
 }
 
 /// Loads saved rules by rendering their config again: only what nfknock
 /// renders is ever loaded. Returns them as loaded now.
 fn load_saved(saved: &Saved, state: &StateDir) -> Result<Saved, Error> {
-    let cfg = resolve_saved(saved)?;
-    let ruleset = load_rules(&cfg, &firewall::host::drops_for(&cfg)?, state)?;
+    let (text, cfg) = resolve_saved(saved)?;
+    let plan = plan_of(&cfg, &firewall::host::drops_for(&cfg)?, state)?;
+    let ruleset = load_rules(cfg.backend, &plan)?;
     Ok(Saved {
         record: Record {
             boot_id: boot_id(),
             ..saved.record.clone()
         },
         ruleset,
-        config: Some(saved_config(saved)?),
+        config: Some(text),
     })
 }
 
-/// Loads `cfg`'s rules and removes another backend's.
-/// `closed = "auto"` answers as the host's own rules do (`host`, read by
-/// the caller). The names' fingerprints are keyed with the state
-/// directory's key.
-fn load_rules(cfg: &Resolved, host: &HostDrops, state: &StateDir) -> Result<String, Error> {
+/// The plan of `cfg`: `closed = "auto"` answers as the host's own rules
+/// do (`host`, read by the caller); the names' fingerprints are keyed
+/// with the state directory's key.
+fn plan_of(cfg: &Resolved, host: &HostDrops, state: &StateDir) -> Result<Plan, Error> {
     let key = state.names_key_or_create().map_err(state_err)?;
-    let plan = firewall::host::plan_beside(cfg, host, key);
-    let ruleset = firewall::backend(cfg.backend)?.apply(&plan)?;
+    Ok(Plan::beside(cfg, host, key))
+}
+
+/// Loads `plan`'s rules with `backend` and removes another backend's.
+fn load_rules(backend: Backend, plan: &Plan) -> Result<String, Error> {
+    let ruleset = firewall::backend(backend)?.apply(plan)?;
     // Moving to another backend: the old one's rules must not stay behind.
-    for other in other_backends(cfg.backend) {
+    for other in other_backends(backend) {
         remove_with(other)?;
     }
     Ok(ruleset)
@@ -268,7 +275,7 @@ pub fn apply(
         boot_id: boot_id(),
     };
     let Some(secs) = confirm else {
-        let ruleset = load_rules(cfg, host, state)?;
+        let ruleset = load_rules(cfg.backend, &plan_of(cfg, host, state)?)?;
         let saved = Saved {
             record,
             ruleset,
@@ -316,7 +323,7 @@ pub fn apply(
         .map_err(state_err)?;
     }
     state.set_pending(&p).map_err(state_err)?;
-    let ruleset = match load_rules(cfg, host, state) {
+    let ruleset = match plan_of(cfg, host, state).and_then(|p| load_rules(cfg.backend, &p)) {
         Ok(r) => r,
         Err(e) => {
             // Back to what was pending before, with its own rollback: a
@@ -481,7 +488,7 @@ pub fn rotate(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
         say.detail("nfknock: nfknock's rules are not in the kernel; nothing to rotate");
         return Ok(());
     }
-    let cfg = resolve_saved(&loaded)?;
+    let (text, cfg) = resolve_saved(&loaded)?;
     if !cfg.rotates() {
         say.detail("nfknock: no door has a rotating sequence; nothing to do");
         return Ok(());
@@ -493,9 +500,7 @@ pub fn rotate(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
             loaded.record.applied_at
         ));
     }
-    let key = state.names_key_or_create().map_err(state_err)?;
-    let host = firewall::host::drops_for(&cfg)?;
-    let plan = firewall::host::plan_beside(&cfg, &host, key);
+    let plan = plan_of(&cfg, &firewall::host::drops_for(&cfg)?, state)?;
     let rendered = firewall::backend(cfg.backend)?.render(&plan);
     // The timer runs often; most runs find the period unchanged.
     if rendered == loaded.ruleset {
@@ -504,7 +509,7 @@ pub fn rotate(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
     }
     // A rotation is an apply of the same config: the unchanged slot's
     // sets, the open doors and the other doors keep their state.
-    let ruleset = load_rules(&cfg, &host, state)?;
+    let ruleset = load_rules(cfg.backend, &plan)?;
     let now = Saved {
         record: Record {
             applied_at: clock::rfc3339(),
@@ -512,7 +517,7 @@ pub fn rotate(say: &dyn Say, state: &StateDir) -> Result<(), Error> {
             ..loaded.record.clone()
         },
         ruleset,
-        config: Some(saved_config(&loaded)?),
+        config: Some(text),
     };
     state.loaded().save_copy(&now).map_err(state_err)?;
     // Saved for boot only when what was loaded was.
@@ -683,15 +688,15 @@ mod tests {
         let later = pending(clock::now() + 60, boot_id());
         state.set_pending(&later).unwrap();
         assert_eq!(confirmation(&state), Confirmation::Pending(later));
-        assert!(confirm_within(&state).is_some_and(|s| s > 50));
+        assert!(confirmation(&state).within().is_some_and(|s| s > 50));
         let due = pending(clock::now().saturating_sub(1), boot_id());
         state.set_pending(&due).unwrap();
         assert_eq!(confirmation(&state), Confirmation::Due(due));
-        assert_eq!(confirm_within(&state), None, "never \"within 0s\"");
+        assert_eq!(confirmation(&state).within(), None, "never \"within 0s\"");
         let stale = pending(clock::now() + 60, Some("another boot".into()));
         state.set_pending(&stale).unwrap();
         assert_eq!(confirmation(&state), Confirmation::Stale(stale));
-        assert_eq!(confirm_within(&state), None);
+        assert_eq!(confirmation(&state).within(), None);
         // Written before nfknock kept the boot: taken as this one.
         let old = pending(clock::now() + 60, None);
         state.set_pending(&old).unwrap();

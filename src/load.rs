@@ -66,7 +66,8 @@ pub fn load_view(path: &Path) -> Result<(View, Vec<String>), config::Error> {
     Ok((View::of(&cfg), cfg.warnings))
 }
 
-fn read(path: &Path) -> Result<String, config::Error> {
+/// The config file's text, or the error that names it.
+pub fn read(path: &Path) -> Result<String, config::Error> {
     std::fs::read_to_string(path).map_err(|error| config::Error::Read {
         path: path.to_path_buf(),
         error,

@@ -318,13 +318,7 @@ impl StateDir {
     }
 
     pub fn clear_removed(&self) -> Result<(), Error> {
-        let path = self.removed_file();
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::Write { path, source: e })
-            }
-            _ => Ok(()),
-        }
+        remove_if_there(&self.removed_file())
     }
 
     fn pending_file(&self) -> PathBuf {
@@ -351,13 +345,7 @@ impl StateDir {
     /// Forgets the pending confirmation and its baseline.
     pub fn clear_pending(&self) -> Result<(), Error> {
         self.baseline().forget()?;
-        let path = self.pending_file();
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::Write { path, source: e })
-            }
-            _ => Ok(()),
-        }
+        remove_if_there(&self.pending_file())
     }
 }
 
@@ -370,6 +358,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
+/// Removes a file; one that is not there is fine.
 fn remove_if_there(path: &Path) -> Result<(), Error> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Write {

@@ -13,10 +13,10 @@
 
 use serde_json::Value;
 
-use super::plan::{HostDrops, NamesKey, Plan};
+use super::plan::HostDrops;
 use super::run::{Error, run};
 use super::{Family, names};
-use crate::config::{Backend, Closed, Mode, Resolved};
+use crate::config::{Backend, Closed, Config, Mode, Resolved};
 use crate::port::{PortSpec, Proto};
 
 /// The other tables' rules, as nft lists them.
@@ -95,15 +95,8 @@ pub fn read() -> Result<HostRules, Error> {
     }
 }
 
-/// The plan `apply` loads: with `closed = "auto"` in guard mode, the
-/// answer is read from the host's rules now.
-/// `key` makes the names' fingerprints.
-pub fn plan(cfg: &Resolved, key: NamesKey) -> Result<Plan, Error> {
-    Ok(plan_beside(cfg, &drops_for(cfg)?, key))
-}
-
 /// What the host's rules drop, read only when `cfg`'s rules depend on it
-/// (`closed = "auto"` in guard mode).
+/// ([`reads_host`]); otherwise nothing, which the plan ignores anyway.
 pub fn drops_for(cfg: &Resolved) -> Result<HostDrops, Error> {
     if reads_host(cfg) {
         drops(cfg.backend)
@@ -112,16 +105,10 @@ pub fn drops_for(cfg: &Resolved) -> Result<HostDrops, Error> {
     }
 }
 
-/// The plan of `cfg` beside a host whose rules drop `host`.
-pub fn plan_beside(cfg: &Resolved, host: &HostDrops, key: NamesKey) -> Plan {
-    if reads_host(cfg) {
-        Plan::beside(cfg, host, key)
-    } else {
-        Plan::new(cfg, key)
-    }
-}
-
-fn reads_host(cfg: &Resolved) -> bool {
+/// Whether `cfg`'s closed answer depends on the host's rules (`closed =
+/// "auto"` in guard mode): only then does [`Plan::beside`](super::plan::Plan::beside) look
+/// at them.
+pub fn reads_host(cfg: &Config) -> bool {
     cfg.mode == Mode::Guard && cfg.closed == Closed::Auto
 }
 

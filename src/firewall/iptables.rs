@@ -648,21 +648,42 @@ struct Current {
     forward_jumps: usize,
 }
 
+/// One family's filter table, as its save tool prints it.
+fn save(tool: &Tool) -> Result<String, Error> {
+    run(tool.save, PACKAGE, &["-t", "filter"], None)
+}
+
+/// nfknock's jumps from INPUT and from FORWARD, as the save tools print
+/// them.
+fn jumps() -> [String; 2] {
+    [
+        format!("-A INPUT -j {MAIN}"),
+        format!("-A FORWARD -j {FORWARD}"),
+    ]
+}
+
+impl Current {
+    /// What `text` (a family's [`save`]) holds of nfknock's.
+    fn parse(text: &str) -> Current {
+        let chains = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(':'))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| ipt::ours(c))
+            .map(str::to_string)
+            .collect();
+        let count = |jump: &str| text.lines().filter(|l| l.trim() == jump).count();
+        let [input, forward] = jumps();
+        Current {
+            chains,
+            jumps: count(&input),
+            forward_jumps: count(&forward),
+        }
+    }
+}
+
 fn current(tool: &Tool) -> Result<Current, Error> {
-    let text = run(tool.save, PACKAGE, &["-t", "filter"], None)?;
-    let chains = text
-        .lines()
-        .filter_map(|l| l.strip_prefix(':'))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| ipt::ours(c))
-        .map(str::to_string)
-        .collect();
-    let count = |jump: &str| text.lines().filter(|l| l.trim() == jump).count();
-    Ok(Current {
-        chains,
-        jumps: count(&format!("-A INPUT -j {MAIN}")),
-        forward_jumps: count(&format!("-A FORWARD -j {FORWARD}")),
-    })
+    Ok(Current::parse(&save(tool)?))
 }
 
 /// Removes every jump to nfknock from INPUT, and the chains the new rules
@@ -783,23 +804,24 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn take(tool: &Tool) -> Result<Snapshot, Error> {
-        let text = run(tool.save, PACKAGE, &["-t", "filter"], None)?;
-        let chains = current(tool)?.chains;
+    /// The snapshot of `text` (a family's [`save`]).
+    fn of(text: &str) -> Snapshot {
+        let jumps = jumps();
         let lines = text
             .lines()
             .filter(|line| {
-                line.strip_prefix("-A ")
-                    .and_then(|l| l.split_whitespace().next())
-                    .is_some_and(|c| {
-                        ipt::ours(c)
-                            || (c == "INPUT" && line.trim() == format!("-A INPUT -j {MAIN}"))
-                            || (c == "FORWARD" && line.trim() == format!("-A FORWARD -j {FORWARD}"))
-                    })
+                jumps.iter().any(|j| line.trim() == j)
+                    || line
+                        .strip_prefix("-A ")
+                        .and_then(|l| l.split_whitespace().next())
+                        .is_some_and(ipt::ours)
             })
             .map(str::to_string)
             .collect();
-        Ok(Snapshot { chains, lines })
+        Snapshot {
+            chains: Current::parse(text).chains,
+            lines,
+        }
     }
 
     /// The script that puts it back over `now`: every jump of `now` and
@@ -832,14 +854,14 @@ impl Backend for Iptables {
 
     fn apply(&self, plan: &Plan) -> Result<String, Error> {
         create_ipsets()?;
+        let saves = [save(&TOOLS[0])?, save(&TOOLS[1])?];
         let mut scripts = [String::new(), String::new()];
-        let previous = Snapshot::take(&TOOLS[0])?;
         for (i, tool) in TOOLS.iter().enumerate() {
             let r = rules(plan, tool.family);
-            let cur = current(tool)?;
+            let cur = Current::parse(&saves[i]);
             scripts[i] = script(&r, &preamble(&cur, &r.names()));
         }
-        load(scripts, &previous)?;
+        load(scripts, &Snapshot::of(&saves[0]))?;
         // Transient networks last until the next apply.
         for f in Family::ALL {
             ipset(&["flush", &ipt::ipset(f)], None)?;
@@ -849,15 +871,14 @@ impl Backend for Iptables {
 
     fn remove(&self) -> Result<bool, Error> {
         let mut any = false;
+        let saves = [save(&TOOLS[0])?, save(&TOOLS[1])?];
         let mut scripts = [String::new(), String::new()];
-        let previous = Snapshot::take(&TOOLS[0])?;
-        for (i, tool) in TOOLS.iter().enumerate() {
-            let cur = current(tool)?;
+        for (i, cur) in saves.iter().map(|t| Current::parse(t)).enumerate() {
             any |= !cur.chains.is_empty() || cur.jumps > 0 || cur.forward_jumps > 0;
             scripts[i] = script(&Rules::default(), &preamble(&cur, &[]));
         }
         if any {
-            load(scripts, &previous)?;
+            load(scripts, &Snapshot::of(&saves[0]))?;
         }
         for f in Family::ALL {
             // Gone already is fine; in use (by someone else's rule) is not.
@@ -898,8 +919,7 @@ impl Backend for Iptables {
             };
             let d = status.door_mut(&door);
             d.knocks = d.knocks.max(stage + 1);
-            let text =
-                std::fs::read_to_string(format!("/proc/net/xt_recent/{list}")).unwrap_or_default();
+            let text = std::fs::read_to_string(format!("{RECENT_PROC}/{list}")).unwrap_or_default();
             for (address, last_seen) in parse_recent_entries(&text) {
                 let Some(clock) = &clock else { break };
                 let left = timeouts[&list] as f64 - clock.seconds_since(last_seen);
