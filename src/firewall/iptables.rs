@@ -196,15 +196,19 @@ fn pass(plan: &Plan) -> &'static str {
     }
 }
 
-/// `NFKNOCK`, which INPUT jumps to.
+/// `NFKNOCK`, which INPUT jumps to. Its order is the packet path's cost,
+/// as on nftables: established packets first; `[allow]` and transient
+/// networks are matched only where they decide something (guard mode: at
+/// the doors; firewall mode: after the open ports), and the knocking chain
+/// passes them over.
 fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
     let guard = plan.mode == Mode::Guard;
     let pass = pass(plan);
     let mut add = |rule: String| r.add(MAIN, rule);
-    add(format!("-i lo -j {pass}"));
     add(format!(
         "-m conntrack --ctstate ESTABLISHED,RELATED -j {pass}"
     ));
+    add(format!("-i lo -j {pass}"));
     if !guard {
         if f == Family::V6 {
             for t in [
@@ -218,19 +222,28 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
         }
         add("-m conntrack --ctstate INVALID -j DROP".into());
     }
-    for net in allowed(plan, f) {
-        add(format!("-s {net} -j {pass}"));
-    }
+    // Untracked packets (`notrack`) are new too.
+    add(format!(
+        "-m conntrack --ctstate NEW,UNTRACKED -j {KNOCKING}"
+    ));
     if !guard {
+        for p in &plan.firewall.open {
+            add(format!(
+                "-p {} --dport {} -j ACCEPT",
+                p.proto.as_str(),
+                p.port
+            ));
+        }
+        // Logged only where the transient network is what lets a packet
+        // in, as at a door in guard mode: not on an open port.
+        for net in allowed(plan, f) {
+            add(format!("-s {net} -j ACCEPT"));
+        }
         add(format!(
             "-m set --match-set {} src -j {TRANSIENT}",
             ipt::ipset(f)
         ));
     }
-    // Untracked packets (`notrack`) are new too.
-    add(format!(
-        "-m conntrack --ctstate NEW,UNTRACKED -j {KNOCKING}"
-    ));
     // Only what is aimed at a door looks at the doors' rules: by the port
     // the client connected to. Without DNAT that is the packet's (NEW,
     // INVALID or untracked: no conntrack, no NAT) ...
@@ -243,13 +256,6 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
         if plan.firewall.icmp {
             let icmp = if f == Family::V4 { "icmp" } else { "ipv6-icmp" };
             add(format!("-p {icmp} -j ACCEPT"));
-        }
-        for p in &plan.firewall.open {
-            add(format!(
-                "-p {} --dport {} -j ACCEPT",
-                p.proto.as_str(),
-                p.port
-            ));
         }
         add("-j DROP".into());
     }
@@ -387,6 +393,17 @@ fn transient_chain(r: &mut Rules, plan: &Plan) {
 /// anything else returns after a lookup in one list and a port match,
 /// however many doors there are.
 fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
+    // `[allow]` networks (and, in firewall mode, transient ones) never
+    // knock.
+    for net in allowed(plan, f) {
+        r.add(KNOCKING, format!("-s {net} -j RETURN"));
+    }
+    if plan.mode == Mode::Firewall {
+        r.add(
+            KNOCKING,
+            format!("-m set --match-set {} src -j RETURN", ipt::ipset(f)),
+        );
+    }
     let knocking = list(&plan.knocking, f);
     r.add(
         KNOCKING,
@@ -514,6 +531,13 @@ fn door_chains(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan) {
 
     // goto: when these chains return, the door's chain is done too.
     let chain = ipt::door_chain(&d.name);
+    // In guard mode `[allow]` networks pass the doors (in firewall mode
+    // they were let in before).
+    if plan.mode == Mode::Guard {
+        for net in allowed(plan, f) {
+            r.add(&chain, format!("-s {net} -j RETURN"));
+        }
+    }
     // Every rule names its protocol, so a door of both has each one's.
     for proto in d.protos() {
         door_rules(r, plan, f, d, proto, &chain, &ec);

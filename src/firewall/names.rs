@@ -56,8 +56,13 @@ pub mod nft {
     /// The base chain hooked to input.
     pub const INPUT_CHAIN: &str = "input";
 
-    /// The chain that sends only what can knock to the doors' knock chains.
+    /// The chain that sends a packet that can knock to every door's knock
+    /// chains.
     pub const KNOCKING_CHAIN: &str = "knocking";
+
+    /// Where a first knock from a source not yet in the middle of a
+    /// sequence goes on to the knocking chain.
+    pub const FIRST_KNOCK_CHAIN: &str = "first_knock";
 
     /// The base chain hooked to forward: doors on ports the host
     /// forwards (DNAT).

@@ -230,15 +230,6 @@ fn nft_range(r: &PortRange) -> String {
     }
 }
 
-/// An anonymous set for `meta l4proto . th dport`: `{ tcp . 22, udp . 53 }`.
-fn proto_port_set(ports: &[PortSpec]) -> String {
-    let items: Vec<String> = ports
-        .iter()
-        .map(|p| format!("{} . {}", p.proto.as_str(), p.port))
-        .collect();
-    format!("{{ {} }}", items.join(", "))
-}
-
 fn render_state_set(w: &mut String, set: &Declared) {
     let _ = writeln!(w, "	set {} {{", set.name);
     let _ = writeln!(w, "		type {}", addr_type(set.family));
@@ -451,6 +442,15 @@ fn ifname_set(interfaces: &[Interface]) -> String {
     format!("{{ {} }}", names.join(", "))
 }
 
+/// The input chain. Its order is the packet path's cost: an established
+/// packet meets one rule, as under any stateful firewall; a NEW one that is
+/// neither a knock nor for a door meets loopback, one lookup of its source
+/// among the sources in the middle of a sequence, and (guard mode) one
+/// lookup of its port among first knocks and doors, or (firewall mode) the
+/// `[firewall] open` ports first (bench/packet.sh measures it). `[allow]`
+/// and transient networks are looked up only where they decide something:
+/// in guard mode at the doors, in firewall mode for what no open port lets
+/// in; the knocking chain passes them over.
 fn render_input(w: &mut String, plan: &Plan) {
     let (priority, policy) = match plan.mode {
         Mode::Guard => (GUARD_PRIORITY, "accept"),
@@ -463,11 +463,11 @@ fn render_input(w: &mut String, plan: &Plan) {
     );
     let _ = writeln!(
         w,
-        "\t\tiif \"lo\" accept comment \"loopback is never filtered\""
+        "\t\tct state established,related accept comment \"nothing established is ever cut\""
     );
     let _ = writeln!(
         w,
-        "\t\tct state established,related accept comment \"nothing established is ever cut\""
+        "\t\tiif \"lo\" accept comment \"loopback is never filtered\""
     );
     if plan.mode == Mode::Firewall {
         let _ = writeln!(
@@ -476,17 +476,21 @@ fn render_input(w: &mut String, plan: &Plan) {
         );
         let _ = writeln!(w, "\t\tct state invalid drop");
     }
-    render_passes(w, plan);
     let _ = writeln!(
         w,
-        "\t\tct state new,untracked jump {} comment \"only new packets knock; untracked (notrack) ones are new too\"",
-        names::nft::KNOCKING_CHAIN
+        "\t\t# A source in the middle of a sequence: whatever it sends moves it on or\n\
+         \t\t# starts it over."
     );
-    render_door_dispatch(w, plan, false);
+    for f in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} @{} jump {}",
+            saddr(f),
+            names::nft::state_set(&plan.knocking, f),
+            names::nft::KNOCKING_CHAIN
+        );
+    }
     if plan.mode == Mode::Firewall {
-        if plan.firewall.icmp {
-            render_icmp(w);
-        }
         for proto in [Proto::Tcp, Proto::Udp] {
             let ports = open_ports(plan, proto);
             if !ports.is_empty() {
@@ -498,25 +502,29 @@ fn render_input(w: &mut String, plan: &Plan) {
                 );
             }
         }
+        // Logged only where the transient network is what lets a packet
+        // in, as at a door in guard mode: not on an open port.
+        render_allow(w, "accept");
+        render_transient(w, plan);
+    }
+    render_door_dispatch(w, plan, false);
+    if plan.mode == Mode::Firewall {
+        if plan.firewall.icmp {
+            render_icmp(w);
+        }
         let _ = writeln!(w, "\t\t# Everything else is dropped (policy drop).");
     }
     let _ = writeln!(w, "\t}}\n");
 }
 
-/// `[allow]` networks pass the doors (guard) or everything (firewall);
-/// in firewall mode, so do transient ones, logged.
-fn render_passes(w: &mut String, plan: &Plan) {
-    render_allow(w);
-    if plan.mode == Mode::Firewall {
-        render_transient(w, plan);
-    }
-}
-
-fn render_allow(w: &mut String) {
+/// `[allow]` networks, with `verdict`: they pass everything in firewall
+/// mode (accept, in the input and forward chains), only the doors in guard
+/// mode (accept in a door's chain, return from the knocking chain).
+fn render_allow(w: &mut String, verdict: &str) {
     for family in Family::ALL {
         let _ = writeln!(
             w,
-            "\t\t{} @{} accept",
+            "\t\t{} @{} {verdict}",
             saddr(family),
             names::nft::allow_set(family)
         );
@@ -549,62 +557,67 @@ fn open_ports(plan: &Plan, proto: Proto) -> Vec<String> {
         .collect()
 }
 
-/// Sends every packet that may be for a door to its door's chain, with
-/// one lookup per protocol: a NEW one by the port the client connected
-/// to (conntrack's original destination, before any DNAT); on the input
+/// Sends every packet that may be for a door to its door's chain, and on
+/// the input hook every first knock to the first-knock chain, with one
+/// lookup per protocol: a tracked one by the port the client connected to
+/// (conntrack's original destination, before any DNAT); on the input
 /// hook, one without conntrack (invalid, or untracked by a `notrack`
 /// rule) by its destination port, which no NAT changed.
 fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
-    let state = "ct state new";
+    let entry = |proto: Option<Proto>, range: String, chain: String| match proto {
+        Some(p) => format!("{} . {range} : jump {chain}", p.as_str()),
+        None => format!("{range} : jump {chain}"),
+    };
+    // The entries of one map: by protocol (`Some`), or for one protocol
+    // (`None`, the protocol matched before the lookup).
+    let map = |proto: Option<Proto>| -> Vec<String> {
+        let doors = plan.doors.iter().flat_map(|d| {
+            d.ports
+                .iter()
+                .filter(move |r| proto.is_none_or(|p| r.proto == p))
+                .map(move |r| (r.proto, nft_range(r), names::nft::door_chain(&d.name)))
+        });
+        let firsts = plan
+            .first_knocks
+            .iter()
+            .filter(|k| !forward && proto.is_none_or(|p| k.proto == p))
+            .map(|k| {
+                let chain = names::nft::FIRST_KNOCK_CHAIN.to_string();
+                (k.proto, k.port.to_string(), chain)
+            });
+        doors
+            .chain(firsts)
+            .map(|(p, range, chain)| entry(proto.is_none().then_some(p), range, chain))
+            .collect()
+    };
     let _ = writeln!(
         w,
-        "\t\t# Doors: by the port the client connected to, before any NAT."
+        "\t\t# Doors{}: by the port the client connected to, before any NAT.",
+        if forward { "" } else { " and first knocks" }
     );
+    // On input, established and related packets were accepted above and
+    // the others have no conntrack entry to read, so only NEW ones match.
+    let state = if forward { "ct state new " } else { "" };
     for proto in [Proto::Tcp, Proto::Udp] {
         // Ranges are interval keys: nft makes the anonymous map an
         // interval map by itself.
-        let map: Vec<String> = plan
-            .doors_on(proto)
-            .flat_map(|d| {
-                d.ranges(proto).map(|r| {
-                    format!(
-                        "{} : jump {}",
-                        nft_range(r),
-                        names::nft::door_chain(&d.name)
-                    )
-                })
-            })
-            .collect();
-        if !map.is_empty() {
+        let entries = map(Some(proto));
+        if !entries.is_empty() {
             let _ = writeln!(
                 w,
-                "\t\t{state} meta l4proto {} ct original proto-dst vmap {{ {} }}",
+                "\t\t{state}meta l4proto {} ct original proto-dst vmap {{ {} }}",
                 proto.as_str(),
-                map.join(", ")
+                entries.join(", ")
             );
         }
     }
     if forward {
         return;
     }
-    let map: Vec<String> = plan
-        .doors
-        .iter()
-        .flat_map(|d| {
-            d.ports.iter().map(|r| {
-                format!(
-                    "{} . {} : jump {}",
-                    r.proto.as_str(),
-                    nft_range(r),
-                    names::nft::door_chain(&d.name)
-                )
-            })
-        })
-        .collect();
     let _ = writeln!(
         w,
         "\t\tct state invalid,untracked meta l4proto . th dport vmap {{ {} }} comment \"without conntrack, no NAT either\"",
-        map.join(", ")
+        map(None).join(", ")
     );
 }
 
@@ -642,7 +655,7 @@ fn render_forward(w: &mut String, plan: &Plan) {
                     "\t\tct status & dnat == 0 return comment \"routed, not forwarded: not for a door\""
                 );
             }
-            ForwardRule::Allow => render_allow(w),
+            ForwardRule::Allow => render_allow(w, "accept"),
             ForwardRule::Transient => render_transient(w, plan),
             ForwardRule::Doors => render_door_dispatch(w, plan, true),
             ForwardRule::Icmp => render_icmp(w),
@@ -671,25 +684,36 @@ fn render_forward(w: &mut String, plan: &Plan) {
     let _ = writeln!(w, "\t}}\n");
 }
 
-/// Sends to the doors' knock chains only the packets that can change a
-/// door's state: from a source in the middle of a sequence, or a first
-/// knock. Every other packet returns after two lookups, however many doors
-/// there are. A packet the fast rule cannot read (no transport header)
-/// takes the knock chains, as all did before.
+/// The knocking chain sends a packet that can change a door's state to
+/// every door's knock chains: it comes from a source in the middle of a
+/// sequence (the input chain's lookup), or it is a first knock (by way of
+/// the first-knock chain, which passes on only sources that were not
+/// looked up already, so that no packet knocks twice). Every other packet
+/// never gets here, however many doors there are.
 fn render_knocking_chain(w: &mut String, plan: &Plan) {
-    let firsts = proto_port_set(&plan.first_knocks);
     let _ = writeln!(w, "\tchain {} {{", names::nft::KNOCKING_CHAIN);
     let _ = writeln!(
         w,
-        "\t\t# Not in the middle of a sequence and not a first knock: nothing to do."
+        "\t\tct state invalid return comment \"only new packets knock; untracked (notrack) ones are new too\""
     );
-    for f in Family::ALL {
-        let _ = writeln!(
-            w,
-            "\t\t{} != @{} meta l4proto . th dport != {firsts} return",
-            saddr(f),
-            names::nft::state_set(&plan.knocking, f),
-        );
+    let _ = writeln!(
+        w,
+        "\t\t# [allow] networks{} never knock.",
+        match plan.mode {
+            Mode::Guard => "",
+            Mode::Firewall => " and transient ones",
+        }
+    );
+    render_allow(w, "return");
+    if plan.mode == Mode::Firewall {
+        for family in Family::ALL {
+            let _ = writeln!(
+                w,
+                "\t\t{} @{} return",
+                saddr(family),
+                names::nft::transient_set(family)
+            );
+        }
     }
     for door in &plan.doors {
         // A door with `interfaces` takes knocks from those only.
@@ -706,6 +730,22 @@ fn render_knocking_chain(w: &mut String, plan: &Plan) {
             );
         }
     }
+    let _ = writeln!(w, "\t}}\n");
+
+    let _ = writeln!(w, "\tchain {} {{", names::nft::FIRST_KNOCK_CHAIN);
+    let _ = writeln!(
+        w,
+        "\t\t# A source in the middle of a sequence has been through the knocking chain."
+    );
+    for f in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} @{} return",
+            saddr(f),
+            names::nft::state_set(&plan.knocking, f)
+        );
+    }
+    let _ = writeln!(w, "\t\tgoto {}", names::nft::KNOCKING_CHAIN);
     let _ = writeln!(w, "\t}}\n");
 }
 
@@ -827,6 +867,10 @@ fn render_door_chain(w: &mut String, plan: &Plan, door: &DoorPlan) {
         door.name,
         ports_text(&door.ports)
     );
+    if plan.mode == Mode::Guard {
+        let _ = writeln!(w, "\t\t# [allow] networks pass without knocking.");
+        render_allow(w, "accept");
+    }
     if !door.interfaces.is_empty() {
         let _ = writeln!(
             w,
@@ -1425,9 +1469,15 @@ sequence_timeout = "20s"
         assert_eq!(sets.len(), 2);
         assert!(sets.iter().all(|s| s.timeout == Duration::from_secs(20)));
         let text = render(&c);
-        assert!(
-            text.contains("th dport != { tcp . 1001, udp . 4001 } return"),
-            "{text}"
-        );
+        // Each door's first knock goes to the first-knock chain, tracked
+        // or not; no other knock does.
+        for first in [
+            "meta l4proto tcp ct original proto-dst vmap { 22 : jump door_a, 23 : jump door_b, 1001 : jump first_knock }",
+            "meta l4proto udp ct original proto-dst vmap { 4001 : jump first_knock }",
+            "tcp . 1001 : jump first_knock, udp . 4001 : jump first_knock }",
+        ] {
+            assert!(text.contains(first), "{first}\n{text}");
+        }
+        assert_eq!(text.matches("jump first_knock").count(), 4, "{text}");
     }
 }

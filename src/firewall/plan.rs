@@ -728,12 +728,16 @@ impl Plan {
             rules.push(Doors);
             return rules;
         }
-        let mut rules = vec![Established, RoutingIcmpv6, Invalid, Allow, Transient, Doors];
-        if self.firewall.icmp {
-            rules.push(Icmp);
-        }
+        // Open ports before [allow] and transient networks, as on input:
+        // a transient network is logged only where it is what lets a
+        // packet through.
+        let mut rules = vec![Established, RoutingIcmpv6, Invalid];
         if !self.firewall.open.is_empty() {
             rules.push(Open);
+        }
+        rules.extend([Allow, Transient, Doors]);
+        if self.firewall.icmp {
+            rules.push(Icmp);
         }
         rules.push(Drop);
         rules
@@ -1184,11 +1188,11 @@ sequence_timeout = "20s"
                 Established,
                 RoutingIcmpv6,
                 Invalid,
+                Open,
                 Allow,
                 Transient,
                 Doors,
                 Icmp,
-                Open,
                 Drop
             ]
         );
