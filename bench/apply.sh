@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
+# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, STREAM: set by bench/run.sh
 # Apply times: 1, 16, 64 doors; 10, 1,000, 10,000 transient networks; and
 # the target's case, 64 doors then 10,000 transient networks. nftables.
 # Sourced by bench/run.sh.

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
+# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, STREAM: set by bench/run.sh
 # State under a flood: spoofed first knocks (hping3 --rand-source) at door
 # 1's first knock port. How many sources the kernel holds mid-sequence, the
 # kernel memory a source costs, and whether a legitimate knock gets through

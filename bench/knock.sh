@@ -1,11 +1,13 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
+# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, STREAM: set by bench/run.sh
 # Knock to open (nfknock on both backends vs knockd) and the knock client's
 # wall time (nfknock knock vs knockd's knock). Sourced by bench/run.sh.
 
-# knockd with the usual start_command, for door 1: knockd_up, knockd_down.
+# knockd with the usual start_command, for door 1: knockd_up [HOST],
+# knockd_down [HOST] (srv by default; bench/packet.sh passes the host).
+# shellcheck disable=SC2120
 knockd_up() {
-    local port seq
+    local host=${1:-srv} port seq
     port=$(door_port 1); port=${port%/tcp}
     seq=$(door_sequence 1 | sed 's|/|:|g; s/ /,/g')
     cat > "$tmp/knockd.conf" <<CONF
@@ -21,17 +23,19 @@ knockd_up() {
 	stop_command  = /usr/sbin/iptables -D INPUT -s %IP% -p tcp --dport $port -j ACCEPT
 CONF
     # The door is closed to everyone else, as under nfknock.
-    on srv iptables -A INPUT -p tcp --dport "$port" -j REJECT --reject-with tcp-reset
-    on srv knockd -d -i eth0 -c "$tmp/knockd.conf"
+    on "$host" iptables -A INPUT -p tcp --dport "$port" -j REJECT --reject-with tcp-reset
+    on "$host" knockd -d -i eth0 -c "$tmp/knockd.conf"
     sleep 1
 }
+# shellcheck disable=SC2120
 knockd_down() {
+    local host=${1:-srv}
     # By its PID, never by name. knockd lags behind its capture after heavy
     # traffic; what is measured next must not share the cores with it.
     local pid; pid=$(cat "$tmp/knockd.pid")
     kill "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-    on srv iptables -F INPUT
+    on "$host" iptables -F INPUT
 }
 
 bench_knock() {

@@ -26,11 +26,12 @@ lab_up() {
 # that of a subshell), so that it can be stopped and measured.
 spawn_on() { local host=$1; shift; ip netns exec "$(lab_ns "$host")" "$@" & }
 
-# Clears the server's firewall: nfknock's rules, iptables rules, the lot.
-srv_flush() {
-    on srv "$NFK" -q remove --no-persist 2>/dev/null || true
-    on srv nft flush ruleset
+# Clears a host's firewall: nfknock's rules, iptables rules, the lot.
+host_flush() {
+    on "$1" "$NFK" -q remove --no-persist 2>/dev/null || true
+    on "$1" nft flush ruleset
 }
+srv_flush() { host_flush srv; }
 
 # The sequence of door N (1-based), and its port.
 door_sequence() { echo "$((30000 + $1 * 10))/tcp $((40000 + $1 * 10))/udp $((50000 + $1 * 10))/tcp"; }
@@ -40,6 +41,8 @@ door_port() { echo "$((2000 + $1))/tcp"; }
 
 # A config of N doors: config FILE BACKEND MODE N [OPEN_PORT...]. Door
 # timeouts are short so that latency runs can wait for a door to close.
+# `[allow]` keeps its defaults (private and link-local networks), as on
+# most hosts; the lab's TEST-NET addresses are not among them.
 config() {
     local f=$1 backend=$2 mode=$3 n=$4; shift 4
     {
@@ -47,7 +50,6 @@ config() {
         echo "mode = \"$mode\""
         echo 'sequence_timeout = "5s"'
         echo 'door_timeout = "1s"'
-        printf '[allow]\nipv4 = []\nipv6 = []\n'
         for i in $(seq 1 "$n"); do
             local seq
             seq=$(door_sequence "$i" | sed 's/[^ ]*/"&"/g; s/ /, /g')

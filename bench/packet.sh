@@ -1,20 +1,38 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
-# The packet path: what the rules cost traffic that is not knocking.
-# Established TCP throughput (iperf3) and the NEW-connection rate
-# (examples/conn_rate.rs) from the client to two open services on the
-# server (5201/tcp, 8080/tcp), IPv4, under each set of rules, as a ratio to
-# no rules at all. Repetitions go round all the setups in turn, so a drift
-# of the machine hits every setup alike. Sourced by bench/run.sh.
+# shellcheck disable=SC2154 # smoke, tmp, NFK, RULE_COST: set by bench/run.sh
+# The packet path: what the rules cost traffic that is not knocking, as a
+# fraction of what a NEW connection and an established round trip cost
+# under the stateful baseline (one conntrack rule), IPv4.
+#
+# Measured against a twin: a second server namespace (ref) beside srv, on
+# its own veth pair to the client, holds the baseline while srv holds the
+# setup, and the client (examples/rule_cost.rs) times one connection (or
+# round trip) to each in turn. On this shared virtual machine the speed of
+# everything drifts by tens of percent within seconds; two connections a
+# few microseconds apart meet the same machine, so the drift cancels out
+# of each pair, and rates measured one after the other could not show a
+# difference of 1 %. The twins swap roles every round, so that neither
+# namespace's own luck (cache placement, hash seeds) counts for a setup.
+# Sourced by bench/run.sh.
 
-# packet_setup NAME: the server's rules for one column of the table.
+# The twin, on a second link of the client: ref (198.51.100.1).
+packet_twin_up() {
+    lab_host ref
+    lab_link ref eth0 cli eth1
+    lab_addr ref eth0 198.51.100.1/24
+    lab_addr cli eth1 198.51.100.2/24
+}
+packet_addr() { case $1 in srv) echo 192.0.2.1 ;; ref) echo 198.51.100.1 ;; esac; }
+
+# packet_setup HOST NAME: a host's rules for one row of the table.
 packet_setup() {
-    srv_flush
-    case $1 in
+    local host=$1
+    host_flush "$host"
+    case $2 in
         none) ;;
         conntrack)
             # What any stateful firewall pays: one conntrack rule and nothing else.
-            on srv nft -f - <<'NFT'
+            on "$host" nft -f - <<'NFT'
 table inet bench {
     chain input {
         type filter hook input priority filter;
@@ -23,109 +41,105 @@ table inet bench {
 }
 NFT
             ;;
-        knockd) knockd_up ;;
+        knockd) knockd_up "$host" ;;
         *)  # BACKEND-MODE-DOORS, e.g. nftables-guard-16
             local backend mode n
-            IFS=- read -r backend mode n <<<"$1"
-            on srv "$NFK" -q -c "$(config "$tmp/$1.toml" "$backend" "$mode" "$n" 5201/tcp 8080/tcp)" \
+            IFS=- read -r backend mode n <<<"$2"
+            on "$host" "$NFK" -q -c "$(config "$tmp/$2.toml" "$backend" "$mode" "$n" 8080/tcp 8081/tcp)" \
                 apply --no-persist ;;
     esac
 }
 packet_label() {
     case $1 in
-        none) echo "no rules (the limit here)" ;;
-        conntrack) echo "one \`ct state established accept\` rule" ;;
+        none) echo "no rules at all" ;;
+        conntrack) echo "the baseline itself (the twins alike: the noise here)" ;;
         knockd) echo "knockd $(dpkg-query -W -f='${Version}' knockd) listening on eth0" ;;
         *) local backend mode n; IFS=- read -r backend mode n <<<"$1"
            echo "nfknock $mode, $backend, $n door(s)" ;;
     esac
 }
 
-# The measured programs run at the highest CPU share (not a real-time
-# priority: that starves ksoftirqd, and packets stall): the figures compare
-# rulesets a few percent apart, and a compiler elsewhere on the machine
-# must not decide them.
-rt=(nice -n -20)
-
 bench_packet() {
-    local reps=$(( smoke ? 1 : 9 )) secs=$(( smoke ? 1 : 2 ))
+    local reps=$(( smoke ? 2 : 8 )) secs=$(( smoke ? 1 : 3 ))
     local -a setups
     if ((smoke)); then
-        setups=(none conntrack nftables-guard-1 knockd)
+        setups=(conntrack none nftables-guard-1 knockd)
     else
-        setups=(none conntrack)
+        setups=(conntrack none)
         local b m n
         for b in nftables iptables; do for m in guard firewall; do for n in 1 16; do
             setups+=("$b-$m-$n")
         done; done; done
         setups+=(knockd)
     fi
+    # PACKET_SETUPS="conntrack iptables-guard-1 ..." measures only those
+    # (and PACKET_ROUNDS that many rounds): to try a change to the rules.
+    [ -n "${PACKET_SETUPS:-}" ] && read -ra setups <<<"$PACKET_SETUPS"
+    reps=${PACKET_ROUNDS:-$reps}
+    packet_twin_up
     mkdir -p "$tmp/packet"
-    local load0; load0=$(cut -d' ' -f1 /proc/loadavg)
-    on srv "${rt[@]}" iperf3 -s -p 5201 >/dev/null 2>&1 &
-    on srv "${rt[@]}" "$CONN" serve 192.0.2.1:8080 </dev/null >/dev/null 2>&1 &
+    # The client on a core of its own; both servers' accepting and echoing
+    # on the other. The kernel handles each packet on the sending core.
+    local client_cpu=$(( $(nproc) - 1 ))
+    local h
+    for h in srv ref; do
+        on "$h" taskset -c 0 "$RULE_COST" serve 0.0.0.0:8080 </dev/null >/dev/null 2>&1 &
+    done
     sleep 0.5
-    local r s
+    local load0; load0=$(cut -d' ' -f1 /proc/loadavg)
+    local r s kind measured twin
     for r in $(seq $reps); do
+        if ((r % 2)); then measured=srv twin=ref; else measured=ref twin=srv; fi
         for s in "${setups[@]}"; do
-            say "packet path, repetition $r of $reps: $s"
-            packet_setup "$s"
-            # Connections first: knockd needs a while to digest the capture
-            # of a throughput run, and new connections crawl meanwhile.
-            # The first half second of each is left out (slow start).
-            on cli "${rt[@]}" "$CONN" connect 192.0.2.1:8080 "$secs" 4 2>/dev/null | tail -n +2 > "$tmp/packet/$s.$r.conn"
-            on cli "${rt[@]}" iperf3 -c 192.0.2.1 -p 5201 -t "$secs" -i 0.5 -J | python3 -c '
-import json, sys
-for i in json.load(sys.stdin)["intervals"][1:]:
-    print(i["sum"]["bits_per_second"])' > "$tmp/packet/$s.$r.tput"
-            cat "$tmp/packet/$s.$r.conn" >> "$tmp/packet/$s.conn"
-            cat "$tmp/packet/$s.$r.tput" >> "$tmp/packet/$s.tput"
-            [ "$s" = knockd ] && knockd_down
-        done
-        # Each setup against the stateful baseline of the same round, a few
-        # seconds apart: a drift of the machine cancels out of the ratio.
-        local c0 t0
-        c0=$(median < "$tmp/packet/conntrack.$r.conn")
-        t0=$(median < "$tmp/packet/conntrack.$r.tput")
-        for s in "${setups[@]}"; do
-            echo "$(median < "$tmp/packet/$s.$r.conn") $c0" | awk '{ print $1 / $2 }' >> "$tmp/packet/$s.pconn"
-            echo "$(median < "$tmp/packet/$s.$r.tput") $t0" | awk '{ print $1 / $2 }' >> "$tmp/packet/$s.ptput"
+            say "packet path, round $r of $reps: $s on $measured"
+            packet_setup "$twin" conntrack
+            packet_setup "$measured" "$s"
+            for kind in new established; do
+                # Each line: the medians of one block of pairs, setup then
+                # baseline, in nanoseconds.
+                on cli nice -n -20 taskset -c "$client_cpu" "$RULE_COST" measure "$kind" \
+                    "$(packet_addr "$measured")":8080 "$(packet_addr "$twin")":8080 "$secs" \
+                    >> "$tmp/packet/$s.$kind"
+            done
+            [ "$s" = knockd ] && knockd_down "$measured"
         done
     done
-    srv_flush
+    host_flush srv; host_flush ref
     local load1; load1=$(cut -d' ' -f1 /proc/loadavg)
 
-    local tput0 conn0
-    tput0=$(median < "$tmp/packet/none.tput")
-    conn0=$(median < "$tmp/packet/none.conn")
+    local base_new base_est
+    base_new=$(cut -d' ' -f2 "$tmp/packet/conntrack.new" | median)
+    base_est=$(cut -d' ' -f2 "$tmp/packet/conntrack.established" | median)
     echo "## Packet path"
     echo
-    echo "Traffic that is not knocking, from the client to two open services on the server:"
-    echo "established TCP throughput (iperf3, one stream) and NEW connections per second"
-    echo "(\`examples/conn_rate.rs\`, 4 threads, handshake then reset), IPv4. Each setup gets $reps runs"
-    echo "of ${secs} s of each, and the repetitions go round all setups in turn; the measured programs"
-    echo "run at the highest CPU share (\`nice -n -20\`), so other work on the machine mostly waits. Both tools report"
-    echo "every half second; a rate is the median of those half-second rates (each run's first left"
-    echo "out), all runs together, with the lowest and highest beside it. \"vs none\" is the ratio to no"
-    echo "rules. \"vs conntrack\" is what nfknock adds to a stateful firewall: in each round, the setup's"
-    echo "rate over the conntrack-only rate of the same round; the median of the $reps rounds, with the"
-    echo "middle half of them beside it. The machine's load average (1 min) was $load0 when this section"
-    echo "started and $load1 when it ended (the measured programs keep about 2 busy on these $(nproc) cores)."
+    echo "What each server's rules cost traffic that is not knocking, IPv4, as a fraction of what it"
+    echo "costs under the stateful baseline, one \`ct state established,related accept\` rule: a NEW"
+    echo "connection (handshake, then a reset) and a one-byte round trip over an established one."
+    echo "The baseline takes $(awk -v t="$base_new" 'BEGIN { printf "%.1f", t / 1000 }') µs a connection and $(awk -v t="$base_est" 'BEGIN { printf "%.1f", t / 1000 }') µs a round trip here."
     echo
-    echo "| server's rules | throughput | vs none | vs conntrack | new connections/s | vs none | vs conntrack |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "Method (\`examples/rule_cost.rs\`): a twin server namespace with the baseline stands beside"
+    echo "the measured one, and the client times one connection (or round trip) to each in turn, on"
+    echo "a core of its own, where the kernel also runs both servers' rules for it. The ratio of the"
+    echo "two medians of a block of 500 pairs is the setup's time over the baseline's; the table"
+    echo "gives the median of all blocks, with the middle half of them, from $reps rounds of ${secs} s of"
+    echo "each, the twins swapping roles every round. Pairs a few microseconds apart cancel the"
+    echo "drift of this shared machine, which moves rates measured one after the other by tens of"
+    echo "percent. A connection's time leaves out the server's accept and close (on the other core),"
+    echo "so the NEW column overstates what the rules cost a whole connection. The first row, the"
+    echo "baseline on both twins, shows how far from 1.000 noise alone goes. The machine's load"
+    echo "average (1 min) was $load0 when this section started and $load1 when it ended."
+    echo
+    echo "| server's rules | NEW connection vs baseline | established round trip vs baseline | blocks |"
+    echo "|---|---|---|---|"
     for s in "${setups[@]}"; do
-        local t c pt pc
-        t=$(stats < "$tmp/packet/$s.tput"); c=$(stats < "$tmp/packet/$s.conn")
-        pt=$(quartiles < "$tmp/packet/$s.ptput"); pc=$(quartiles < "$tmp/packet/$s.pconn")
-        read -r tm _ tmin tmax _ <<<"$t"; read -r cm _ cmin cmax _ <<<"$c"
-        awk -v l="$(packet_label "$s")" -v tm="$tm" -v tmin="$tmin" -v tmax="$tmax" \
-            -v cm="$cm" -v cmin="$cmin" -v cmax="$cmax" -v t0="$tput0" -v c0="$conn0" \
-            -v pt="$pt" -v pc="$pc" 'BEGIN {
-            split(pt, a, " "); split(pc, b, " ")
-            printf "| %s | %.1f Gbit/s (%.1f–%.1f) | %.3f | %.3f (%.3f–%.3f) | %.0f (%.0f–%.0f) | %.3f | %.3f (%.3f–%.3f) |\n",
-                l, tm / 1e9, tmin / 1e9, tmax / 1e9, tm / t0, a[2], a[1], a[3],
-                cm, cmin, cmax, cm / c0, b[2], b[1], b[3] }'
+        local pn pe n
+        pn=$(awk '{ print $1 / $2 }' "$tmp/packet/$s.new" | quartiles)
+        pe=$(awk '{ print $1 / $2 }' "$tmp/packet/$s.established" | quartiles)
+        n=$(cat "$tmp/packet/$s.new" "$tmp/packet/$s.established" | wc -l)
+        awk -v l="$(packet_label "$s")" -v pn="$pn" -v pe="$pe" -v n="$n" 'BEGIN {
+            split(pn, a, " "); split(pe, b, " ")
+            printf "| %s | %.3f (%.3f–%.3f) | %.3f (%.3f–%.3f) | %d |\n",
+                l, a[2], a[1], a[3], b[2], b[1], b[3], n }'
     done
     echo
 }

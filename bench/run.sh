@@ -5,6 +5,8 @@
 #   bash bench/run.sh            # the full run (about 20 min); writes BENCHMARKS.md
 #   bash bench/run.sh --smoke    # a few repetitions each, to check the harness
 #   bash bench/run.sh --only packet   # one section, printed (BENCHMARKS.md untouched)
+#   PACKET_SETUPS='conntrack iptables-guard-1' PACKET_ROUNDS=4 bash bench/run.sh --only packet
+#                                     # some rows of the packet path only
 #
 # Sections, one file each: packet.sh (what the rules cost other traffic),
 # knock.sh (knock to open; the knock client), watch.sh (knock to mail; the
@@ -33,10 +35,10 @@ source bench/lib.sh
 # Kernel log lines from the lab's namespaces reach the journal only so;
 # the old value comes back at exit.
 set_sysctl net.netfilter.nf_log_all_netns 1
-cargo build --release --locked -q --bin nfknock --example knock_latency --example conn_rate --example knock_stream
+cargo build --release --locked -q --bin nfknock --example knock_latency --example rule_cost --example knock_stream
 NFK=$PWD/target/release/nfknock
 LAT=$PWD/target/release/examples/knock_latency
-CONN=$PWD/target/release/examples/conn_rate
+RULE_COST=$PWD/target/release/examples/rule_cost
 STREAM=$PWD/target/release/examples/knock_stream
 tmp=$(mktemp -d)
 at_exit rm -rf "$tmp"
@@ -71,10 +73,11 @@ bench_flood "$set_memory" > "$tmp/flood.md"
     echo
     echo "Measured by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d): $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2/1048576 }' /proc/meminfo),"
     echo "Linux $(uname -r), $(nft --version), $(iptables --version), knockd $(dpkg-query -W -f='${Version}' knockd),"
-    echo "$(iperf3 --version | head -n 1), $(hping3 --version 2>&1 | head -n 1),"
+    echo "$(hping3 --version 2>&1 | head -n 1),"
     echo "nfknock $("$NFK" --version | cut -d' ' -f2) (release build). Server and client are network namespaces on one"
-    echo "veth pair on this machine, so client and server share its cores. Everything below is from"
-    echo "one run. Reproduce: \`sudo bash bench/run.sh\` (about 20 minutes)."
+    echo "veth pair on this machine (the packet path adds a twin server on a second pair), so client and"
+    echo "servers share its cores. Everything below is from one run. Reproduce: \`sudo bash bench/run.sh\`"
+    echo "(about 20 minutes)."
     echo
     for f in packet knock watch apply flood; do cat "$tmp/$f.md"; done
     cat bench/notes.md

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, CONN, STREAM: set by bench/run.sh
+# shellcheck disable=SC2154 # smoke, tmp, NFK, LAT, STREAM: set by bench/run.sh
 # The watcher: from a knock to the mail a real SMTP server accepts, and the
 # watcher's CPU and memory idle and under a sustained load. The rules log in
 # the server namespace, journald reads the kernel log, `nfknock watch` mails

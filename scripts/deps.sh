@@ -30,7 +30,6 @@ needs=(
     libsystemd-dev=/usr/include/systemd/sd-journal.h  # sd-journal, which the watcher links
     pkg-config=pkg-config                   # finds libsystemd for the build
     python3-aiosmtpd=/usr/lib/python3/dist-packages/aiosmtpd  # a real SMTP server for the watcher tests and benchmark
-    iperf3=iperf3                           # the benchmark: established TCP throughput
     hping3=hping3                           # the benchmark: a flood of spoofed first knocks
     openssh-server=/usr/sbin/sshd               # a real sshd behind a door, for nfknock connect
     openssh-client=ssh                          # ... and the ssh that uses it as ProxyCommand

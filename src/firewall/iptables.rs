@@ -394,13 +394,15 @@ fn transient_chain(r: &mut Rules, plan: &Plan) {
 /// however many doors there are.
 fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
     // `[allow]` networks (and, in firewall mode, transient ones) never
-    // knock.
+    // knock. Matched in NFK-KNOCKS, which only a would-be knock reaches
+    // (NFK-KNOCKING goes there, so RETURN leaves both), not before the
+    // lookup every new packet makes.
     for net in allowed(plan, f) {
-        r.add(KNOCKING, format!("-s {net} -j RETURN"));
+        r.add(KNOCKS, format!("-s {net} -j RETURN"));
     }
     if plan.mode == Mode::Firewall {
         r.add(
-            KNOCKING,
+            KNOCKS,
             format!("-m set --match-set {} src -j RETURN", ipt::ipset(f)),
         );
     }
