@@ -1543,7 +1543,45 @@ fn forwarded_door_is_hidden(t: Case) {
     }
 }
 
-backend_tests!(forwarded_door_is_hidden);
+// 4. In firewall mode the open ports are matched by the port a packet
+// arrives on, ahead of the doors: a door's port that the host redirects
+// to an open port (here 2222 to 80, a local DNAT) must stay the door's,
+// hidden until a knock, while the open port itself stays open.
+fn a_door_redirected_to_an_open_port_stays_hidden(t: Case) {
+    let cfg = firewall(t, "").replace("port = \"22/tcp\"", "port = \"2222/tcp\"");
+    let Some(lab) = lab_with(t.family, &cfg) else {
+        return;
+    };
+    lab.listen_tcp(WEB);
+    lab.nft_file(
+        Host::Server,
+        "redirect.nft",
+        "table inet local_nat {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport 2222 redirect to :80\n\t}\n}\n",
+    );
+    assert_eq!(lab.probe_tcp(Host::Attacker, WEB), Probe::Open, "open port");
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, FORWARDED),
+        Probe::Filtered,
+        "the door's port, redirected to an open one"
+    );
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, FORWARDED);
+    assert!(echoes(&mut session), "through the opened door");
+    // A transient network passes it, as it passes every door.
+    let attacker = Host::Attacker.addr(t.family).to_string();
+    let out = lab.nfknock(Host::Server, &["transient", "add", &attacker]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        lab.probe_tcp(Host::Attacker, FORWARDED),
+        Probe::Open,
+        "transient"
+    );
+}
+
+backend_tests!(
+    forwarded_door_is_hidden,
+    a_door_redirected_to_an_open_port_stays_hidden,
+);
 
 /// A server that routes to `Host::Behind` (reached routed by the client,
 /// and through port forwards: 2222 to its 22, 80 to its 80, 5555 to its

@@ -16,7 +16,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::names::Counter;
-use super::names::ipt::{self, DNAT, DOORS, FORWARD, KNOCKING, KNOCKS, MAIN, TRANSIENT};
+use super::names::ipt::{
+    self, DNAT, DOORS, FORWARD, KNOCKING, KNOCKS, MAIN, REDIRECTED, TRANSIENT,
+};
 use super::plan::{
     Answer, DoorPlan, DoorRule, ForwardRule, Knockers, Line, Next, Plan, RECENT_LISTS, StateSet,
 };
@@ -161,7 +163,11 @@ impl Rules {
 /// Prints the plan for one family: a chain at a time.
 fn rules(plan: &Plan, f: Family) -> Rules {
     let mut r = Rules::default();
-    for chain in [MAIN, FORWARD, DOORS, DNAT, TRANSIENT, KNOCKING, KNOCKS] {
+    r.declare(MAIN);
+    if plan.redirects_meet_doors_first() {
+        r.declare(REDIRECTED);
+    }
+    for chain in [FORWARD, DOORS, DNAT, TRANSIENT, KNOCKING, KNOCKS] {
         r.declare(chain);
     }
     for d in &plan.doors {
@@ -173,6 +179,9 @@ fn rules(plan: &Plan, f: Family) -> Rules {
         r.declare(ipt::enter_chain(&d.name));
     }
     main_chain(&mut r, plan, f);
+    if plan.redirects_meet_doors_first() {
+        redirected_chain(&mut r, plan, f);
+    }
     forward_chain(&mut r, plan, f);
     dispatch_chains(&mut r, plan);
     transient_chain(&mut r, plan);
@@ -226,6 +235,9 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
     add(format!(
         "-m conntrack --ctstate NEW,UNTRACKED -j {KNOCKING}"
     ));
+    if plan.redirects_meet_doors_first() {
+        add(format!("-m conntrack --ctstate DNAT -j {REDIRECTED}"));
+    }
     if !guard {
         for p in &plan.firewall.open {
             add(format!(
@@ -259,6 +271,21 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
         }
         add("-j DROP".into());
     }
+}
+
+/// `NFK-REDIRECTED`: a packet redirected to this host (DNAT) meets the
+/// doors, by the port the client connected to, before the open ports;
+/// `[allow]` and transient networks return to `NFKNOCK`, which lets them
+/// in.
+fn redirected_chain(r: &mut Rules, plan: &Plan, f: Family) {
+    for net in allowed(plan, f) {
+        r.add(REDIRECTED, format!("-s {net} -j RETURN"));
+    }
+    r.add(
+        REDIRECTED,
+        format!("-m set --match-set {} src -j RETURN", ipt::ipset(f)),
+    );
+    r.add(REDIRECTED, format!("-j {DNAT}"));
 }
 
 /// `NFK-FORWARD`, which FORWARD jumps to: a door on a port this host

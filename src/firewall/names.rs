@@ -64,6 +64,10 @@ pub mod nft {
     /// sequence goes on to the knocking chain.
     pub const FIRST_KNOCK_CHAIN: &str = "first_knock";
 
+    /// Where a packet redirected to this host (DNAT) meets the doors
+    /// before firewall mode's open ports (`Plan::redirects_meet_doors_first`).
+    pub const REDIRECTED_CHAIN: &str = "redirected";
+
     /// The base chain hooked to forward: doors on ports the host
     /// forwards (DNAT).
     pub const FORWARD_CHAIN: &str = "forward";
@@ -168,6 +172,9 @@ pub mod ipt {
     /// Sends a NEW connection to a port the host DNATs to its door's
     /// chain, by the port the client connected to.
     pub const DNAT: &str = "NFK-DNAT";
+    /// Where a packet redirected to this host (DNAT) meets the doors
+    /// before firewall mode's open ports (`Plan::redirects_meet_doors_first`).
+    pub const REDIRECTED: &str = "NFK-REDIRECTED";
     /// The chain FORWARD jumps to.
     pub const FORWARD: &str = "NFK-FORWARD";
     pub const TRANSIENT: &str = "NFK-TRANSIENT";

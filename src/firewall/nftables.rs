@@ -354,6 +354,9 @@ pub fn render(plan: &Plan) -> String {
     let _ = writeln!(w);
 
     render_input(w, plan);
+    if plan.redirects_meet_doors_first() {
+        render_redirected(w, plan);
+    }
     render_knocking_chain(w, plan);
     for door in &plan.doors {
         for line in &door.lines {
@@ -447,7 +450,8 @@ fn ifname_set(interfaces: &[Interface]) -> String {
 /// neither a knock nor for a door meets loopback, one lookup of its source
 /// among the sources in the middle of a sequence, and (guard mode) one
 /// lookup of its port among first knocks and doors, or (firewall mode) the
-/// `[firewall] open` ports first (bench/packet.sh measures it). `[allow]`
+/// `[firewall] open` ports first (bench/packet.sh measures it; a packet
+/// redirected here meets the doors before them). `[allow]`
 /// and transient networks are looked up only where they decide something:
 /// in guard mode at the doors, in firewall mode for what no open port lets
 /// in; the knocking chain passes them over.
@@ -490,6 +494,13 @@ fn render_input(w: &mut String, plan: &Plan) {
             names::nft::KNOCKING_CHAIN
         );
     }
+    if plan.redirects_meet_doors_first() {
+        let _ = writeln!(
+            w,
+            "\t\tct status dnat jump {} comment \"redirected here: a door's port stays the door's\"",
+            names::nft::REDIRECTED_CHAIN
+        );
+    }
     if plan.mode == Mode::Firewall {
         for proto in [Proto::Tcp, Proto::Udp] {
             let ports = open_ports(plan, proto);
@@ -514,6 +525,24 @@ fn render_input(w: &mut String, plan: &Plan) {
         }
         let _ = writeln!(w, "\t\t# Everything else is dropped (policy drop).");
     }
+    let _ = writeln!(w, "\t}}\n");
+}
+
+/// The chain a packet redirected to this host (DNAT) takes before the
+/// open ports: a door's, by the port the client connected to; `[allow]`
+/// and transient networks go back to the input chain, which lets them in.
+fn render_redirected(w: &mut String, plan: &Plan) {
+    let _ = writeln!(w, "\tchain {} {{", names::nft::REDIRECTED_CHAIN);
+    render_allow(w, "return");
+    for family in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} @{} return",
+            saddr(family),
+            names::nft::transient_set(family)
+        );
+    }
+    render_door_dispatch(w, plan, true);
     let _ = writeln!(w, "\t}}\n");
 }
 
@@ -557,13 +586,14 @@ fn open_ports(plan: &Plan, proto: Proto) -> Vec<String> {
         .collect()
 }
 
-/// Sends every packet that may be for a door to its door's chain, and on
-/// the input hook every first knock to the first-knock chain, with one
-/// lookup per protocol: a tracked one by the port the client connected to
-/// (conntrack's original destination, before any DNAT); on the input
-/// hook, one without conntrack (invalid, or untracked by a `notrack`
-/// rule) by its destination port, which no NAT changed.
-fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
+/// Sends every packet that may be for a door to its door's chain, and
+/// (unless `doors_only`: the forward hook, a redirected packet) every
+/// first knock to the first-knock chain, with one lookup per protocol: a
+/// tracked one by the port the client connected to (conntrack's original
+/// destination, before any DNAT); unless `doors_only`, one without
+/// conntrack (invalid, or untracked by a `notrack` rule) by its
+/// destination port, which no NAT changed.
+fn render_door_dispatch(w: &mut String, plan: &Plan, doors_only: bool) {
     let entry = |proto: Option<Proto>, range: String, chain: String| match proto {
         Some(p) => format!("{} . {range} : jump {chain}", p.as_str()),
         None => format!("{range} : jump {chain}"),
@@ -580,7 +610,7 @@ fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
         let firsts = plan
             .first_knocks
             .iter()
-            .filter(|k| !forward && proto.is_none_or(|p| k.proto == p))
+            .filter(|k| !doors_only && proto.is_none_or(|p| k.proto == p))
             .map(|k| {
                 let chain = names::nft::FIRST_KNOCK_CHAIN.to_string();
                 (k.proto, k.port.to_string(), chain)
@@ -593,11 +623,11 @@ fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
     let _ = writeln!(
         w,
         "\t\t# Doors{}: by the port the client connected to, before any NAT.",
-        if forward { "" } else { " and first knocks" }
+        if doors_only { "" } else { " and first knocks" }
     );
     // On input, established and related packets were accepted above and
     // the others have no conntrack entry to read, so only NEW ones match.
-    let state = if forward { "ct state new " } else { "" };
+    let state = if doors_only { "ct state new " } else { "" };
     for proto in [Proto::Tcp, Proto::Udp] {
         // Ranges are interval keys: nft makes the anonymous map an
         // interval map by itself.
@@ -611,7 +641,7 @@ fn render_door_dispatch(w: &mut String, plan: &Plan, forward: bool) {
             );
         }
     }
-    if forward {
+    if doors_only {
         return;
     }
     let _ = writeln!(

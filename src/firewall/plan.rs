@@ -716,6 +716,18 @@ impl Plan {
         self.mode == Mode::Firewall && self.firewall.forward == Forward::Drop
     }
 
+    /// Whether the input hook sends a packet redirected to this host
+    /// (DNAT) to the doors, by the port the client connected to, before
+    /// the `[firewall] open` ports. Firewall mode matches the open ports
+    /// first, by the port a packet arrives on, so that a web server's
+    /// traffic meets no door; a packet the host redirects from a door's
+    /// port to an open one (`8443` to `443`) would be let in without a
+    /// knock. Only a redirected packet pays for the check, and `[allow]`
+    /// and transient networks pass it over, as they pass the doors.
+    pub fn redirects_meet_doors_first(&self) -> bool {
+        self.mode == Mode::Firewall && !self.firewall.open.is_empty() && !self.doors.is_empty()
+    }
+
     /// The rules of the forward hook, in order.
     pub fn forward_rules(&self) -> Vec<ForwardRule> {
         use ForwardRule::*;
