@@ -187,14 +187,50 @@ pub mod ipt {
         chain == MAIN || chain.starts_with("NFK-")
     }
 
-    /// The jump from INPUT, as `iptables-restore` takes it.
-    pub fn input_jump() -> String {
-        format!("-I INPUT 1 -j {MAIN}")
+    /// Marks firewall mode's rule in INPUT that accepts established and
+    /// related traffic.
+    pub const ESTABLISHED_COMMENT: &str = "nfknock:established";
+
+    /// nfknock's rules in INPUT, as `iptables-restore` takes them. An
+    /// established packet meets one rule, as under any stateful firewall
+    /// (the packet path's cost, bench/packet.sh): guard mode jumps to
+    /// `NFKNOCK` only with what is neither established, related nor from
+    /// loopback, and leaves those to INPUT's own rules; firewall mode
+    /// accepts established and related traffic first, then jumps.
+    pub fn input_rules(mode: crate::config::Mode) -> Vec<String> {
+        match mode {
+            crate::config::Mode::Guard => vec![format!(
+                "-I INPUT 1 ! -i lo -m conntrack ! --ctstate RELATED,ESTABLISHED -j {MAIN}"
+            )],
+            crate::config::Mode::Firewall => vec![
+                format!(
+                    "-I INPUT 1 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment {ESTABLISHED_COMMENT} -j ACCEPT"
+                ),
+                format!("-I INPUT 2 -j {MAIN}"),
+            ],
+        }
     }
 
     /// The jump from FORWARD, as `iptables-restore` takes it.
     pub fn forward_jump() -> String {
         format!("-I FORWARD 1 -j {FORWARD}")
+    }
+
+    /// The chain of a rule of INPUT or FORWARD that is nfknock's, as the
+    /// save tools print it (`-A INPUT ...`): one that jumps to nfknock's
+    /// chains or carries its comment. Any other rule there is the host's.
+    pub fn hook_rule(line: &str) -> Option<&str> {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("-A") {
+            return None;
+        }
+        let chain = words.next().filter(|c| *c == "INPUT" || *c == "FORWARD")?;
+        let words: Vec<&str> = words.collect();
+        let ours = words.windows(2).any(|w| {
+            (matches!(w[0], "-j" | "-g") && ours(w[1]))
+                || (w[0] == "--comment" && w[1].trim_matches('"').starts_with("nfknock:"))
+        });
+        ours.then_some(chain)
     }
 
     /// Marks a door's last rule: what a closed door answers (`status`
