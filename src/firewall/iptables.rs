@@ -18,9 +18,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::names::Counter;
-use super::names::ipt::{
-    self, DNAT, DOORS, FORWARD, KNOCKING, KNOCKS, MAIN, REDIRECTED, TRANSIENT,
-};
+use super::names::ipt::{self, DNAT, DOORS, FORWARD, KNOCKS, MAIN, PORTS, REDIRECTED, TRANSIENT};
 use super::plan::{
     Answer, DoorPlan, DoorRule, ForwardRule, Knockers, Line, Next, Plan, RECENT_LISTS, StateSet,
 };
@@ -174,7 +172,7 @@ fn rules(plan: &Plan, f: Family) -> Rules {
     if plan.redirects_meet_doors_first() {
         r.declare(REDIRECTED);
     }
-    for chain in [FORWARD, DOORS, DNAT, TRANSIENT, KNOCKING, KNOCKS] {
+    for chain in [FORWARD, PORTS, DOORS, DNAT, TRANSIENT, KNOCKS] {
         r.declare(chain);
     }
     for d in &plan.doors {
@@ -213,10 +211,15 @@ fn pass(plan: &Plan) -> &'static str {
 }
 
 /// `NFKNOCK`, which INPUT jumps to. Its order is the packet path's cost,
-/// as on nftables: established packets never get here; `[allow]` and
-/// transient networks are matched only where they decide something (guard
-/// mode: at the doors; firewall mode: after the open ports), and the
-/// knocking chain passes them over.
+/// as on nftables: established packets never get here; a NEW one that is
+/// neither a knock nor for a door meets one lookup of its source among the
+/// sources in the middle of a sequence and one match of its port among
+/// first knocks and doors (a rule per protocol and 15 ports) and the DNAT
+/// check, and jumps nowhere (bench/packet.sh measures it); firewall mode
+/// accepts loopback, drops INVALID packets and matches the open ports
+/// between the lookup and the port match. `[allow]` and transient networks are matched only where
+/// they decide something (guard mode: at the doors; firewall mode: after
+/// the open ports), and `NFK-KNOCKS` passes them over.
 fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
     let guard = plan.mode == Mode::Guard;
     let mut add = |rule: String| r.add(MAIN, rule);
@@ -236,9 +239,11 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
         }
         add("-m conntrack --ctstate INVALID -j DROP".into());
     }
-    // Untracked packets (`notrack`) are new too.
+    // A source in the middle of a sequence: whatever it sends moves it on
+    // or starts it over. Untracked packets (`notrack`) are new too.
     add(format!(
-        "-m conntrack --ctstate NEW,UNTRACKED -j {KNOCKING}"
+        "-m conntrack --ctstate NEW,UNTRACKED {} -j {KNOCKS}",
+        knocking(plan, f)
     ));
     if plan.redirects_meet_doors_first() {
         add(format!("-m conntrack --ctstate DNAT -j {REDIRECTED}"));
@@ -261,11 +266,11 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
             ipt::ipset(f)
         ));
     }
-    // Only what is aimed at a door looks at the doors' rules: by the port
-    // the client connected to. Without DNAT that is the packet's (NEW,
-    // INVALID or untracked: no conntrack, no NAT) ...
-    for ports in multiport(&plan.door_ports) {
-        add(format!("{ports} -m conntrack ! --ctstate DNAT -j {DOORS}"));
+    // Only what is aimed at a first knock or a door looks further: by the
+    // port the client connected to. Without DNAT that is the packet's
+    // (NEW, INVALID or untracked: no conntrack, no NAT) ...
+    for ports in multiport(&ports_chain_ports(plan)) {
+        add(format!("{ports} -j {PORTS}"));
     }
     // ... with DNAT, conntrack's original destination.
     add(format!("-m conntrack --ctstate DNAT -j {DNAT}"));
@@ -420,15 +425,30 @@ fn transient_chain(r: &mut Rules, plan: &Plan) {
     r.add(TRANSIENT, format!("-j {}", pass(plan)));
 }
 
-/// `NFK-KNOCKING` and `NFK-KNOCKS`: only a source in the middle of a
-/// sequence, or a first knock, goes on to the doors' knock chains;
-/// anything else returns after a lookup in one list and a port match,
+/// The match of a source in the middle of a sequence: in the `knocking`
+/// list, set by every knock that moves it.
+fn knocking(plan: &Plan, f: Family) -> String {
+    rcheck(&list(&plan.knocking, f), plan.knocking.timeout.as_secs())
+}
+
+/// The ports that `NFK-PORTS` looks at: first knocks and doors.
+fn ports_chain_ports(plan: &Plan) -> Vec<PortRange> {
+    plan.first_knocks
+        .iter()
+        .map(|&k| k.into())
+        .chain(plan.door_ports.iter().copied())
+        .collect()
+}
+
+/// `NFK-PORTS` and `NFK-KNOCKS`: only a source in the middle of a
+/// sequence (`NFKNOCK` sends it on), or a first knock from any other
+/// (`NFK-PORTS`), goes on to the doors' knock chains, so that no packet
+/// knocks twice; anything else meets one list lookup and a port match,
 /// however many doors there are.
 fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
     // `[allow]` networks (and, in firewall mode, transient ones) never
-    // knock. Matched in NFK-KNOCKS, which only a would-be knock reaches
-    // (NFK-KNOCKING goes there, so RETURN leaves both), not before the
-    // lookup every new packet makes.
+    // knock. Matched in NFK-KNOCKS, which only a would-be knock reaches,
+    // not before the lookup every new packet makes.
     for net in allowed(plan, f) {
         r.add(KNOCKS, format!("-s {net} -j RETURN"));
     }
@@ -438,17 +458,24 @@ fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
             format!("-m set --match-set {} src -j RETURN", ipt::ipset(f)),
         );
     }
-    let knocking = list(&plan.knocking, f);
-    r.add(
-        KNOCKING,
-        format!(
-            "{} -g {KNOCKS}",
-            rcheck(&knocking, plan.knocking.timeout.as_secs())
-        ),
-    );
     let firsts: Vec<PortRange> = plan.first_knocks.iter().map(|&k| k.into()).collect();
     for ports in multiport(&firsts) {
-        r.add(KNOCKING, format!("{ports} -g {KNOCKS}"));
+        r.add(
+            PORTS,
+            format!(
+                "{ports} -m conntrack --ctstate NEW,UNTRACKED -m recent ! --rcheck --name {} --seconds {} -j {KNOCKS}",
+                list(&plan.knocking, f),
+                plan.knocking.timeout.as_secs()
+            ),
+        );
+    }
+    // A DNAT'd packet is NFK-DNAT's, by its original port. Matched as it
+    // is, not as `! --ctstate DNAT` on the doors' rules: a packet without
+    // conntrack (INVALID, untracked) must reach them whatever the
+    // translation of a negated conntrack match does with it.
+    r.add(PORTS, "-m conntrack --ctstate DNAT -j RETURN".into());
+    for ports in multiport(&plan.door_ports) {
+        r.add(PORTS, format!("{ports} -j {DOORS}"));
     }
     for d in &plan.doors {
         for on in on_interfaces(d) {
@@ -473,7 +500,8 @@ fn knock_chain(r: &mut Rules, plan: &Plan, f: Family, d: &DoorPlan, line: &Line)
         let at = list(&stage.set, f);
         let secs = stage.set.timeout.as_secs();
         let target = match &stage.next {
-            // goto: after the log, go back to NFKNOCK, not to this chain.
+            // goto: after the log, go back to NFK-KNOCKS (the next door's
+            // knock chains), not to this chain.
             Next::Open => format!(
                 "-m recent --name {} --set{} -g {}",
                 list(&d.open, f),
@@ -1176,7 +1204,8 @@ impl Clock {
     }
 }
 
-/// Whether a script touches only nfknock's chains and INPUT's jump.
+/// Whether a script touches only nfknock's chains and its rules in INPUT
+/// and FORWARD.
 #[cfg(test)]
 fn only_nfknock_chains(script: &str) -> Result<(), String> {
     for (i, line) in script.lines().enumerate() {
@@ -1314,13 +1343,16 @@ sequence = ["1000/tcp", "2000/udp", "3000/tcp"]
 
     #[test]
     fn preamble_removes_every_jump_and_stale_chains() {
-        // An earlier version's jump, twice, this one's firewall rules, a
-        // rule of the host's own that merely mentions nfknock.
+        // An earlier version's jump, twice, this one's firewall rules, and
+        // rules of the host's own that name nfknock: never touched.
         let save = "*filter\n:INPUT ACCEPT [0:0]\n:NFKNOCK - [0:0]\n:NFK-K-old - [0:0]\n\
                     -A INPUT -j NFKNOCK\n-A INPUT -j NFKNOCK\n\
                     -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"nfknock:established\" -j ACCEPT\n\
                     -A INPUT -p tcp -m comment --comment \"not nfknock:\" -j ACCEPT\n\
+                    -A INPUT -s 10.0.0.5/32 -m comment --comment \"nfknock: bastion\" -j ACCEPT\n\
                     -A INPUT -s 192.0.2.1/32 -j MYNFKNOCK\n\
+                    -A INPUT -s 192.0.2.1/32 -j NFKNOCK\n\
+                    -A INPUT -j NFK-MINE\n\
                     -A FORWARD -j NFK-FORWARD\n-A NFKNOCK -j RETURN\nCOMMIT\n";
         let cur = Current::parse(save);
         let p = preamble(&cur, &["NFKNOCK".to_string()]);

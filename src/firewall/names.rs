@@ -178,8 +178,10 @@ pub mod ipt {
     /// The chain FORWARD jumps to.
     pub const FORWARD: &str = "NFK-FORWARD";
     pub const TRANSIENT: &str = "NFK-TRANSIENT";
-    /// Sends only what can knock on to the doors' knock chains (`KNOCKS`).
-    pub const KNOCKING: &str = "NFK-KNOCKING";
+    /// What a NEW packet aimed at a first knock's or a door's port goes
+    /// through: first knocks on to the doors' knock chains (`KNOCKS`),
+    /// doors to `DOORS`.
+    pub const PORTS: &str = "NFK-PORTS";
     pub const KNOCKS: &str = "NFK-KNOCKS";
 
     /// Whether a chain is nfknock's.
@@ -217,19 +219,24 @@ pub mod ipt {
     }
 
     /// The chain of a rule of INPUT or FORWARD that is nfknock's, as the
-    /// save tools print it (`-A INPUT ...`): one that jumps to nfknock's
-    /// chains or carries its comment. Any other rule there is the host's.
+    /// save tools print it (`-A INPUT ...`): exactly one of the rules this
+    /// or an earlier version writes there (`-j NFKNOCK` was INPUT's only
+    /// rule before), whatever the quotes. Any other rule is the host's,
+    /// even one that names nfknock.
     pub fn hook_rule(line: &str) -> Option<&str> {
-        let mut words = line.split_whitespace();
-        if words.next() != Some("-A") {
-            return None;
-        }
-        let chain = words.next().filter(|c| *c == "INPUT" || *c == "FORWARD")?;
-        let words: Vec<&str> = words.collect();
-        let ours = words.windows(2).any(|w| {
-            (matches!(w[0], "-j" | "-g") && ours(w[1]))
-                || (w[0] == "--comment" && w[1].trim_matches('"').starts_with("nfknock:"))
-        });
+        let rest = line.strip_prefix("-A ")?;
+        let (chain, spec) = rest.split_once(' ')?;
+        let unquoted = |s: &str| s.replace('"', "");
+        let ours = [crate::config::Mode::Guard, crate::config::Mode::Firewall]
+            .into_iter()
+            .flat_map(input_rules)
+            .chain([forward_jump()])
+            .any(|rule| {
+                // `-I CHAIN N SPEC`, as restore takes it.
+                let mut words = rule.splitn(4, ' ');
+                let (_, c, _, s) = (words.next(), words.next(), words.next(), words.next());
+                c == Some(chain) && s.is_some_and(|s| unquoted(s) == unquoted(spec.trim()))
+            });
         ours.then_some(chain)
     }
 
