@@ -4,8 +4,8 @@
 //! Knock state lives in the kernel's `recent` match: one list per door,
 //! stage and family (`nfknock_<door>_<stage>_<family>_<fingerprint>`), so no
 //! daemon takes part. nfknock owns the chains named `NFKNOCK` and `NFK-*`
-//! and the rules of INPUT and FORWARD that jump to them or carry its
-//! comment (`names::ipt::input_rules`, `names::ipt::hook_rule`); they are
+//! and the rules it writes in INPUT and FORWARD, and no other there
+//! (`names::ipt::hook_rules`, `names::ipt::hook_rule`); they are
 //! loaded with `iptables-restore --noflush`, which replaces those chains
 //! and nothing else. Transient
 //! networks are two ipsets, `nfknock-transient-v4` and `-v6`.
@@ -190,7 +190,8 @@ fn rules(plan: &Plan, f: Family) -> Rules {
     forward_chain(&mut r, plan, f);
     dispatch_chains(&mut r, plan);
     transient_chain(&mut r, plan);
-    knocking_chains(&mut r, plan, f);
+    ports_chain(&mut r, plan, f);
+    knocking_chain(&mut r, plan, f);
     for d in &plan.doors {
         for line in &d.lines {
             knock_chain(&mut r, plan, f, d, line);
@@ -217,9 +218,10 @@ fn pass(plan: &Plan) -> &'static str {
 /// first knocks and doors (a rule per protocol and 15 ports) and the DNAT
 /// check, and jumps nowhere (bench/packet.sh measures it); firewall mode
 /// accepts loopback, drops INVALID packets and matches the open ports
-/// between the lookup and the port match. `[allow]` and transient networks are matched only where
-/// they decide something (guard mode: at the doors; firewall mode: after
-/// the open ports), and `NFK-KNOCKS` passes them over.
+/// between the lookup and the port match. `[allow]` and transient
+/// networks are matched only where they decide something (guard mode: at
+/// the doors; firewall mode: after the open ports), and `NFK-KNOCKS`
+/// passes them over.
 fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
     let guard = plan.mode == Mode::Guard;
     let mut add = |rule: String| r.add(MAIN, rule);
@@ -243,7 +245,7 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
     // or starts it over. Untracked packets (`notrack`) are new too.
     add(format!(
         "-m conntrack --ctstate NEW,UNTRACKED {} -j {KNOCKS}",
-        knocking(plan, f)
+        knocking(plan, f, true)
     ));
     if plan.redirects_meet_doors_first() {
         add(format!("-m conntrack --ctstate DNAT -j {REDIRECTED}"));
@@ -288,13 +290,7 @@ fn main_chain(r: &mut Rules, plan: &Plan, f: Family) {
 /// `[allow]` and transient networks return to `NFKNOCK`, which lets them
 /// in.
 fn redirected_chain(r: &mut Rules, plan: &Plan, f: Family) {
-    for net in allowed(plan, f) {
-        r.add(REDIRECTED, format!("-s {net} -j RETURN"));
-    }
-    r.add(
-        REDIRECTED,
-        format!("-m set --match-set {} src -j RETURN", ipt::ipset(f)),
-    );
+    pass_over(r, REDIRECTED, plan, f, true);
     r.add(REDIRECTED, format!("-j {DNAT}"));
 }
 
@@ -425,47 +421,39 @@ fn transient_chain(r: &mut Rules, plan: &Plan) {
     r.add(TRANSIENT, format!("-j {}", pass(plan)));
 }
 
-/// The match of a source in the middle of a sequence: in the `knocking`
-/// list, set by every knock that moves it.
-fn knocking(plan: &Plan, f: Family) -> String {
-    rcheck(&list(&plan.knocking, f), plan.knocking.timeout.as_secs())
+/// The match of a source in the middle of a sequence (`in_list`) or not:
+/// in the `knocking` list, set by every knock that moves it.
+fn knocking(plan: &Plan, f: Family, in_list: bool) -> String {
+    let (list, secs) = (list(&plan.knocking, f), plan.knocking.timeout.as_secs());
+    if in_list {
+        rcheck(&list, secs)
+    } else {
+        format!("-m recent ! --rcheck --name {list} --seconds {secs}")
+    }
+}
+
+/// The first knocks, as port ranges.
+fn first_knock_ports(plan: &Plan) -> Vec<PortRange> {
+    plan.first_knocks.iter().map(|&k| k.into()).collect()
 }
 
 /// The ports that `NFK-PORTS` looks at: first knocks and doors.
 fn ports_chain_ports(plan: &Plan) -> Vec<PortRange> {
-    plan.first_knocks
-        .iter()
-        .map(|&k| k.into())
-        .chain(plan.door_ports.iter().copied())
-        .collect()
+    let mut ports = first_knock_ports(plan);
+    ports.extend_from_slice(&plan.door_ports);
+    ports
 }
 
-/// `NFK-PORTS` and `NFK-KNOCKS`: only a source in the middle of a
-/// sequence (`NFKNOCK` sends it on), or a first knock from any other
-/// (`NFK-PORTS`), goes on to the doors' knock chains, so that no packet
-/// knocks twice; anything else meets one list lookup and a port match,
-/// however many doors there are.
-fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
-    // `[allow]` networks (and, in firewall mode, transient ones) never
-    // knock. Matched in NFK-KNOCKS, which only a would-be knock reaches,
-    // not before the lookup every new packet makes.
-    for net in allowed(plan, f) {
-        r.add(KNOCKS, format!("-s {net} -j RETURN"));
-    }
-    if plan.mode == Mode::Firewall {
-        r.add(
-            KNOCKS,
-            format!("-m set --match-set {} src -j RETURN", ipt::ipset(f)),
-        );
-    }
-    let firsts: Vec<PortRange> = plan.first_knocks.iter().map(|&k| k.into()).collect();
-    for ports in multiport(&firsts) {
+/// `NFK-PORTS`: a first knock from a source `NFKNOCK` did not send to
+/// the knock chains already (so that no packet knocks twice) goes there;
+/// a packet for a door to `NFK-DOORS`.
+fn ports_chain(r: &mut Rules, plan: &Plan, f: Family) {
+    for ports in multiport(&first_knock_ports(plan)) {
         r.add(
             PORTS,
             format!(
-                "{ports} -m conntrack --ctstate NEW,UNTRACKED -m recent ! --rcheck --name {} --seconds {} -j {KNOCKS}",
-                list(&plan.knocking, f),
-                plan.knocking.timeout.as_secs()
+                "{ports} -m conntrack --ctstate NEW,UNTRACKED {} -j {KNOCKS}",
+                knocking(plan, f, false)
             ),
         );
     }
@@ -477,6 +465,31 @@ fn knocking_chains(r: &mut Rules, plan: &Plan, f: Family) {
     for ports in multiport(&plan.door_ports) {
         r.add(PORTS, format!("{ports} -j {DOORS}"));
     }
+}
+
+/// `[allow]` networks and, with `transient`, transient ones return from
+/// `chain`: what they pass over.
+fn pass_over(r: &mut Rules, chain: &str, plan: &Plan, f: Family, transient: bool) {
+    for net in allowed(plan, f) {
+        r.add(chain, format!("-s {net} -j RETURN"));
+    }
+    if transient {
+        r.add(
+            chain,
+            format!("-m set --match-set {} src -j RETURN", ipt::ipset(f)),
+        );
+    }
+}
+
+/// `NFK-KNOCKS`: only a source in the middle of a sequence (`NFKNOCK`
+/// sends it on), or a first knock from any other (`NFK-PORTS`), goes on
+/// to the doors' knock chains; anything else meets one list lookup and a
+/// port match, however many doors there are.
+fn knocking_chain(r: &mut Rules, plan: &Plan, f: Family) {
+    // `[allow]` networks (and, in firewall mode, transient ones) never
+    // knock. Matched in NFK-KNOCKS, which only a would-be knock reaches,
+    // not before the lookup every new packet makes.
+    pass_over(r, KNOCKS, plan, f, plan.mode == Mode::Firewall);
     for d in &plan.doors {
         for on in on_interfaces(d) {
             for line in &d.lines {
@@ -886,11 +899,10 @@ impl Snapshot {
             .lines()
             .map(str::trim)
             .filter_map(|line| {
-                if let Some(chain) = ipt::hook_rule(line) {
+                if let Some((chain, spec)) = ipt::hook_rule(line) {
                     let n = at.entry(chain).or_insert(0);
                     *n += 1;
-                    let spec = line.split_once(chain).map_or("", |(_, s)| s);
-                    return Some(format!("-I {chain} {n}{spec}"));
+                    return Some(format!("-I {chain} {n} {spec}"));
                 }
                 line.strip_prefix("-A ")
                     .and_then(|l| l.split_whitespace().next())
@@ -1214,10 +1226,7 @@ fn only_nfknock_chains(script: &str) -> Result<(), String> {
             || l.starts_with('#')
             || l == "*filter"
             || l == "COMMIT"
-            || [Mode::Guard, Mode::Firewall]
-                .into_iter()
-                .any(|m| ipt::input_rules(m).iter().any(|r| r == l))
-            || l == ipt::forward_jump()
+            || ipt::hook_rules().any(|r| r == l)
             || l.strip_prefix(':')
                 .and_then(|c| c.split_whitespace().next())
                 .is_some_and(ipt::ours)

@@ -218,26 +218,29 @@ pub mod ipt {
         format!("-I FORWARD 1 -j {FORWARD}")
     }
 
-    /// The chain of a rule of INPUT or FORWARD that is nfknock's, as the
-    /// save tools print it (`-A INPUT ...`): exactly one of the rules this
-    /// or an earlier version writes there (`-j NFKNOCK` was INPUT's only
-    /// rule before), whatever the quotes. Any other rule is the host's,
-    /// even one that names nfknock.
-    pub fn hook_rule(line: &str) -> Option<&str> {
-        let rest = line.strip_prefix("-A ")?;
-        let (chain, spec) = rest.split_once(' ')?;
-        let unquoted = |s: &str| s.replace('"', "");
-        let ours = [crate::config::Mode::Guard, crate::config::Mode::Firewall]
+    /// Every rule nfknock writes in INPUT or FORWARD, in any mode, as
+    /// `iptables-restore` takes it (`-I CHAIN N SPEC`).
+    pub fn hook_rules() -> impl Iterator<Item = String> {
+        [crate::config::Mode::Guard, crate::config::Mode::Firewall]
             .into_iter()
             .flat_map(input_rules)
             .chain([forward_jump()])
-            .any(|rule| {
-                // `-I CHAIN N SPEC`, as restore takes it.
-                let mut words = rule.splitn(4, ' ');
-                let (_, c, _, s) = (words.next(), words.next(), words.next(), words.next());
-                c == Some(chain) && s.is_some_and(|s| unquoted(s) == unquoted(spec.trim()))
-            });
-        ours.then_some(chain)
+    }
+
+    /// The chain and the rest of a rule of INPUT or FORWARD that is
+    /// nfknock's, as the save tools print it (`-A INPUT SPEC`): exactly
+    /// one of the rules this or an earlier version writes there (`-j
+    /// NFKNOCK` was INPUT's only rule before), whatever the quotes. Any
+    /// other rule is the host's, even one that names nfknock.
+    pub fn hook_rule(line: &str) -> Option<(&str, &str)> {
+        let (chain, spec) = line.strip_prefix("-A ")?.split_once(' ')?;
+        let unquoted = |s: &str| s.replace('"', "");
+        let ours = hook_rules().any(|rule| {
+            let mut words = rule.splitn(4, ' ');
+            let (_, c, _, s) = (words.next(), words.next(), words.next(), words.next());
+            c == Some(chain) && s.is_some_and(|s| unquoted(s) == unquoted(spec.trim()))
+        });
+        ours.then_some((chain, spec))
     }
 
     /// Marks a door's last rule: what a closed door answers (`status`

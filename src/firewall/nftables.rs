@@ -534,14 +534,7 @@ fn render_input(w: &mut String, plan: &Plan) {
 fn render_redirected(w: &mut String, plan: &Plan) {
     let _ = writeln!(w, "\tchain {} {{", names::nft::REDIRECTED_CHAIN);
     render_allow(w, "return");
-    for family in Family::ALL {
-        let _ = writeln!(
-            w,
-            "\t\t{} @{} return",
-            saddr(family),
-            names::nft::transient_set(family)
-        );
-    }
+    render_transient_return(w);
     render_door_dispatch(w, plan, true);
     let _ = writeln!(w, "\t}}\n");
 }
@@ -566,6 +559,18 @@ fn render_transient(w: &mut String, plan: &Plan) {
         let _ = writeln!(
             w,
             "\t\t{} @{} log prefix \"{transient}\" level info accept",
+            saddr(family),
+            names::nft::transient_set(family)
+        );
+    }
+}
+
+/// Transient networks pass over the chain: they return from it.
+fn render_transient_return(w: &mut String) {
+    for family in Family::ALL {
+        let _ = writeln!(
+            w,
+            "\t\t{} @{} return",
             saddr(family),
             names::nft::transient_set(family)
         );
@@ -736,14 +741,7 @@ fn render_knocking_chain(w: &mut String, plan: &Plan) {
     );
     render_allow(w, "return");
     if plan.mode == Mode::Firewall {
-        for family in Family::ALL {
-            let _ = writeln!(
-                w,
-                "\t\t{} @{} return",
-                saddr(family),
-                names::nft::transient_set(family)
-            );
-        }
+        render_transient_return(w);
     }
     for door in &plan.doors {
         // A door with `interfaces` takes knocks from those only.
