@@ -30,6 +30,7 @@ spawn_on() { local host=$1; shift; ip netns exec "$(lab_ns "$host")" "$@" & }
 host_flush() {
     on "$1" "$NFK" -q remove --no-persist 2>/dev/null || true
     on "$1" nft flush ruleset
+    on "$1" ipset destroy 2>/dev/null || true   # a variant's (bench/variants/)
 }
 srv_flush() { host_flush srv; }
 

@@ -41,7 +41,15 @@ table inet bench {
 }
 NFT
             ;;
+        conntrack-iptables)
+            # The same rule written with iptables (iptables-nft, which counts
+            # every rule that matches): what an iptables host already pays.
+            on "$host" iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT ;;
         knockd) knockd_up "$host" ;;
+        # A variant of nfknock's rules, to time a change before making it:
+        # SETUP+NAME runs bench/variants/NAME.sh on the host after SETUP.
+        *+*) packet_setup "$host" "${2%+*}"
+             on "$host" bash "bench/variants/${2##*+}.sh" ;;
         *)  # BACKEND-MODE-DOORS, e.g. nftables-guard-16
             local backend mode n
             IFS=- read -r backend mode n <<<"$2"
@@ -51,8 +59,10 @@ NFT
 }
 packet_label() {
     case $1 in
+        *+*) echo "$(packet_label "${1%+*}") + bench/variants/${1##*+}.sh" ;;
         none) echo "no rules at all" ;;
         conntrack) echo "the baseline itself (the twins alike: the noise here)" ;;
+        conntrack-iptables) echo "the baseline written as an iptables rule" ;;
         knockd) echo "knockd $(dpkg-query -W -f='${Version}' knockd) listening on eth0" ;;
         *) local backend mode n; IFS=- read -r backend mode n <<<"$1"
            echo "nfknock $mode, $backend, $n door(s)" ;;
@@ -65,7 +75,7 @@ bench_packet() {
     if ((smoke)); then
         setups=(conntrack none nftables-guard-1 knockd)
     else
-        setups=(conntrack none)
+        setups=(conntrack conntrack-iptables none)
         local b m n
         for b in nftables iptables; do for m in guard firewall; do for n in 1 16; do
             setups+=("$b-$m-$n")
@@ -140,6 +150,33 @@ bench_packet() {
             split(pn, a, " "); split(pe, b, " ")
             printf "| %s | %.3f (%.3f–%.3f) | %.3f (%.3f–%.3f) | %d |\n",
                 l, a[2], a[1], a[3], b[2], b[1], b[3], n }'
+    done
+    echo
+    packet_iptables_own "${setups[@]}"
+}
+
+# The median ratio of a setup's blocks: packet_ratio SETUP new|established
+packet_ratio() { awk '{ print $1 / $2 }' "$tmp/packet/$1.$2" | median; }
+
+# nfknock's own cost with iptables: each iptables row's median over the
+# median of the baseline written as an iptables rule, which an iptables host
+# pays without nfknock (printed only when both were measured).
+packet_iptables_own() {
+    [ -f "$tmp/packet/conntrack-iptables.new" ] || return 0
+    local -a rows=()
+    local s
+    for s in "$@"; do [[ $s == iptables-* ]] && rows+=("$s"); done
+    ((${#rows[@]})) || return 0
+    local base_new base_est
+    base_new=$(packet_ratio conntrack-iptables new)
+    base_est=$(packet_ratio conntrack-iptables established)
+    echo "With \`backend = \"iptables\"\`, nfknock's own cost is what it adds to the baseline written"
+    echo "as an iptables rule (its row above): each row's median over that row's."
+    echo
+    echo "| server's rules | NEW connection vs the iptables baseline | established round trip vs it |"
+    echo "|---|---|---|"
+    for s in "${rows[@]}"; do
+        echo "| $(packet_label "$s") | $(ratio "$(packet_ratio "$s" new)" "$base_new" 3) | $(ratio "$(packet_ratio "$s" established)" "$base_est" 3) |"
     done
     echo
 }

@@ -7,6 +7,9 @@
 #   bash bench/run.sh --only packet   # one section, printed (BENCHMARKS.md untouched)
 #   PACKET_SETUPS='conntrack iptables-guard-1' PACKET_ROUNDS=4 bash bench/run.sh --only packet
 #                                     # some rows of the packet path only
+#   PACKET_SETUPS='conntrack iptables-guard-16 iptables-guard-16+port-bitmap' ...
+#                                     # and nfknock's rules changed by a script
+#                                     # of bench/variants/ (see its README)
 #
 # Sections, one file each: packet.sh (what the rules cost other traffic),
 # knock.sh (knock to open; the knock client), watch.sh (knock to mail; the
