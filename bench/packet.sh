@@ -73,7 +73,7 @@ bench_packet() {
     local reps=$(( smoke ? 2 : 8 )) secs=$(( smoke ? 1 : 3 ))
     local -a setups
     if ((smoke)); then
-        setups=(conntrack none nftables-guard-1 knockd)
+        setups=(conntrack conntrack-iptables none nftables-guard-1 iptables-guard-1 knockd)
     else
         setups=(conntrack conntrack-iptables none)
         local b m n
