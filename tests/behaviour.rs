@@ -37,6 +37,22 @@ fn lab_with(family: Family, config: &str) -> Option<Lab> {
     Some(lab)
 }
 
+/// Knocks the sequence from the client and connects to `port` through the
+/// door it opened: the session, which must echo (`what` says which).
+fn knock_and_enter(lab: &Lab, port: u16, what: &str) -> std::net::TcpStream {
+    lab.knock(Host::Client, &KNOCKS, FAST);
+    let mut session = lab.connect(Host::Client, port);
+    assert!(echoes(&mut session), "{what}");
+    session
+}
+
+/// Makes `host`'s address a transient network on the server.
+fn transient_add(lab: &Lab, host: Host) {
+    let addr = host.addr(lab.family).to_string();
+    let out = lab.nfknock(Host::Server, &["transient", "add", &addr]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 // 1. Knock opens the door for the knocker only.
 fn knock_opens_door_for_knocker_only(t: Case) {
     let family = t.family;
@@ -75,9 +91,7 @@ fn door_closes_after_timeout_but_established_stays(t: Case) {
         let Some(lab) = lab_with(family, &cfg) else {
             return;
         };
-        lab.knock(Host::Client, &KNOCKS, FAST);
-        let mut session = lab.connect(Host::Client, SSH);
-        assert!(echoes(&mut session));
+        let mut session = knock_and_enter(&lab, SSH, "through the opened door");
         let shut = Probe::Closed.max_for(&cfg);
         let closed = wait_until(Duration::from_secs(6), || {
             lab.probe_tcp(Host::Client, SSH) == shut
@@ -1468,12 +1482,7 @@ fn untracked_packets_do_not_skip_the_door(t: Case) {
     );
     let states = lab.nmap(Host::Attacker, "-sF", &[SSH, 5555]);
     assert_eq!(states[0], states[1], "FIN scan: {states:?}");
-    lab.knock(Host::Client, &KNOCKS, FAST);
-    let mut session = lab.connect(Host::Client, SSH);
-    assert!(
-        echoes(&mut session),
-        "an untracked connection through the door"
-    );
+    let _session = knock_and_enter(&lab, SSH, "an untracked connection through the door");
     assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Closed);
 }
 
@@ -1507,9 +1516,7 @@ fn forwarded_door_is_hidden(t: Case) {
             let states = lab.nmap(Host::Attacker, scan, &[FORWARDED, 5555]);
             assert_eq!(states[0], states[1], "{scan}: {states:?}");
         }
-        lab.knock(Host::Client, &KNOCKS, FAST);
-        let mut session = lab.connect(Host::Client, FORWARDED);
-        assert!(echoes(&mut session), "through the opened door");
+        let _session = knock_and_enter(&lab, FORWARDED, "through the opened door");
         assert_eq!(
             lab.probe_tcp(Host::Attacker, FORWARDED),
             shut,
@@ -1517,9 +1524,7 @@ fn forwarded_door_is_hidden(t: Case) {
         );
         // Transient and [allow] networks pass a forwarded door too (a
         // re-apply keeps the client's open door: only the attacker tells).
-        let attacker = Host::Attacker.addr(t.family).to_string();
-        let out = lab.nfknock(Host::Server, &["transient", "add", &attacker]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        transient_add(&lab, Host::Attacker);
         assert_eq!(
             lab.probe_tcp(Host::Attacker, FORWARDED),
             Probe::Open,
@@ -1564,13 +1569,9 @@ fn a_door_redirected_to_an_open_port_stays_hidden(t: Case) {
         Probe::Filtered,
         "the door's port, redirected to an open one"
     );
-    lab.knock(Host::Client, &KNOCKS, FAST);
-    let mut session = lab.connect(Host::Client, FORWARDED);
-    assert!(echoes(&mut session), "through the opened door");
+    let _session = knock_and_enter(&lab, FORWARDED, "through the opened door");
     // A transient network passes it, as it passes every door.
-    let attacker = Host::Attacker.addr(t.family).to_string();
-    let out = lab.nfknock(Host::Server, &["transient", "add", &attacker]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    transient_add(&lab, Host::Attacker);
     assert_eq!(
         lab.probe_tcp(Host::Attacker, FORWARDED),
         Probe::Open,
@@ -1655,9 +1656,7 @@ fn forward_drop_filters_forwarded_traffic(t: Case) {
         Probe::Filtered,
         "22 routed"
     );
-    lab.knock(Host::Client, &KNOCKS, FAST);
-    let mut session = lab.connect(Host::Client, FORWARDED);
-    assert!(echoes(&mut session), "through the opened door");
+    let _session = knock_and_enter(&lab, FORWARDED, "through the opened door");
     assert_eq!(
         lab.probe_tcp(Host::Attacker, FORWARDED),
         Probe::Filtered,
@@ -1811,12 +1810,7 @@ fn untracked_beside_a_drop_policy_host_firewall(t: Case) {
         let states = lab.nmap(Host::Attacker, scan, &[SSH, 5555]);
         assert_eq!(states[0], states[1], "{scan}: {states:?}");
     }
-    lab.knock(Host::Client, &KNOCKS, FAST);
-    let mut session = lab.connect(Host::Client, SSH);
-    assert!(
-        echoes(&mut session),
-        "an untracked connection through the door"
-    );
+    let _session = knock_and_enter(&lab, SSH, "an untracked connection through the door");
     assert_eq!(lab.probe_tcp(Host::Attacker, SSH), Probe::Filtered);
 }
 
@@ -2139,9 +2133,7 @@ fn a_door_range_hides_forwarded_and_untracked_ports(t: Case) {
             let states = lab.nmap(Host::Attacker, scan, &[FORWARDED, 5555]);
             assert_eq!(states[0], states[1], "{scan}: {states:?}");
         }
-        lab.knock(Host::Client, &KNOCKS, FAST);
-        let mut session = lab.connect(Host::Client, FORWARDED);
-        assert!(echoes(&mut session), "through the opened forwarded port");
+        let _session = knock_and_enter(&lab, FORWARDED, "through the opened forwarded port");
         assert_eq!(lab.probe_tcp(Host::Attacker, FORWARDED), shut, "others");
     }
     let cfg = guard(t, "").replace("port = \"22/tcp\"", ports);
@@ -2162,9 +2154,7 @@ fn a_door_range_hides_forwarded_and_untracked_ports(t: Case) {
     );
     let states = lab.nmap(Host::Attacker, "-sF", &[LOCAL, 5555]);
     assert_eq!(states[0], states[1], "FIN scan: {states:?}");
-    lab.knock(Host::Client, &KNOCKS, FAST);
-    let mut session = lab.connect(Host::Client, LOCAL);
-    assert!(echoes(&mut session), "an untracked connection to the range");
+    let _session = knock_and_enter(&lab, LOCAL, "an untracked connection to the range");
     assert_eq!(lab.probe_tcp(Host::Attacker, LOCAL), Probe::Closed);
 }
 
@@ -2297,9 +2287,7 @@ fn forwarded_door_only_on_its_interfaces(t: Case) {
         Probe::Closed,
         "a forwarded door on the client's interface is hidden"
     );
-    lab.knock(Host::Client, &KNOCKS, FAST);
-    let mut session = lab.connect(Host::Client, FORWARDED);
-    assert!(echoes(&mut session), "through the opened door");
+    let _session = knock_and_enter(&lab, FORWARDED, "through the opened door");
 }
 
 backend_tests!(forwarded_door_only_on_its_interfaces);
