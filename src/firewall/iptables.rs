@@ -742,8 +742,9 @@ fn split(saved: &str) -> Result<[String; 2], Error> {
 /// What one family's filter table holds of nfknock's now.
 struct Current {
     chains: Vec<String>,
-    /// Its rules in INPUT and FORWARD, as saved (`-A INPUT ...`).
-    hooks: Vec<String>,
+    /// Its rules in INPUT and FORWARD: each rule's chain and the rest of
+    /// it, as saved.
+    hooks: Vec<(String, String)>,
 }
 
 /// One family's filter table, as its save tool prints it.
@@ -763,9 +764,8 @@ impl Current {
             .collect();
         let hooks = text
             .lines()
-            .map(str::trim)
-            .filter(|l| ipt::hook_rule(l).is_some())
-            .map(str::to_string)
+            .filter_map(|l| ipt::hook_rule(l.trim()))
+            .map(|(chain, spec)| (chain.to_string(), spec.to_string()))
             .collect();
         Current { chains, hooks }
     }
@@ -778,7 +778,11 @@ fn current(tool: &Tool) -> Result<Current, Error> {
 /// Removes every rule of nfknock's from INPUT and FORWARD (those of any
 /// earlier version too), and the chains the new rules no longer have.
 fn preamble(cur: &Current, keep: &[String]) -> Vec<String> {
-    let mut p: Vec<String> = cur.hooks.iter().map(|h| format!("-D{}", &h[2..])).collect();
+    let mut p: Vec<String> = cur
+        .hooks
+        .iter()
+        .map(|(chain, spec)| format!("-D {chain} {spec}"))
+        .collect();
     for c in cur.chains.iter().filter(|c| !keep.contains(c)) {
         p.push(format!("-F {c}"));
     }
