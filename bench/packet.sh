@@ -143,8 +143,8 @@ bench_packet() {
     echo "|---|---|---|---|"
     for s in "${setups[@]}"; do
         local pn pe n
-        pn=$(awk '{ print $1 / $2 }' "$tmp/packet/$s.new" | quartiles)
-        pe=$(awk '{ print $1 / $2 }' "$tmp/packet/$s.established" | quartiles)
+        pn=$(packet_ratios "$s" new | quartiles)
+        pe=$(packet_ratios "$s" established | quartiles)
         n=$(cat "$tmp/packet/$s.new" "$tmp/packet/$s.established" | wc -l)
         awk -v l="$(packet_label "$s")" -v pn="$pn" -v pe="$pe" -v n="$n" 'BEGIN {
             split(pn, a, " "); split(pe, b, " ")
@@ -155,8 +155,8 @@ bench_packet() {
     packet_iptables_own "${setups[@]}"
 }
 
-# The median ratio of a setup's blocks: packet_ratio SETUP new|established
-packet_ratio() { awk '{ print $1 / $2 }' "$tmp/packet/$1.$2" | median; }
+# Each block's ratio, setup over baseline: packet_ratios SETUP new|established
+packet_ratios() { awk '{ print $1 / $2 }' "$tmp/packet/$1.$2"; }
 
 # nfknock's own cost with iptables: each iptables row's median over the
 # median of the baseline written as an iptables rule, which an iptables host
@@ -168,15 +168,15 @@ packet_iptables_own() {
     for s in "$@"; do [[ $s == iptables-* ]] && rows+=("$s"); done
     ((${#rows[@]})) || return 0
     local base_new base_est
-    base_new=$(packet_ratio conntrack-iptables new)
-    base_est=$(packet_ratio conntrack-iptables established)
+    base_new=$(packet_ratios conntrack-iptables new | median)
+    base_est=$(packet_ratios conntrack-iptables established | median)
     echo "With \`backend = \"iptables\"\`, nfknock's own cost is what it adds to the baseline written"
     echo "as an iptables rule (its row above): each row's median over that row's."
     echo
     echo "| server's rules | NEW connection vs the iptables baseline | established round trip vs it |"
     echo "|---|---|---|"
     for s in "${rows[@]}"; do
-        echo "| $(packet_label "$s") | $(ratio "$(packet_ratio "$s" new)" "$base_new" 3) | $(ratio "$(packet_ratio "$s" established)" "$base_est" 3) |"
+        echo "| $(packet_label "$s") | $(ratio "$(packet_ratios "$s" new | median)" "$base_new" 3) | $(ratio "$(packet_ratios "$s" established | median)" "$base_est" 3) |"
     done
     echo
 }
